@@ -139,8 +139,7 @@ export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
   device.lost.then((info) => {
     if (!released) lostError = new Error(`texad: the GPU device was lost (${info.reason}): ${info.message}`);
   });
-  const features = new Set<string>();
-  device.features.forEach((f) => features.add(f));
+  const features = new Set<string>([...device.features]);
 
   const handle: Gpu = {
     device,
