@@ -113,6 +113,17 @@ function readAdapterInfo(adapter: GPUAdapter, runtime: HostRuntime): AdapterRepo
   };
 }
 
+/** A plain copy: Dawn exposes limits as prototype getters, which spreading or JSON would drop. */
+function plainLimits(limits: GPUSupportedLimits): GPUSupportedLimits {
+  const out: Record<string, number> = {};
+  for (const name of [...REQUESTED_LIMITS, 'maxUniformBufferBindingSize', 'minStorageBufferOffsetAlignment',
+    'minUniformBufferOffsetAlignment', 'maxBindGroups']) {
+    const v = (limits as unknown as Record<string, number | undefined>)[name];
+    if (typeof v === 'number') out[name] = v;
+  }
+  return out as unknown as GPUSupportedLimits;
+}
+
 /** Requests an adapter and a device with the adapter's real limits. Throws a clear error when there is none. */
 export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const runtime = hostRuntime();
@@ -144,7 +155,7 @@ export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const handle: Gpu = {
     device,
     adapter: report,
-    limits: device.limits,
+    limits: plainLimits(device.limits),
     features,
     get lostError() {
       return lostError;

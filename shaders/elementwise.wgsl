@@ -1,0 +1,210 @@
+// Pointwise maps, broadcasting binary ops and the broadcast-reduction their gradients need.
+// OP codes are specialisation constants, so each op is its own small pipeline without a runtime switch.
+
+fn softplus_(x: f32, beta: f32) -> f32 {
+  // Same threshold as torch.nn.Softplus (20): above it the function is linear.
+  let bx = beta * x;
+  if (bx > 20.0) { return x; }
+  return log(1.0 + exp(bx)) / beta;
+}
+
+fn sigmoid_(x: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-x));
+}
+
+
+
+
+
+struct Broadcast {
+  n: u32,
+  rank: u32,
+  pad0: u32,
+  pad1: u32,
+  shape: array<vec4<u32>, 2>,
+  stride_a: array<vec4<u32>, 2>,
+  stride_b: array<vec4<u32>, 2>,
+}
+
+// Offsets into a and b of output element i (row-major output, broadcast dims have stride 0).
+fn broadcast_offsets(p: Broadcast, i: u32) -> vec2<u32> {
+  var rem = i;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let extent = dim8(p.shape, du);
+    let c = rem % extent;
+    rem = rem / extent;
+    oa += c * dim8(p.stride_a, du);
+    ob += c * dim8(p.stride_b, du);
+  }
+  return vec2<u32>(oa, ob);
+}
+
+//! entry unary
+fn unary_op(x: f32, a: f32, b: f32) -> f32 {
+  switch (OP) {
+    case 0u: { return max(x, 0.0); }
+    case 1u: { return select(a * x, x, x > 0.0); }
+    case 2u: { return tanh(x); }
+    case 3u: { return atan(x); }
+    case 4u: { return exp(x); }
+    case 5u: { return log(x); }
+    case 6u: { return softplus_(x, a); }
+    case 7u: { return sqrt(x); }
+    case 8u: { return x * x; }
+    case 9u: { return abs(x); }
+    case 10u: { return min(max(x, a), b); }
+    case 11u: { return a * x + b; }
+    case 12u: { return sigmoid_(x); }
+    default: { return x; }
+  }
+}
+
+struct P { n: u32, a: f32, b: f32, pad: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i < p.n) { y[i] = unary_op(x[i], p.a, p.b); }
+}
+
+//! entry unary_grad
+// d op(x) / dx
+fn unary_deriv(x: f32, a: f32, b: f32) -> f32 {
+  switch (OP) {
+    case 0u: { return select(0.0, 1.0, x > 0.0); }
+    case 1u: { return select(a, 1.0, x > 0.0); }
+    case 2u: { let t = tanh(x); return 1.0 - t * t; }
+    case 3u: { return 1.0 / (1.0 + x * x); }
+    case 4u: { return exp(x); }
+    case 5u: { return 1.0 / x; }
+    case 6u: { if (a * x > 20.0) { return 1.0; } return sigmoid_(a * x); }
+    case 7u: { return 0.5 / sqrt(x); }
+    case 8u: { return 2.0 * x; }
+    case 9u: { return sign(x); }
+    case 10u: { return select(0.0, 1.0, x >= a && x <= b); }
+    case 11u: { return a; }
+    case 12u: { let s = sigmoid_(x); return s * (1.0 - s); }
+    default: { return 1.0; }
+  }
+}
+
+struct P { n: u32, a: f32, b: f32, pad: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i < p.n) { gx[i] = g[i] * unary_deriv(x[i], p.a, p.b); }
+}
+
+//! entry fill
+struct P { n: u32, value: f32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i < p.n) { y[i] = p.value; }
+}
+
+//! entry binary
+fn binary_op(a: f32, b: f32) -> f32 {
+  switch (OP) {
+    case 0u: { return a + b; }
+    case 1u: { return a - b; }
+    case 2u: { return a * b; }
+    case 3u: { return a / b; }
+    case 4u: { return max(a, b); }
+    default: { return a; }
+  }
+}
+
+@group(0) @binding(0) var<uniform> p: Broadcast;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.n) { return; }
+  let o = broadcast_offsets(p, i);
+  y[i] = binary_op(a[o.x], b[o.y]);
+}
+
+//! entry binary_grad
+// g * d op / d operand, at the output's (broadcast) shape; the caller reduces it to the operand's shape.
+// d op(a, b) / d(a if WHICH == 0 else b)
+fn binary_deriv(a: f32, b: f32) -> f32 {
+  switch (OP) {
+    case 0u: { return 1.0; }
+    case 1u: { return select(-1.0, 1.0, WHICH == 0u); }
+    case 2u: { return select(a, b, WHICH == 0u); }
+    case 3u: { return select(-a / (b * b), 1.0 / b, WHICH == 0u); }
+    case 4u: { return select(select(0.0, 1.0, b > a), select(0.0, 1.0, a >= b), WHICH == 0u); }
+    default: { return select(0.0, 1.0, WHICH == 0u); }
+  }
+}
+
+@group(0) @binding(0) var<uniform> p: Broadcast;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gout: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.n) { return; }
+  let o = broadcast_offsets(p, i);
+  gout[i] = g[i] * binary_deriv(a[o.x], b[o.y]);
+}
+
+//! entry sum_to
+// Sums `src` (shape p.shape) over the dimensions where the target has extent 1. One invocation per target
+// element, summing in a fixed order: deterministic, no atomics.
+struct P {
+  n: u32,
+  rank: u32,
+  count: u32,
+  pad: u32,
+  shape: array<vec4<u32>, 2>,
+  target_shape: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.n) { return; }
+  var acc = 0.0;
+  for (var k = 0u; k < p.count; k++) {
+    var rem_t = i;
+    var rem_k = k;
+    var offset = 0u;
+    var stride = 1u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+      let du = u32(d);
+      let extent = dim8(p.shape, du);
+      let t_extent = dim8(p.target_shape, du);
+      var c: u32;
+      if (t_extent == 1u && extent != 1u) {
+        c = rem_k % extent;
+        rem_k = rem_k / extent;
+      } else {
+        c = rem_t % t_extent;
+      }
+      rem_t = rem_t / t_extent;
+      offset += c * stride;
+      stride *= extent;
+    }
+    acc += src[offset];
+  }
+  dst[i] = acc;
+}

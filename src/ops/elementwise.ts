@@ -1,0 +1,207 @@
+// Pointwise maps and broadcasting arithmetic (shaders/elementwise.wgsl), forward and backward.
+import { Params, type BufferRange, type Runtime } from '../runtime/runtime.ts';
+import { Tensor, formatShape, needsGrad, shapeSize, type Shape } from '../runtime/tensor.ts';
+
+const WG = 256;
+const MAX_RANK = 8;
+
+const UNARY = {
+  relu: 0, leakyRelu: 1, tanh: 2, atan: 3, exp: 4, log: 5, softplus: 6, sqrt: 7, square: 8, abs: 9, clamp: 10,
+  affine: 11, sigmoid: 12,
+} as const;
+type UnaryOp = keyof typeof UNARY;
+
+const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, first: 5 } as const;
+type BinaryOp = keyof typeof BINARY;
+
+/**
+ * Runs a pointwise kernel in chunks that each fit one storage binding, so tensors larger than
+ * maxStorageBufferBindingSize still work. `tensors` are bound in order; the last is the output.
+ */
+function pointwise(rt: Runtime, entry: string, op: number, tensors: Tensor[], a: number, b: number, what: string): void {
+  const n = tensors[tensors.length - 1]!.size;
+  // Binding offsets must be 256-byte aligned: chunks are multiples of 64 floats.
+  const chunk = Math.floor(rt.limits.maxStorageBufferBindingSize / 4 / 64) * 64;
+  for (let start = 0; start < n; start += chunk) {
+    const count = Math.min(chunk, n - start);
+    const ranges: BufferRange[] = tensors.map((t) => ({ buffer: t.buffer, offset: start * 4, size: count * 4 }));
+    rt.dispatch({
+      family: 'elementwise',
+      entry,
+      spec: { WG, OP: op },
+      params: new Params().u32(count).f32(a, b).u32(0),
+      inputs: ranges.slice(0, -1),
+      outputs: ranges.slice(-1),
+      workgroups: rt.grid(count, WG),
+      what,
+    });
+  }
+}
+
+function unary(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
+  x.assertAlive(op);
+  const rt = x.rt;
+  const y = rt.empty(x.shape, op);
+  pointwise(rt, 'unary', UNARY[op], [x, y], a, b, `${op} x${formatShape(x.shape)}`);
+  return rt.record(y, op, [x], (g) => {
+    const gx = rt.empty(x.shape, `${op} grad`);
+    pointwise(rt, 'unary_grad', UNARY[op], [x, g, gx], a, b, `${op} backward x${formatShape(x.shape)}`);
+    return [gx];
+  });
+}
+
+export const relu = (x: Tensor): Tensor => unary('relu', x);
+export const leakyRelu = (x: Tensor, slope = 0.01): Tensor => unary('leakyRelu', x, slope);
+export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+export const atan = (x: Tensor): Tensor => unary('atan', x);
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+/** torch.nn.functional.softplus(x, beta), linear above beta*x > 20 like PyTorch. */
+export const softplus = (x: Tensor, beta = 1): Tensor => unary('softplus', x, beta);
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export const square = (x: Tensor): Tensor => unary('square', x);
+export const abs = (x: Tensor): Tensor => unary('abs', x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+/** Clamps to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch's rule). */
+export const clamp = (x: Tensor, lo = -Infinity, hi = Infinity): Tensor =>
+  unary('clamp', x, Math.max(lo, -3.4e38), Math.min(hi, 3.4e38));
+/** scale * x + shift. */
+export const affine = (x: Tensor, scale: number, shift = 0): Tensor => unary('affine', x, scale, shift);
+export const scale = (x: Tensor, s: number): Tensor => unary('affine', x, s, 0);
+export const neg = (x: Tensor): Tensor => unary('affine', x, -1, 0);
+export const addScalar = (x: Tensor, s: number): Tensor => unary('affine', x, 1, s);
+
+/** A tensor filled with `value`. */
+export function full(rt: Runtime, shape: Shape, value: number): Tensor {
+  const y = rt.empty(shape, 'full');
+  const n = y.size;
+  rt.dispatch({
+    family: 'elementwise',
+    entry: 'fill',
+    spec: { WG },
+    params: new Params().u32(n).f32(value).u32(0, 0),
+    inputs: [],
+    outputs: [y],
+    workgroups: rt.grid(n, WG),
+    what: `full ${formatShape(shape)}`,
+  });
+  return y;
+}
+
+/** NumPy broadcasting of two shapes; throws naming both shapes when they are incompatible. */
+export function broadcastShapes(a: Shape, b: Shape, op: string): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`texad: ${op}: shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast (dim ${i}: ${da} vs ${db})`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  if (rank > MAX_RANK) throw new Error(`texad: ${op}: rank ${rank} exceeds the supported ${MAX_RANK}`);
+  return out;
+}
+
+function broadcastStrides(shape: Shape, outShape: Shape): number[] {
+  const rank = outShape.length;
+  const strides = new Array<number>(rank).fill(0);
+  let stride = 1;
+  for (let i = rank - 1; i >= 0; i--) {
+    const d = shape[shape.length - rank + i] ?? 1;
+    strides[i] = d === 1 ? 0 : stride;
+    stride *= d;
+  }
+  return strides;
+}
+
+function pad8(v: readonly number[]): number[] {
+  return [...v, ...new Array<number>(MAX_RANK - v.length).fill(0)];
+}
+
+function broadcastParams(a: Shape, b: Shape, out: Shape): Params {
+  return new Params()
+    .u32(shapeSize(out), out.length, 0, 0)
+    .u32(...pad8(out.map((d) => d)))
+    .u32(...pad8(broadcastStrides(a, out)))
+    .u32(...pad8(broadcastStrides(b, out)));
+}
+
+/** Sums `g` down to `shape` over broadcast dimensions (the backward of broadcasting). */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  const rt = g.rt;
+  if (shapeSize(shape) === g.size) return g.reshape(shape);
+  const rank = g.rank;
+  const target = [...new Array<number>(rank - shape.length).fill(1), ...shape];
+  const out = rt.empty(shape, 'sumTo');
+  rt.dispatch({
+    family: 'elementwise',
+    entry: 'sum_to',
+    spec: { WG },
+    params: new Params().u32(out.size, rank, g.size / out.size, 0).u32(...pad8(g.shape)).u32(...pad8(target)),
+    inputs: [g],
+    outputs: [out],
+    workgroups: rt.grid(out.size, WG),
+    what: `sumTo ${formatShape(g.shape)} -> ${formatShape(shape)}`,
+  });
+  return rt.record(out, 'sumTo', [g], (go) => [expand(go, g.shape)]);
+}
+
+function binary(op: BinaryOp, a: Tensor, b: Tensor, outShape = broadcastShapes(a.shape, b.shape, op)): Tensor {
+  a.assertAlive(op);
+  b.assertAlive(op);
+  if (a.rt !== b.rt) throw new Error(`texad: ${op}: tensors live on different runtimes`);
+  const rt = a.rt;
+  const y = rt.empty(outShape, op);
+  const what = `${op} a${formatShape(a.shape)} b${formatShape(b.shape)}`;
+  rt.dispatch({
+    family: 'elementwise',
+    entry: 'binary',
+    spec: { WG, OP: BINARY[op] },
+    params: broadcastParams(a.shape, b.shape, outShape),
+    inputs: [a, b],
+    outputs: [y],
+    workgroups: rt.grid(y.size, WG),
+    what,
+  });
+  return rt.record(y, op, [a, b], (g) => {
+    const grads: Array<Tensor | null> = [];
+    for (const [which, operand] of [[0, a], [1, b]] as const) {
+      // 'first' (expand) passes its operand twice; only the first slot carries the gradient.
+      if (!needsGrad(operand) || (op === 'first' && which === 1)) {
+        grads.push(null);
+        continue;
+      }
+      const full_ = rt.empty(outShape, `${op} grad`);
+      rt.dispatch({
+        family: 'elementwise',
+        entry: 'binary_grad',
+        spec: { WG, OP: BINARY[op], WHICH: which },
+        params: broadcastParams(a.shape, b.shape, outShape),
+        inputs: [a, b, g],
+        outputs: [full_],
+        workgroups: rt.grid(full_.size, WG),
+        what: `${what} backward`,
+      });
+      grads.push(sumTo(full_, operand.shape));
+    }
+    return grads;
+  });
+}
+
+export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
+export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
+/** Elementwise max; on ties the gradient goes to `a`. */
+export const maximum = (a: Tensor, b: Tensor): Tensor => binary('maximum', a, b);
+
+/** Broadcasts `x` to `shape` (NumPy rules); the gradient sums back over the broadcast dimensions. */
+export function expand(x: Tensor, shape: Shape): Tensor {
+  const outShape = broadcastShapes(x.shape, shape, 'expand');
+  if (outShape.length !== shape.length || outShape.some((d, i) => d !== shape[i])) {
+    throw new Error(`texad: expand: ${formatShape(x.shape)} cannot be broadcast to ${formatShape(shape)}`);
+  }
+  return binary('first', x, x, outShape);
+}

@@ -1,0 +1,129 @@
+// Compiled pipelines keyed by (family, entry, specialisation constants, binding counts). Shapes never enter the
+// key: they travel in uniforms, so one pipeline serves every shape of a kernel variant.
+import { SHADER_SOURCES } from '../generated/shaders.ts';
+import { SHADER_STAGE_COMPUTE } from './buffers.ts';
+
+/** Compile-time constants that select a kernel variant (tile sizes, workgroup size, flags). */
+export type Specialization = Readonly<Record<string, number | boolean>>;
+
+const ENTRY_HEADER = /^\/\/! entry (\w+)\s*$/m;
+
+interface FamilySource {
+  preamble: string;
+  entries: Map<string, string>;
+}
+
+/**
+ * Splits `shaders/<family>.wgsl` into a shared preamble and one section per `//! entry NAME` header. Each
+ * section declares its own bindings and a `main` entry point, so entries of one family can bind different
+ * resources without clashing.
+ */
+export function parseFamily(family: string, source: string): FamilySource {
+  const parts = source.split(ENTRY_HEADER);
+  const entries = new Map<string, string>();
+  for (let i = 1; i < parts.length; i += 2) entries.set(parts[i]!, parts[i + 1]!);
+  if (entries.size === 0) throw new Error(`texad: shaders/${family}.wgsl has no '//! entry NAME' section`);
+  return { preamble: parts[0]!, entries };
+}
+
+const parsedFamilies = new Map<string, FamilySource>();
+
+function familySource(family: string): FamilySource {
+  let parsed = parsedFamilies.get(family);
+  if (!parsed) {
+    const src = SHADER_SOURCES[family];
+    if (src === undefined) throw new Error(`texad: no shader family '${family}' (expected shaders/${family}.wgsl)`);
+    parsed = parseFamily(family, src);
+    parsedFamilies.set(family, parsed);
+  }
+  return parsed;
+}
+
+function constDecl(name: string, value: number | boolean): string {
+  if (typeof value === 'boolean') return `const ${name}: bool = ${value};`;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`texad: specialisation constant ${name}=${value} must be a non-negative integer or boolean`);
+  }
+  return `const ${name}: u32 = ${value}u;`;
+}
+
+/** The WGSL module text of one entry with its constants; exported for compile tests and error reports. */
+export function entrySource(family: string, entry: string, spec: Specialization): string {
+  const fam = familySource(family);
+  const body = fam.entries.get(entry);
+  if (body === undefined) {
+    throw new Error(`texad: shaders/${family}.wgsl has no entry '${entry}' (has: ${[...fam.entries.keys()].join(', ')})`);
+  }
+  const consts = Object.keys(spec).sort().map((k) => constDecl(k, spec[k]!)).join('\n');
+  return `${consts}\n${SHADER_SOURCES['common'] ?? ''}\n${fam.preamble}\n${body}`;
+}
+
+export function pipelineKey(family: string, entry: string, spec: Specialization, inputs: number, outputs: number): string {
+  const consts = Object.keys(spec).sort().map((k) => `${k}=${spec[k]}`).join(',');
+  return `${family}/${entry}[${consts}](${inputs}->${outputs})`;
+}
+
+export class PipelineCache {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly layouts = new Map<string, GPUPipelineLayout>();
+  private readonly bindLayouts = new Map<string, GPUBindGroupLayout>();
+  /** Validation results of pipelines created since the last check; awaited before results are read. */
+  private pendingChecks: Promise<string | null>[] = [];
+  compiled = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  bindGroupLayout(inputs: number, outputs: number): GPUBindGroupLayout {
+    const key = `${inputs}:${outputs}`;
+    let layout = this.bindLayouts.get(key);
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = [
+        { binding: 0, visibility: SHADER_STAGE_COMPUTE, buffer: { type: 'uniform' } },
+      ];
+      for (let i = 0; i < inputs + outputs; i++) {
+        entries.push({
+          binding: 1 + i,
+          visibility: SHADER_STAGE_COMPUTE,
+          buffer: { type: i < inputs ? 'read-only-storage' : 'storage' },
+        });
+      }
+      layout = this.device.createBindGroupLayout({ entries, label: `texad ${key}` });
+      this.bindLayouts.set(key, layout);
+      this.layouts.set(key, this.device.createPipelineLayout({ bindGroupLayouts: [layout] }));
+    }
+    return layout;
+  }
+
+  get(family: string, entry: string, spec: Specialization, inputs: number, outputs: number): GPUComputePipeline {
+    const key = pipelineKey(family, entry, spec, inputs, outputs);
+    let pipeline = this.pipelines.get(key);
+    if (pipeline) return pipeline;
+    this.bindGroupLayout(inputs, outputs);
+    const layout = this.layouts.get(`${inputs}:${outputs}`)!;
+    const code = entrySource(family, entry, spec);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: key });
+    pipeline = this.device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label: key });
+    this.pendingChecks.push(
+      this.device.popErrorScope().then((err) =>
+        err ? `WGSL pipeline ${key} (shaders/${family}.wgsl, entry '${entry}') failed to compile: ${err.message}` : null,
+      ),
+    );
+    this.pipelines.set(key, pipeline);
+    this.compiled++;
+    return pipeline;
+  }
+
+  /** Throws the first compile/validation error of pipelines created since the last call. */
+  async check(): Promise<void> {
+    if (this.pendingChecks.length === 0) return;
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    const errors = (await Promise.all(checks)).filter((e): e is string => e !== null);
+    if (errors.length > 0) throw new Error(`texad: ${errors.join('\n')}`);
+  }
+
+  keys(): string[] {
+    return [...this.pipelines.keys()];
+  }
+}
