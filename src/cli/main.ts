@@ -9,6 +9,8 @@ export interface Command {
 
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   devices: () => import('./devices.ts'),
+  info: () => import('./info.ts'),
+  synth: () => import('./synth.ts'),
 };
 
 function usage(): string {
