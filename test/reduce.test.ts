@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import * as R from '../src/ops/reduce.ts';
+import { backward } from '../src/runtime/autograd.ts';
+import type { Tensor } from '../src/runtime/tensor.ts';
+import { assertClose, checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData } from './helpers/gpu.ts';
+
+type Op = (i: Record<string, Tensor>, a: Record<string, unknown>) => Tensor;
+const axes = (a: Record<string, unknown>) => a.axes as number[] | undefined;
+const ops: Record<string, Op> = {
+  sum: ({ x }, a) => R.sum(x!, axes(a), a.keepDims as boolean),
+  mean: ({ x }, a) => R.mean(x!, axes(a), a.keepDims as boolean),
+  max: ({ x }, a) => R.max(x!, axes(a), a.keepDims as boolean),
+  softmax: ({ x }, a) => R.softmax(x!, a.axis as number),
+  logSoftmax: ({ x }, a) => R.logSoftmax(x!, a.axis as number),
+  l2Normalize: ({ x }, a) => R.l2Normalize(x!, a.axis as number, a.eps as number),
+};
+
+describe('reduce: PyTorch golden', () => {
+  for (const c of loadGolden('reduce')) {
+    it(c.name, async () => {
+      const rt = await gpuRuntime();
+      await checkGoldenCase(rt, c, ops[c.op]!);
+    });
+  }
+});
+
+describe('reduce: finite-difference gradients', () => {
+  const cases: Array<[string, (x: Tensor) => Tensor, number[]]> = [
+    ['sum axes 0,2', (x) => R.sum(x, [0, 2]), [3, 4, 5]],
+    ['mean axis 1 keepDims', (x) => R.mean(x, [1], true), [3, 4, 5]],
+    ['max axes 0,2', (x) => R.max(x, [0, 2]), [3, 4, 5]],
+    ['max all', (x) => R.max(x), [3, 4, 5]],
+    ['softmax axis 1', (x) => R.softmax(x, 1), [2, 5, 3]],
+    ['logSoftmax axis 0', (x) => R.logSoftmax(x, 0), [4, 3]],
+    ['l2Normalize axis 1', (x) => R.l2Normalize(x, 1), [2, 6, 3]],
+  ];
+  for (const [name, f, shape] of cases) {
+    it(name, async () => {
+      const rt = await gpuRuntime();
+      const n = shape.reduce((p, q) => p * q, 1);
+      await gradCheck(rt, ([x]) => f(x!), [{ data: randomData(n, n), shape }], { eps: 1e-3 });
+    });
+  }
+});
+
+/** Float64 reference sums of the [A, K, B] view of `data` along K. */
+function cpuSum(data: Float32Array, a: number, k: number, b: number): Float64Array {
+  const out = new Float64Array(a * b);
+  for (let i = 0; i < a; i++) for (let j = 0; j < k; j++) for (let l = 0; l < b; l++) out[i * b + l]! += data[(i * k + j) * b + l]!;
+  return out;
+}
+
+describe('reduce: long lines (multi-pass)', () => {
+  it('sums and means 2^21 + 37 elements (three passes)', async () => {
+    const rt = await gpuRuntime();
+    const n = (1 << 21) + 37;
+    // Non-negative values: the f32 result is compared relative to a sum without cancellation.
+    const data = randomData(n, 11, 0, 1);
+    const expected = cpuSum(data, 1, n, 1)[0]!;
+    const [s, m] = await rt.tidyAsync(async () => {
+      const x = rt.tensor(data, [n]);
+      return Promise.all([R.sum(x).read(), R.mean(x).read()]);
+    });
+    assertClose(s, [expected], 'sum');
+    assertClose(m, [expected / n], 'mean');
+  });
+
+  it('reduces the middle axis of [3, 20001, 2] (two passes)', async () => {
+    const rt = await gpuRuntime();
+    const shape = [3, 20001, 2];
+    const data = randomData(3 * 20001 * 2, 12, 0, 1);
+    const got = await rt.tidyAsync(async () => R.sum(rt.tensor(data, shape), [1]).read());
+    assertClose(got, cpuSum(data, 3, 20001, 2), 'sum axis 1');
+  });
+
+  it('routes the max gradient to the first of tied maxima across threads, chunks and passes', async () => {
+    const rt = await gpuRuntime();
+    for (const [shape, axis, stride] of [[[1 << 20], 0, 1], [[2, 50001, 3], 1, 3]] as const) {
+      const n = shape.reduce((p, q) => p * q, 1);
+      const data = randomData(n, 13);
+      // Tied maxima at K positions 301, 556, 44999, 70001 fall into different parts, and a later pass meets the
+      // partial holding 556 before the one holding 301, so merges must prefer the lower index, not the first seen.
+      const k = shape[axis]!;
+      for (const t of [301, 556, 44999, 70001].filter((p) => p < k)) data[t * stride] = 2;
+      const grad = await rt.tidyAsync(async () => {
+        const x = rt.tensor(data, [...shape], true);
+        const y = R.max(x, [axis]);
+        expect((await y.read())[0]).toBe(2);
+        backward(y, rt.tensor(new Float32Array(y.size).fill(1), y.shape));
+        return x.grad!.read();
+      });
+      expect(grad[301 * stride]).toBe(1);
+      let total = 0;
+      for (const g of grad) total += g;
+      expect(total).toBe(n / k);
+    }
+  });
+});
+
+describe('reduce: special values and errors', () => {
+  it('propagates NaN through max and sum', async () => {
+    const rt = await gpuRuntime();
+    const data = randomData(3000, 14);
+    data[1777] = NaN;
+    const [mx, s] = await rt.tidyAsync(async () => {
+      const x = rt.tensor(data, [3000]);
+      return Promise.all([R.max(x).read(), R.sum(x).read()]);
+    });
+    expect(mx[0]).toBeNaN();
+    expect(s[0]).toBeNaN();
+  });
+
+  it('keeps or drops reduced dims and treats [] as no reduction', async () => {
+    const rt = await gpuRuntime();
+    rt.tidy(() => {
+      const x = rt.tensor(randomData(24, 15), [2, 3, 4]);
+      expect(R.sum(x, [0, 2], true).shape).toEqual([1, 3, 1]);
+      expect(R.mean(x, [-1]).shape).toEqual([2, 3]);
+      expect(R.max(x).shape).toEqual([]);
+      expect(R.sum(x, []).shape).toEqual([2, 3, 4]);
+    });
+  });
+
+  it('throws naming the op and shape on bad axes', async () => {
+    const rt = await gpuRuntime();
+    rt.tidy(() => {
+      const x = rt.tensor(new Float32Array(6), [2, 3]);
+      expect(() => R.sum(x, [2])).toThrow(/sum: axis 2 is out of range for shape \[2, 3\]/);
+      expect(() => R.mean(x, [1, -1])).toThrow(/mean: axes \[1, -1\] repeat a dimension of shape \[2, 3\]/);
+      expect(() => R.softmax(x, -3)).toThrow(/softmax: axis -3 is out of range/);
+      expect(() => R.max(rt.tensor([], [2, 0]), [1])).toThrow(/max: cannot take the max over an empty dimension/);
+    });
+  });
+});
