@@ -64,12 +64,25 @@ export function renderCloth(design: ClothDesign, size: number, rng: Rng): Canvas
   const seed = rng.nextU32();
   const { weave, hairiness, slub } = design;
 
+  // The slow fields (thread wander, dye mottling) are evaluated once per pixel, not per sub-sample.
+  let px = -1;
+  let py = -1;
+  let wu = 0;
+  let wv = 0;
+  let mottle = 1;
   paint(canvas, 2, (x, y, out) => {
-    const X = x / size;
-    const Y = y / size;
-    // Cloth never lies perfectly flat: a slow wander of the thread lines.
-    const u = (cos * x - sin * y + ox) / p + 0.25 * noise.at(X * 2.3, Y * 2.3);
-    const v = (sin * x + cos * y + oy) / p + 0.25 * noise.at(X * 2.3 + 40, Y * 2.3 + 40);
+    if (Math.floor(x) !== px || Math.floor(y) !== py) {
+      px = Math.floor(x);
+      py = Math.floor(y);
+      const X = (px + 0.5) / size;
+      const Y = (py + 0.5) / size;
+      // Cloth never lies perfectly flat: a slow wander of the thread lines.
+      wu = 0.25 * noise.at(X * 2.3, Y * 2.3);
+      wv = 0.25 * noise.at(X * 2.3 + 40, Y * 2.3 + 40);
+      mottle = 1 + 0.05 * noise.fbm(X * 3 + 13, Y * 3 + 7, 3);
+    }
+    const u = (cos * x - sin * y + ox) / p + wu;
+    const v = (sin * x + cos * y + oy) / p + wv;
     const i = Math.floor(u);
     const j = Math.floor(v);
     const up = warpUp(weave, i, j);
@@ -84,7 +97,6 @@ export function renderCloth(design: ClothDesign, size: number, rng: Rng): Canvas
     const twist = 0.06 * Math.sin(2 * Math.PI * (across * 1.2 + (up ? v : u) * 1.7));
     const fibre = up ? noise.at(u * 5.3, v * 0.7) : noise.at(u * 0.7 + 71, v * 5.3);
     const irregular = 1 + slub * (hash01(thread, up ? 3 : 4, seed) - 0.5);
-    const mottle = 1 + 0.05 * noise.fbm(X * 3 + 13, Y * 3 + 7, 3);
     const shade = (0.3 + 0.7 * round) * (0.62 + 0.38 * dive) * (1 + twist + hairiness * fibre) * irregular * mottle;
     const colours = up ? design.warp : design.weft;
     const repeat = up ? design.warpRepeat : design.weftRepeat;
