@@ -143,6 +143,19 @@ export class Runtime {
     return t;
   }
 
+  /**
+   * Overwrites a tensor's values in place. Pending commands are submitted first, because queue.writeBuffer
+   * would otherwise overtake recorded-but-unsubmitted work that reads the old values.
+   */
+  write(t: Tensor, data: Float32Array): void {
+    t.assertAlive('write');
+    if (data.length !== t.size) {
+      throw new Error(`texad: write: ${data.length} values for a tensor of shape ${formatShape(t.shape)}`);
+    }
+    this.flush();
+    if (t.size > 0) this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, t.size * 4);
+  }
+
   /** Copies `src` into a fresh tensor of the same shape. */
   clone(src: Tensor): Tensor {
     src.assertAlive('clone');
