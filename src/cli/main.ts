@@ -10,6 +10,7 @@ export interface Command {
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   devices: () => import('./devices.ts'),
   info: () => import('./info.ts'),
+  metrics: () => import('./metrics.ts'),
   synth: () => import('./synth.ts'),
 };
 
