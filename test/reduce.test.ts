@@ -3,6 +3,7 @@ import * as R from '../src/ops/reduce.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
 import { assertClose, checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData } from './helpers/gpu.ts';
+import { withLimits } from './helpers/limits.ts';
 
 type Op = (i: Record<string, Tensor>, a: Record<string, unknown>) => Tensor;
 const axes = (a: Record<string, unknown>) => a.axes as number[] | undefined;
@@ -71,6 +72,28 @@ describe('reduce: long lines (multi-pass)', () => {
     const data = randomData(3 * 20001 * 2, 12, 0, 1);
     const got = await rt.tidyAsync(async () => R.sum(rt.tensor(data, shape), [1]).read());
     assertClose(got, cpuSum(data, 3, 20001, 2), 'sum axis 1');
+  });
+
+  it('folds, scatters and normalises on a folded 2-D workgroup grid', async () => {
+    const rt = await gpuRuntime();
+    const shape = [1500, 3];
+    const data = randomData(4500, 16, 0, 1);
+    const [s, soft, grad] = await withLimits(rt, { maxComputeWorkgroupsPerDimension: 5 }, () =>
+      rt.tidyAsync(async () => {
+        const x = rt.tensor(data, shape, true);
+        const m = R.max(x, [1]);
+        backward(m, rt.tensor(new Float32Array(1500).fill(1), [1500]));
+        return Promise.all([R.sum(x, [1]).read(), R.softmax(x, 0).read(), x.grad!.read()]);
+      }),
+    );
+    assertClose(s, cpuSum(data, 1500, 3, 1), 'sum');
+    let col0 = 0;
+    for (let i = 0; i < 1500; i++) col0 += soft[i * 3]!;
+    expect(col0).toBeCloseTo(1, 4);
+    for (let i = 0; i < 1500; i++) {
+      const row = Array.from(data.subarray(i * 3, i * 3 + 3));
+      expect(Array.from(grad.subarray(i * 3, i * 3 + 3))).toEqual(row.map((v) => (v === Math.max(...row) ? 1 : 0)));
+    }
   });
 
   it('routes the max gradient to the first of tied maxima across threads, chunks and passes', async () => {

@@ -1,0 +1,15 @@
+// Runs a test body as if the device had smaller limits, so code paths meant for huge tensors (folded 2-D
+// workgroup grids, split bindings) run on small, fast inputs.
+import type { Runtime } from '../../src/runtime/runtime.ts';
+
+/** Runs `fn` with some of `rt`'s device limits overridden, restoring them afterwards. */
+export async function withLimits<T>(rt: Runtime, limits: Partial<Record<keyof GPUSupportedLimits, number>>,
+  fn: () => Promise<T>): Promise<T> {
+  const saved = Object.getOwnPropertyDescriptor(rt.gpu, 'limits')!;
+  Object.defineProperty(rt.gpu, 'limits', { value: { ...rt.limits, ...limits }, configurable: true });
+  try {
+    return await fn();
+  } finally {
+    Object.defineProperty(rt.gpu, 'limits', saved);
+  }
+}
