@@ -100,7 +100,10 @@ export function npyElements(dtype: NpyDtype, bytes: Uint8Array, offset: number, 
   let buffer = bytes.buffer as ArrayBuffer;
   let byteOffset = bytes.byteOffset + offset;
   if (byteOffset % itemSize !== 0) {
-    buffer = bytes.slice(offset, offset + byteLength).buffer;
+    // Copy to an aligned buffer (subarray + set: a Node Buffer's slice() is a view, not a copy).
+    const copy = new Uint8Array(byteLength);
+    copy.set(bytes.subarray(offset, offset + byteLength));
+    buffer = copy.buffer;
     byteOffset = 0;
   }
   switch (dtype) {

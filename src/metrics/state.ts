@@ -385,7 +385,9 @@ export function deserializeState(bytes: Uint8Array): RunState {
   const column = <T>(n: number, width: number, make: (b: ArrayBuffer) => T): T => {
     const len = n * width;
     if (o + len > bytes.length) throw bad('it is truncated');
-    const copy = bytes.slice(o, o + len);
+    // A copy, aligned for its element type (Node Buffers' slice() would return a view).
+    const copy = new Uint8Array(len);
+    copy.set(bytes.subarray(o, o + len));
     o += pad8(len);
     return make(copy.buffer);
   };
