@@ -246,7 +246,7 @@ function drawOnce(type: DefectType, canvas: Canvas, clean: Canvas, area: number,
       const tx = Math.cos(dir);
       const ty = Math.sin(dir);
       const amp = (type === 'wrinkle' ? rng.range(0.8, 1.6) : rng.range(0.5, 0.9)) * h;
-      const shadeK = type === 'wrinkle' ? rng.range(0.5, 0.9) : 0;
+      const shadeK = type === 'wrinkle' ? rng.range(0.7, 1.2) : 0;
       const disp = new Float32Array(S * S * 2);
       const shade = new Float32Array(S * S);
       for (let y = 0; y < S; y++) {
@@ -281,17 +281,24 @@ function drawOnce(type: DefectType, canvas: Canvas, clean: Canvas, area: number,
         const start: Pt = [cx + rng.normal() * 4, cy + rng.normal() * 4];
         field.stroke(wander(rng, start, each, 1.5, 0.04), () => w, 0.6);
       }
+      // Graphite on light surfaces, tailor's chalk on dark ones: a mark is made to be seen.
+      const lead: Rgb = bright < 0.45 ? [0.86, 0.86, 0.83] : [0.22, 0.22, 0.24];
       const k = rng.range(0.45, 0.7);
       return composite(canvas, clean, field, (px, a, x, y) => {
         const grain = 0.7 + 0.3 * noise.at(x * 1.7, y * 1.7);
-        lerp(px, [0.22, 0.22, 0.24], k * a * grain);
+        lerp(px, lead, k * a * grain);
       });
     }
     case 'marker': {
       const w = rng.range(2.5, 5);
       field.stroke(wander(rng, [cx, cy], strokeLength(w), 2, 0.05), () => w, 1);
-      const ink: Rgb = rng.pick([[0.1, 0.15, 0.6], [0.08, 0.08, 0.1], [0.7, 0.1, 0.12], [0.1, 0.45, 0.2]] as const);
       const k = rng.range(0.6, 0.85);
+      if (bright < 0.4) {
+        // Dye inks vanish on dark cloth; what shows there is an opaque paint marker.
+        const paint: Rgb = rng.pick([[0.95, 0.85, 0.25], [0.92, 0.92, 0.9], [0.95, 0.5, 0.6]] as const);
+        return composite(canvas, clean, field, (px, a) => lerp(px, paint, k * a));
+      }
+      const ink: Rgb = rng.pick([[0.1, 0.15, 0.6], [0.08, 0.08, 0.1], [0.7, 0.1, 0.12], [0.1, 0.45, 0.2]] as const);
       return composite(canvas, clean, field, (px, a) => {
         for (let c = 0; c < 3; c++) px[c] = px[c]! * (1 + (ink[c]! - 1) * k * a);
       });
