@@ -1,7 +1,7 @@
 // Where backbone parameters come from: a safetensors checkpoint (checked against the architecture before any value
 // is read) or texad's seeded random initialisation, drawn on the GPU.
 import { hashString } from '../data/random.ts';
-import { SafetensorsReader, fileSource, type ByteSource } from '../io/safetensors.ts';
+import { SafetensorsReader, fileSource, type ByteRangeSource } from '../io/safetensors.ts';
 import { Rng, type RngKey } from '../ops/random.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { formatShape, shapeSize, type Shape, type Tensor } from '../runtime/tensor.ts';
@@ -122,8 +122,8 @@ export function checkpointWeights(reader: SafetensorsReader): WeightStore {
   };
 }
 
-/** Weights: 'random' (seeded init), a safetensors path (Node, Deno), its bytes (browsers), a ByteSource or a store. */
-export type WeightsSource = 'random' | string | Uint8Array | ByteSource | WeightStore;
+/** Weights: 'random' (seeded init), a safetensors path (Node, Deno), its bytes (browsers), a ByteRangeSource or a store. */
+export type WeightsSource = 'random' | string | Uint8Array | ByteRangeSource | WeightStore;
 
 function isStore(s: WeightsSource): s is WeightStore {
   return typeof s === 'object' && 'check' in s;

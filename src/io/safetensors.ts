@@ -1,7 +1,7 @@
 // safetensors (huggingface/safetensors): an 8-byte little-endian header length N, N bytes of JSON describing every
 // tensor (dtype, shape, byte range), then the raw little-endian tensor bytes. Tensors are read one at a time through
-// a ByteSource, so a 270 MB checkpoint is never held in memory twice: from a file only the tensor being converted is
-// resident; from in-memory bytes (browsers) only one converted copy of one tensor exists beside them.
+// a ByteRangeSource, so a 270 MB checkpoint is never held in memory twice: from a file only the tensor being
+// converted is resident; from in-memory bytes (browsers) only one converted copy of one tensor exists beside them.
 
 /** The dtypes texad converts to float32 when reading and can write. */
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
@@ -27,7 +27,7 @@ export interface TensorInfo {
 }
 
 /** Random-access bytes: a file (Node, Deno) or a buffer (browsers pass fetched or picked-file bytes). */
-export interface ByteSource {
+export interface ByteRangeSource {
   /** The file path or a label, used in every error message. */
   readonly name: string;
   readonly size: number;
@@ -35,8 +35,8 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
-/** A ByteSource over bytes already in memory; reads are views, not copies. */
-export function bytesSource(bytes: Uint8Array, name = 'safetensors bytes'): ByteSource {
+/** A ByteRangeSource over bytes already in memory; reads are views, not copies. */
+export function bytesSource(bytes: Uint8Array, name = 'safetensors bytes'): ByteRangeSource {
   return {
     name,
     size: bytes.byteLength,
@@ -46,10 +46,10 @@ export function bytesSource(bytes: Uint8Array, name = 'safetensors bytes'): Byte
 }
 
 /**
- * A ByteSource reading a file with positioned reads (Node and Deno). This is texad's only file-system access for
+ * A ByteRangeSource reading a file with positioned reads (Node and Deno). This is texad's only file-system access for
  * weights; node:fs is imported lazily so browser bundles that never call it do not need it.
  */
-export async function fileSource(path: string): Promise<ByteSource> {
+export async function fileSource(path: string): Promise<ByteRangeSource> {
   const fs = await import('node:fs/promises');
   let handle: Awaited<ReturnType<typeof fs.open>>;
   try {
@@ -181,7 +181,7 @@ export function decodeToFloat32(bytes: Uint8Array, dtype: SafetensorsDtype): Flo
 /** Header of a safetensors file plus on-demand, per-tensor reads converted to float32. */
 export class SafetensorsReader {
   private constructor(
-    private readonly source: ByteSource,
+    private readonly source: ByteRangeSource,
     /** Every tensor in the header, in header order. */
     readonly tensors: ReadonlyMap<string, TensorInfo>,
     /** The free-form `__metadata__` string map (export-weights.py records the architecture there). */
@@ -189,7 +189,7 @@ export class SafetensorsReader {
   ) {}
 
   /** Parses the header; tensor bytes stay in the source until read(). Bytes are wrapped with bytesSource(). */
-  static async open(source: ByteSource | Uint8Array): Promise<SafetensorsReader> {
+  static async open(source: ByteRangeSource | Uint8Array): Promise<SafetensorsReader> {
     const src = source instanceof Uint8Array ? bytesSource(source) : source;
     const name = src.name;
     if (src.size < 8) {
