@@ -97,6 +97,29 @@ describe('optim: clipGradNorm golden', () => {
       b.dispose();
     });
   });
+
+  it('reduces gradients spanning many workgroups in a fixed order', async () => {
+    const rt = await gpuRuntime();
+    const sizes = [20000, 9000, 1];
+    const data = sizes.map((n, i) => randomData(n, 60 + i, -2, 2));
+    let sq = 0;
+    for (const d of data) for (const v of d) sq += v * v;
+    const expected = Math.sqrt(sq);
+    const coef = Math.min(1, 3 / (expected + 1e-6));
+    const norms: number[] = [];
+    for (let run = 0; run < 2; run++) {
+      await rt.tidyAsync(async () => {
+        const params = data.map((d) => rt.tensor(new Float32Array(d.length), [d.length], true));
+        params.forEach((p, i) => setGrad(rt, p, data[i]!));
+        const norm = await clipGradNorm(params, 3).read();
+        assertClose(norm, [expected], 'norm', { rtol: 1e-5 });
+        norms.push(norm[0]!);
+        for (const [i, p] of params.entries()) assertClose(await p.grad!.read(), data[i]!.map((v) => v * coef), `grad ${i}`, { rtol: 1e-5 });
+        params.forEach((p) => p.dispose());
+      });
+    }
+    expect(norms[1]).toBe(norms[0]);
+  });
 });
 
 describe('optim: schedules match torch.optim.lr_scheduler', () => {

@@ -8,7 +8,7 @@ import { formatShape, type Tensor } from './tensor.ts';
 
 const WG = 256;
 /** Elements each clipping invocation squares: one workgroup reduces WG * ITEMS elements to one partial sum. */
-const ITEMS = 4;
+const ITEMS = 32;
 const U32_MAX = 0xffffffff;
 
 /** A trainable tensor, optionally named for error messages and checkpoints. */
