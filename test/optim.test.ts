@@ -245,17 +245,20 @@ describe('optim: errors', () => {
     expect(() => new SGD([p], { lr: 1, momentum: -0.1 })).toThrow(/SGD: momentum must be/);
     expect(() => new SGD([], { lr: 1 })).toThrow(/SGD: got an empty parameter list/);
     expect(() => new SGD([p, p], { lr: 1 })).toThrow(/SGD: parameters 'params\[0\]' and 'params\[1\]' are the same tensor/);
-    const opt = new SGD([p], { lr: 1 });
+    const q = rt.tensor(Float32Array.of(1, 2), [2], true).keep();
+    const opt = new SGD([q, p], { lr: 1 });
     expect(() => (opt.lr = -1)).toThrow(/SGD: lr must be a finite number >= 0/);
+    setGrad(rt, q, Float32Array.of(1, 1));
     setGrad(rt, p, new Float32Array(4));
     p.grad = p.grad!.reshape([2, 2]).keep();
-    expect(() => opt.step()).toThrow(/SGD.step: parameter 'params\[0\]' \[4\] has a gradient of shape \[2, 2\]/);
+    expect(() => opt.step()).toThrow(/SGD.step: parameter 'params\[1\]' \[4\] has a gradient of shape \[2, 2\]/);
+    expect(Array.from(await q.read())).toEqual([1, 2]); // nothing was updated
     rt.tidy(() => {
       const derived = scale(p, 2);
       expect(() => new SGD([derived], { lr: 1 })).toThrow(/is the output of an op; optimizers update leaf tensors only/);
     });
     expect(() => clipGradNorm([p], 0)).toThrow(/clipGradNorm: maxNorm must be > 0, got 0/);
     opt.dispose();
-    p.dispose();
+    [p, q].forEach((t) => t.dispose());
   });
 });

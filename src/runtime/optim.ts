@@ -67,7 +67,7 @@ function overwrite(rt: Runtime, t: Tensor, data: Float32Array | Uint32Array): vo
 
 abstract class BaseOptimizer implements Optimizer {
   readonly rt: Runtime;
-  protected readonly slots: Slot[];
+  private readonly slots: Slot[];
   /** One u32 per parameter: 0, or 0xFFFFFFFF - (first step with a non-finite gradient). */
   private readonly flags: Tensor;
   private readonly bufferNames: readonly string[];
@@ -117,10 +117,10 @@ abstract class BaseOptimizer implements Optimizer {
 
   step(): void {
     if (this.steps >= U32_MAX - 1) throw new Error(`texad: ${this.kind}: step count over 2^32`);
-    this.steps++;
-    this.slots.forEach((slot, index) => {
+    // Validate every gradient before dispatching any update, so a bad one leaves the step undone, not half done.
+    const updates = this.slots.flatMap((slot, index) => {
       const grad = slot.tensor.grad;
-      if (!grad) return;
+      if (!grad) return [];
       grad.assertAlive(`${this.kind}.step gradient of '${slot.name}'`);
       if (grad.shape.length !== slot.tensor.shape.length || grad.shape.some((d, k) => d !== slot.tensor.shape[k])) {
         throw new Error(
@@ -128,9 +128,13 @@ abstract class BaseOptimizer implements Optimizer {
             `shape ${formatShape(grad.shape)}; gradients must match their parameter`,
         );
       }
+      return [{ slot, index, grad }];
+    });
+    this.steps++;
+    for (const { slot, index, grad } of updates) {
       slot.step++;
       this.update(slot, grad, new Params().u32(slot.tensor.size, index, U32_MAX - this.steps, 0));
-    });
+    }
   }
 
   protected dispatch(entry: string, spec: Record<string, number | boolean>, slot: Slot, grad: Tensor, params: Params): void {
@@ -192,6 +196,7 @@ abstract class BaseOptimizer implements Optimizer {
       const where = `parameter ${i} '${slot.name}' ${formatShape(slot.tensor.shape)}`;
       if (saved.name !== slot.name) fail(`${where} is named '${saved.name}' in the state`);
       if (saved.shape.join() !== slot.tensor.shape.join()) fail(`${where} has shape ${formatShape(saved.shape)} in the state`);
+      if (!Number.isInteger(saved.step) || saved.step < 0 || saved.step > state.step) fail(`${where} has an invalid step count ${saved.step}`);
       for (const name of this.bufferNames) {
         if (saved.buffers[name]?.length !== slot.tensor.size) fail(`${where} lacks a ${slot.tensor.size}-element '${name}'`);
       }
