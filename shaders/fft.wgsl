@@ -28,7 +28,7 @@ fn tile_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 
 // Tile slot e of workgroup t: its line (>= p.lines in a partial last tile, where slots are padding), the
 // element k within the line, where the line starts in the tile, and the element's offset in the buffer.
-// Rows are walked line-major, columns element-major (K_MAJOR), so neighbouring invocations touch
+// Rows are walked line-major, columns element-major (p.k_major), so neighbouring invocations touch
 // neighbouring addresses either way.
 struct Slot { line: u32, k: u32, base: u32, offset: u32 }
 
