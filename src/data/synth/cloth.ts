@@ -2,7 +2,7 @@
 // crossing. Each thread is shaded as a round yarn (dark gaps between threads, dips where it dives under the other
 // set), with plied twist, fibre streaks along its length, per-thread irregularity and slow dye mottling.
 import type { Rng } from '../random.ts';
-import { Canvas, paint, type Rgb } from './canvas.ts';
+import { Canvas, type Rgb } from './canvas.ts';
 import { Noise2, hash01 } from './noise.ts';
 
 export type Weave = 'plain' | 'twill' | 'satin';
@@ -38,19 +38,42 @@ function warpUp(weave: Weave, i: number, j: number): boolean {
   }
 }
 
-/** Length of the float through (i, j) along the thread on top, and where (i, j) starts within it. */
-function floatRun(weave: Weave, i: number, j: number, up: boolean): [start: number, length: number] {
-  let start = 0;
-  let end = 0;
-  if (up) {
-    while (start > -6 && warpUp(weave, i, j + start - 1)) start--;
-    while (end < 6 && warpUp(weave, i, j + end + 1)) end++;
-  } else {
-    while (start > -6 && !warpUp(weave, i + start - 1, j)) start--;
-    while (end < 6 && !warpUp(weave, i + end + 1, j)) end++;
-  }
-  return [start, end - start + 1];
+const REPEAT: Record<Weave, number> = { plain: 2, twill: 4, satin: 5 };
+
+interface WeaveTable {
+  repeat: number;
+  up: Uint8Array;
+  /** Where the float through a crossing starts, relative to it, and how many crossings it spans. */
+  start: Int8Array;
+  length: Int8Array;
 }
+
+/** The weave's repeat unit with every crossing's float precomputed: the per-sample shading only looks it up. */
+function weaveTable(weave: Weave): WeaveTable {
+  const r = REPEAT[weave];
+  const t: WeaveTable = { repeat: r, up: new Uint8Array(r * r), start: new Int8Array(r * r), length: new Int8Array(r * r) };
+  for (let j = 0; j < r; j++) {
+    for (let i = 0; i < r; i++) {
+      const up = warpUp(weave, i, j);
+      let start = 0;
+      let end = 0;
+      if (up) {
+        while (start > -r && warpUp(weave, i, j + start - 1)) start--;
+        while (end < r && warpUp(weave, i, j + end + 1)) end++;
+      } else {
+        while (start > -r && !warpUp(weave, i + start - 1, j)) start--;
+        while (end < r && !warpUp(weave, i + end + 1, j)) end++;
+      }
+      t.up[j * r + i] = up ? 1 : 0;
+      t.start[j * r + i] = start;
+      t.length[j * r + i] = end - start + 1;
+    }
+  }
+  return t;
+}
+
+/** sin(πt)^0.35 for t in [0, 1]: the flat-topped rise and fall of a yarn float. */
+const DIVE = Float32Array.from({ length: 257 }, (_, k) => Math.pow(Math.sin((Math.PI * k) / 256), 0.35));
 
 export function renderCloth(design: ClothDesign, size: number, rng: Rng): Canvas {
   const canvas = new Canvas(size, size);
@@ -62,48 +85,60 @@ export function renderCloth(design: ClothDesign, size: number, rng: Rng): Canvas
   const ox = rng.range(0, 100 * p);
   const oy = rng.range(0, 100 * p);
   const seed = rng.nextU32();
-  const { weave, hairiness, slub } = design;
+  const { hairiness, slub } = design;
+  const table = weaveTable(design.weave);
 
-  // The slow fields (thread wander, dye mottling) are evaluated once per pixel, not per sub-sample.
-  let px = -1;
-  let py = -1;
-  let wu = 0;
-  let wv = 0;
-  let mottle = 1;
-  paint(canvas, 2, (x, y, out) => {
-    if (Math.floor(x) !== px || Math.floor(y) !== py) {
-      px = Math.floor(x);
-      py = Math.floor(y);
+  // Sub-samples only where threads are a few pixels wide: their edges alias there, not at 8+ pixels per thread.
+  const SUB = p < 7 ? 2 : 1;
+  const data = canvas.data;
+  for (let py = 0; py < size; py++) {
+    for (let px = 0; px < size; px++) {
+      // The slow fields (thread wander, dye mottling) are evaluated once per pixel, not per sub-sample.
       const X = (px + 0.5) / size;
       const Y = (py + 0.5) / size;
       // Cloth never lies perfectly flat: a slow wander of the thread lines.
-      wu = 0.25 * noise.at(X * 2.3, Y * 2.3);
-      wv = 0.25 * noise.at(X * 2.3 + 40, Y * 2.3 + 40);
-      mottle = 1 + 0.05 * noise.fbm(X * 3 + 13, Y * 3 + 7, 3);
+      const wu = 0.25 * noise.at(X * 2.3, Y * 2.3);
+      const wv = 0.25 * noise.at(X * 2.3 + 40, Y * 2.3 + 40);
+      const mottle = 1 + 0.05 * noise.fbm(X * 3 + 13, Y * 3 + 7, 3);
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let sy = 0; sy < SUB; sy++) {
+        for (let sx = 0; sx < SUB; sx++) {
+          const x = px + (sx + 0.5) / SUB;
+          const y = py + (sy + 0.5) / SUB;
+          const u = (cos * x - sin * y + ox) / p + wu;
+          const v = (sin * x + cos * y + oy) / p + wv;
+          const i = Math.floor(u);
+          const j = Math.floor(v);
+          const cell = mod(j, table.repeat) * table.repeat + mod(i, table.repeat);
+          const up = table.up[cell] === 1;
+          const start = table.start[cell]!;
+          const len = table.length[cell]!;
+          const across = up ? u - i : v - j;
+          const along = up ? (v - (j + start)) / len : (u - (i + start)) / len;
+          const thread = up ? i : j;
+          const width = 0.86 + slub * (hash01(thread, up ? 1 : 2, seed) - 0.5);
+          const d = Math.abs(across - 0.5) / (width / 2);
+          const round = d < 1 ? Math.sqrt(1 - d * d) : 0;
+          const dive = DIVE[Math.round(Math.min(Math.max(along, 0), 1) * 256)]!;
+          const twist = 0.06 * Math.sin(2 * Math.PI * (across * 1.2 + (up ? v : u) * 1.7));
+          const fibre = up ? noise.at(u * 5.3, v * 0.7) : noise.at(u * 0.7 + 71, v * 5.3);
+          const irregular = 1 + slub * (hash01(thread, up ? 3 : 4, seed) - 0.5);
+          const shade = (0.3 + 0.7 * round) * (0.62 + 0.38 * dive) * (1 + twist + hairiness * fibre) * irregular;
+          const colours = up ? design.warp : design.weft;
+          const c = colours[mod(Math.floor(thread / (up ? design.warpRepeat : design.weftRepeat)), colours.length)]!;
+          r += c[0] * shade;
+          g += c[1] * shade;
+          b += c[2] * shade;
+        }
+      }
+      const o = (py * size + px) * 3;
+      const k = mottle / (SUB * SUB);
+      data[o] = r * k;
+      data[o + 1] = g * k;
+      data[o + 2] = b * k;
     }
-    const u = (cos * x - sin * y + ox) / p + wu;
-    const v = (sin * x + cos * y + oy) / p + wv;
-    const i = Math.floor(u);
-    const j = Math.floor(v);
-    const up = warpUp(weave, i, j);
-    const [start, len] = floatRun(weave, i, j, up);
-    const across = up ? u - i : v - j;
-    const along = up ? (v - (j + start)) / len : (u - (i + start)) / len;
-    const thread = up ? i : j;
-    const width = 0.86 + slub * (hash01(thread, up ? 1 : 2, seed) - 0.5);
-    const d = Math.abs(across - 0.5) / (width / 2);
-    const round = d < 1 ? Math.sqrt(1 - d * d) : 0;
-    const dive = Math.pow(Math.sin(Math.PI * Math.min(Math.max(along, 0), 1)), 0.35);
-    const twist = 0.06 * Math.sin(2 * Math.PI * (across * 1.2 + (up ? v : u) * 1.7));
-    const fibre = up ? noise.at(u * 5.3, v * 0.7) : noise.at(u * 0.7 + 71, v * 5.3);
-    const irregular = 1 + slub * (hash01(thread, up ? 3 : 4, seed) - 0.5);
-    const shade = (0.3 + 0.7 * round) * (0.62 + 0.38 * dive) * (1 + twist + hairiness * fibre) * irregular * mottle;
-    const colours = up ? design.warp : design.weft;
-    const repeat = up ? design.warpRepeat : design.weftRepeat;
-    const c = colours[mod(Math.floor(thread / repeat), colours.length)]!;
-    out[0] = c[0] * shade;
-    out[1] = c[1] * shade;
-    out[2] = c[2] * shade;
-  });
+  }
   return canvas;
 }

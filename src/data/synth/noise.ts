@@ -3,8 +3,8 @@
 import type { Rng } from '../random.ts';
 
 const D = Math.SQRT1_2;
-const GRAD_X = [1, -1, 0, 0, D, -D, D, -D];
-const GRAD_Y = [0, 0, 1, -1, D, D, -D, -D];
+const GRAD_X = Float64Array.of(1, -1, 0, 0, D, -D, D, -D);
+const GRAD_Y = Float64Array.of(0, 0, 1, -1, D, D, -D, -D);
 
 function fade(t: number): number {
   return t * t * t * (t * (t * 6 - 15) + 10);
@@ -28,14 +28,14 @@ export class Noise2 {
     const p = this.#perm;
     const X = xi & 255;
     const Y = yi & 255;
-    const g = (ix: number, iy: number, dx: number, dy: number): number => {
-      const h = p[p[ix]! + iy]! & 7;
-      return GRAD_X[h]! * dx + GRAD_Y[h]! * dy;
-    };
-    const n00 = g(X, Y, fx, fy);
-    const n10 = g(X + 1, Y, fx - 1, fy);
-    const n01 = g(X, Y + 1, fx, fy - 1);
-    const n11 = g(X + 1, Y + 1, fx - 1, fy - 1);
+    const h00 = p[p[X]! + Y]! & 7;
+    const h10 = p[p[X + 1]! + Y]! & 7;
+    const h01 = p[p[X]! + Y + 1]! & 7;
+    const h11 = p[p[X + 1]! + Y + 1]! & 7;
+    const n00 = GRAD_X[h00]! * fx + GRAD_Y[h00]! * fy;
+    const n10 = GRAD_X[h10]! * (fx - 1) + GRAD_Y[h10]! * fy;
+    const n01 = GRAD_X[h01]! * fx + GRAD_Y[h01]! * (fy - 1);
+    const n11 = GRAD_X[h11]! * (fx - 1) + GRAD_Y[h11]! * (fy - 1);
     const u = fade(fx);
     const v = fade(fy);
     const a = n00 + u * (n10 - n00);

@@ -187,20 +187,33 @@ export function renderWafer(design: WaferDesign, size: number, rng: Rng): Canvas
   const seed = rng.nextU32();
   const px = new Float32Array(3);
   const canvas = new Canvas(size, size);
+  // Thin-film tint, per-die brightness and grain vary slowly against the sub-sample spacing: once per pixel.
+  let cx = -1;
+  let cy = -1;
+  let r = 1;
+  let g = 1;
+  let b = 1;
   paint(canvas, 2, (x, y, out) => {
     const gx = (x + ox) / pitchX;
     const gy = (y + oy) / pitchY;
     const ix = Math.floor(gx);
     const iy = Math.floor(gy);
+    if (Math.floor(x) !== cx || Math.floor(y) !== cy) {
+      cx = Math.floor(x);
+      cy = Math.floor(y);
+      const X = (cx + 0.5) / size;
+      const Y = (cy + 0.5) / size;
+      const film = 0.06 * noise.fbm(X * 1.5, Y * 1.5, 2);
+      const die = 1 + 0.03 * (hash01(ix, iy, seed) - 0.5);
+      const grain = 1 + 0.015 * noise.at(cx * 0.8, cy * 0.8);
+      r = die * grain * (1 + film);
+      g = die * grain * (1 - 0.4 * film);
+      b = die * grain * (1 - film);
+    }
     tile.sample((gx - ix) * tw, (gy - iy) * th, px);
-    const X = x / size;
-    const Y = y / size;
-    const film = 0.06 * noise.fbm(X * 1.5, Y * 1.5, 2);
-    const die = 1 + 0.03 * (hash01(ix, iy, seed) - 0.5);
-    const grain = 1 + 0.015 * noise.at(x * 0.8, y * 0.8);
-    out[0] = px[0]! * die * grain * (1 + film);
-    out[1] = px[1]! * die * grain * (1 - 0.4 * film);
-    out[2] = px[2]! * die * grain * (1 - film);
+    out[0] = px[0]! * r;
+    out[1] = px[1]! * g;
+    out[2] = px[2]! * b;
   });
   return canvas;
 }
