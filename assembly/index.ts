@@ -8,7 +8,7 @@ export {
 } from './chunk';
 export { regionSizes } from './regions';
 export {
-  walkBegin, walk16, walk48, walkULo, walkUHi, walkAp, walkF1, walkF1Prefix, walkF1Suffix, walkProArea,
+  walkBegin, walk16, walk48, walk32, walk64, walkULo, walkUHi, walkAp, walkF1, walkF1KeyLo, walkF1KeyHi, walkProArea,
 } from './walk';
 
 export function heapBase(): usize {

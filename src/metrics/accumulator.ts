@@ -50,9 +50,32 @@ function chunkOption(options: MetricsOptions | undefined): number {
   return c;
 }
 
+/** Totals of the data a sweep covered. */
+interface Totals {
+  negatives: number;
+  positives: number;
+  regions: number;
+}
+
+/** A compressed chunk still in kernel memory: ascending runs of each class (pointers), and its totals. */
+interface ChunkRuns extends Totals {
+  negKeys: number;
+  negCnt: number;
+  nNeg: number;
+  posKeys: number;
+  posCnt: number;
+  nPos: number;
+  /** Per-region-overlap columns (pixel metrics), else 0. */
+  whole: number;
+  hi: number;
+  lo: number;
+}
+
 abstract class Accumulator<R extends ImageMetricsResult> {
   protected kernel: Kernel | undefined;
   protected pendingRegions = 0;
+  /** Runs compressed for a compute() on an otherwise empty state, not yet copied into the state. */
+  private unsettled: ChunkRuns | undefined;
   private broken: string | undefined;
 
   protected constructor(
@@ -84,20 +107,31 @@ abstract class Accumulator<R extends ImageMetricsResult> {
   /** Computes all metrics over everything added and merged so far; the accumulator stays usable. */
   compute(): R {
     this.usable();
-    this.flush();
     const k = (this.kernel ??= new Kernel());
-    this.state.sweep(k);
-    return this.results(k);
+    const s = this.state;
+    if (s.negatives + s.positives === 0 && k.layout) {
+      // Everything is in the kernel: sweep the chunk's runs where they are, and copy them into the state only if
+      // the accumulator is used again. This is what makes one-shot calls fast.
+      const r = (this.unsettled ??= this.compress());
+      if (r) {
+        k.x.walkBegin(r.negatives, r.positives, s.pro ? r.regions : 0);
+        (s.keyBits === 64 ? k.x.walk64 : k.x.walk32)(r.negKeys, r.negCnt, r.nNeg, r.posKeys, r.posCnt, r.whole, r.hi, r.lo, r.nPos);
+        return this.results(k, r);
+      }
+    }
+    this.flush();
+    s.sweep(k);
+    return this.results(k, s);
   }
 
-  protected abstract results(k: Kernel): R;
+  protected abstract results(k: Kernel, totals: Totals): R;
 
-  protected baseResults(k: Kernel): ImageMetricsResult {
+  protected baseResults(k: Kernel, totals: Totals): ImageMetricsResult {
     const s = this.state;
     const x = k.x;
     const nanReasons: Partial<Record<MetricName, string>> = {};
-    const N = s.negatives;
-    const P = s.positives;
+    const N = totals.negatives;
+    const P = totals.positives;
     const empty = N + P === 0 ? 'no scores were added' : undefined;
     let auroc = NaN;
     if (N > 0 && P > 0) {
@@ -113,7 +147,7 @@ abstract class Accumulator<R extends ImageMetricsResult> {
     if (P > 0) {
       ap = x.walkAp();
       f1max = x.walkF1();
-      f1Threshold = s.score(x.walkF1Prefix() >>> 0, x.walkF1Suffix());
+      f1Threshold = s.keyScore(x.walkF1KeyLo() >>> 0, x.walkF1KeyHi() >>> 0);
     } else {
       const why = empty ?? 'there are no positives, so recall is undefined';
       nanReasons.ap = why;
@@ -134,6 +168,7 @@ abstract class Accumulator<R extends ImageMetricsResult> {
   /** Runs `body`; if it throws after data was appended, the accumulator refuses further use. */
   protected guarded(body: (appended: () => void) => void): void {
     this.usable();
+    this.settle();
     let appended = false;
     try {
       body(() => {
@@ -240,42 +275,79 @@ abstract class Accumulator<R extends ImageMetricsResult> {
     }
   }
 
+  /** Moves everything added so far into the state. */
   protected flush(): void {
+    this.settle();
+    const r = this.compress();
+    if (r) this.ingest(r);
+  }
+
+  /** Copies runs left in kernel memory by compute() into the state, before anything overwrites them. */
+  protected settle(): void {
+    const r = this.unsettled;
+    this.unsettled = undefined;
+    if (r) this.ingest(r);
+  }
+
+  /**
+   * Sorts the chunk's positives and negatives and compresses each to runs, in kernel memory. Positives go first so
+   * both run lists can coexist: their counts take T[0, runs) and the negatives sort in the rest of T.
+   */
+  private compress(): ChunkRuns | undefined {
     const k = this.kernel;
     const L = k?.layout;
-    if (!k || !L) return;
+    if (!k || !L) return undefined;
     const x = k.x;
     const nn = x.chunkNegatives();
     const np = x.chunkPositives();
-    if (nn + np === 0) return;
+    if (nn + np === 0) return undefined;
     const wide = L.keyBits === 64;
     const kw = wide ? 8 : 4;
     const sort = wide ? x.sort64 : x.sort32;
     const runs = wide ? x.runs64 : x.runs32;
-    if (nn > 0) {
-      sort(L.K, 0, L.T, 0, nn);
-      const r = runs(L.K, nn, L.T);
-      this.state.ingest(false, k.u32(L.K, (r * kw) / 4), r, k.u32(L.T, r));
-    }
+    const posKeys = L.K + (L.cap + 1 - np) * kw;
+    let nPos = 0;
+    let whole = 0;
+    let hi = 0;
+    let lo = 0;
     if (np > 0) {
-      const s = L.cap + 1 - np;
-      const keys = L.K + s * kw;
       if (L.pixel) {
-        const pay = L.P + 4 * s;
-        sort(keys, pay, L.T, L.U, np);
-        const r = (wide ? x.proRuns64 : x.proRuns32)(keys, pay, np, L.T, L.X, L.U, pay);
-        this.state.ingest(true, k.u32(keys, (r * kw) / 4), r, k.u32(L.T, r), [k.u32(L.X, r), k.u32(L.U, r), k.u32(pay, r)]);
+        lo = L.P + 4 * (L.cap + 1 - np);
+        whole = L.X;
+        hi = L.U;
+        sort(posKeys, lo, L.T, L.U, np);
+        nPos = (wide ? x.proRuns64 : x.proRuns32)(posKeys, lo, np, L.T, whole, hi, lo);
       } else {
-        sort(keys, 0, L.T, 0, np);
-        const r = runs(keys, np, L.T);
-        this.state.ingest(true, k.u32(keys, (r * kw) / 4), r, k.u32(L.T, r));
+        sort(posKeys, 0, L.T, 0, np);
+        nPos = runs(posKeys, np, L.T);
       }
     }
-    this.state.negatives += nn;
-    this.state.positives += np;
-    this.state.regions += this.pendingRegions;
+    const negCnt = L.T + Math.ceil((4 * nPos) / 8) * 8;
+    sort(L.K, 0, negCnt, 0, nn);
+    const nNeg = runs(L.K, nn, negCnt);
+    const r: ChunkRuns = {
+      negKeys: L.K, negCnt, nNeg, posKeys, posCnt: L.T, nPos, whole, hi, lo,
+      negatives: nn, positives: np, regions: this.pendingRegions,
+    };
     this.pendingRegions = 0;
     x.chunkReset();
+    return r;
+  }
+
+  private ingest(r: ChunkRuns): void {
+    const k = this.kernel!;
+    const words = this.state.keyBits / 32;
+    this.state.ingest(false, k.u32(r.negKeys, r.nNeg * words), r.nNeg, k.u32(r.negCnt, r.nNeg));
+    this.state.ingest(
+      true,
+      k.u32(r.posKeys, r.nPos * words),
+      r.nPos,
+      k.u32(r.posCnt, r.nPos),
+      r.whole ? [k.u32(r.whole, r.nPos), k.u32(r.hi, r.nPos), k.u32(r.lo, r.nPos)] : undefined,
+    );
+    this.state.negatives += r.negatives;
+    this.state.positives += r.positives;
+    this.state.regions += r.regions;
   }
 }
 
@@ -309,8 +381,8 @@ export class ImageMetrics extends Accumulator<ImageMetricsResult> {
     return this;
   }
 
-  protected results(k: Kernel): ImageMetricsResult {
-    return this.baseResults(k);
+  protected results(k: Kernel, totals: Totals): ImageMetricsResult {
+    return this.baseResults(k, totals);
   }
 }
 
@@ -360,9 +432,8 @@ export class PixelMetrics extends Accumulator<PixelMetricsResult> {
     return this;
   }
 
-  protected results(k: Kernel): PixelMetricsResult {
-    const base = this.baseResults(k);
-    const s = this.state;
+  protected results(k: Kernel, s: Totals): PixelMetricsResult {
+    const base = this.baseResults(k, s);
     let aupro = NaN;
     if (s.negatives > 0 && s.regions > 0) aupro = k.x.walkProArea() / 0.3;
     else {

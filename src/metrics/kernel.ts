@@ -33,12 +33,16 @@ export interface MetricsExports {
     posWhole: number, posHi: number, posLo: number, nPos: number): void;
   walk48(prefix: number, negSuf: number, negCnt: number, nNeg: number, posSuf: number, posCnt: number,
     posWhole: number, posHi: number, posLo: number, nPos: number): void;
+  walk32(negKeys: number, negCnt: number, nNeg: number, posKeys: number, posCnt: number,
+    posWhole: number, posHi: number, posLo: number, nPos: number): void;
+  walk64(negKeys: number, negCnt: number, nNeg: number, posKeys: number, posCnt: number,
+    posWhole: number, posHi: number, posLo: number, nPos: number): void;
   walkULo(): bigint;
   walkUHi(): bigint;
   walkAp(): number;
   walkF1(): number;
-  walkF1Prefix(): number;
-  walkF1Suffix(): number;
+  walkF1KeyLo(): number;
+  walkF1KeyHi(): number;
   walkProArea(): number;
 }
 

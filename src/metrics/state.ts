@@ -144,10 +144,9 @@ export class RunState {
     return out;
   }
 
-  /** Score value of a (prefix, suffix) key. */
-  score(prefix: number, suffix: number): number {
-    if (this.keyBits === 32) return unflip32(((prefix << 16) | suffix) >>> 0);
-    return unflip64(prefix * 65536 + Math.floor(suffix / U32), suffix % U32);
+  /** Score value of a full key given as 32-bit halves. */
+  keyScore(lo: number, hi: number): number {
+    return this.keyBits === 32 ? unflip32(lo) : unflip64(hi, lo);
   }
 
   /** Runs the metric sweep over all partitions, highest scores first. */
@@ -171,30 +170,35 @@ export class RunState {
     const posHi = posWhole + a(4 * maxPos);
     const posLo = posHi + a(4 * maxPos);
     k.reserve(posLo + a(4 * maxPos));
+    // Whole-memory views, made once: per-partition views would cost more than the copies.
+    const mem = x.memory.buffer;
+    const u16 = new Uint16Array(mem);
+    const u32 = new Uint32Array(mem);
+    const f64 = new Float64Array(mem);
+    const suffixes = (dst: number, src: Suffixes): void => {
+      if (src instanceof Float64Array) f64.set(src, dst / 8);
+      else u16.set(src, dst / 2);
+    };
     x.walkBegin(this.negatives, this.positives, this.pro ? this.regions : 0);
     const walk = wide ? x.walk48 : x.walk16;
     for (let p = PARTITIONS - 1; p >= 0; p--) {
       const n = this.neg[p];
       const q = this.pos[p];
       if (!n && !q) continue;
-      const nn = n ? n.suf.length : 0;
-      const np = q ? q.suf.length : 0;
       if (n) {
-        if (wide) k.f64(negSuf, nn).set(n.suf);
-        else k.u16(negSuf, nn).set(n.suf);
-        k.u32(negCnt, nn).set(n.cnt);
+        suffixes(negSuf, n.suf);
+        u32.set(n.cnt, negCnt / 4);
       }
       if (q) {
-        if (wide) k.f64(posSuf, np).set(q.suf);
-        else k.u16(posSuf, np).set(q.suf);
-        k.u32(posCnt, np).set(q.cnt);
+        suffixes(posSuf, q.suf);
+        u32.set(q.cnt, posCnt / 4);
         if (this.pro) {
-          k.u32(posWhole, np).set(q.whole!);
-          k.u32(posHi, np).set(q.hi!);
-          k.u32(posLo, np).set(q.lo!);
+          u32.set(q.whole!, posWhole / 4);
+          u32.set(q.hi!, posHi / 4);
+          u32.set(q.lo!, posLo / 4);
         }
       }
-      walk(p, negSuf, negCnt, nn, posSuf, posCnt, this.pro ? posWhole : 0, posHi, posLo, np);
+      walk(p, negSuf, negCnt, n ? n.suf.length : 0, posSuf, posCnt, this.pro ? posWhole : 0, posHi, posLo, q ? q.suf.length : 0);
     }
   }
 }
