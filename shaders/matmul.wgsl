@@ -1,0 +1,227 @@
+// One implicit-GEMM kernel serves matmul, linear and every convolution pass (forward, dX, dW):
+//   Y[z][row(i) + j * y_cs] = epilogue( sum_k U[u_row(i) + koff(k)] * L[z][k, j] )
+// U, the "uniform" operand, is gathered through strides: row i splits into three coordinates (i2, i1, i0), the
+// reduction index into a loop nest (k2, k1, k0), so a transposed matrix, a batch-reduced gradient or an im2col
+// view of a zero-padded image are all just strides and nothing is materialised. L, the "lane" operand, is a
+// dense row-major [K, n4] matrix of vec4s (pack() builds it when the caller's layout differs).
+//
+// Why this shape: on CPU implementations (lavapipe, SwiftShader) an invocation is a SIMD lane, and loads whose
+// address is the same for the whole workgroup are done once as a scalar and broadcast, while per-lane loads are
+// gathers. So the workgroup shares its TU rows of U (uniform loads) and each lane owns TLV vec4 columns of L
+// (the only gathers), giving 4 * TU * TLV FMAs per TLV vec4 loads; no workgroup memory or barriers, which CPU
+// drivers emulate slowly. gemm_tiled is the variant for real GPUs, where workgroup memory is fast.
+
+struct Gemm {
+  m: u32,         // rows (per batch item)
+  n: u32,         // columns
+  n4: u32,        // L row length in vec4s, >= ceil(n / 4)
+  splits: u32,    // split-K parts; workgroup z = batch * splits + part
+  r1: u32,        // row i -> (i / (r1 * r0), (i / r0) % r1, i % r0)
+  r0: u32,
+  u_s2: u32,      // U strides of the row coordinates
+  u_s1: u32,
+  u_s0: u32,
+  u_off: u32,
+  u_bs: u32,      // U batch stride (0 = broadcast)
+  k2: u32,        // reduction loop nest extents; split-K divides k2 into chunks of k2_chunk
+  k2_chunk: u32,
+  k1: u32,
+  k0: u32,
+  t2: u32,        // U strides of the reduction coordinates
+  t1: u32,
+  t0: u32,
+  l_bs: u32,      // L batch stride in vec4s (0 = broadcast)
+  y_s2: u32,      // Y strides of the row coordinates and of the column
+  y_s1: u32,
+  y_s0: u32,
+  y_cs: u32,
+  y_off: u32,
+  y_bs: u32,      // Y batch stride
+  y_ss: u32,      // Y stride between split-K partial results
+}
+
+fn row_offset(i: u32, r1: u32, r0: u32, s2: u32, s1: u32, s0: u32) -> u32 {
+  return (i / (r1 * r0)) * s2 + ((i / r0) % r1) * s1 + (i % r0) * s0;
+}
+
+//! entry gemm
+// TU rows x TLV vec4 columns per invocation on a WGX x WGY grid. STAGED (for GPUs) first copies the
+// workgroup's U rows and L columns for KT reduction steps into workgroup memory, so each global value is read
+// once per workgroup; without it (CPUs) WGY must be 1 and every U load is workgroup-uniform.
+// BIAS: 0 none, 1 per column (linear, conv), 2 per row (linear computed transposed). RES adds a tensor laid out
+// like Y before RELU, matching ResNet's relu(bn(conv(x)) + shortcut).
+@group(0) @binding(0) var<uniform> p: Gemm;
+@group(0) @binding(1) var<storage, read> u: array<f32>;
+@group(0) @binding(2) var<storage, read> l: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+const KT: u32 = 16u;
+const ROWS: u32 = WGY * TU;
+const COLS4: u32 = WGX * TLV;
+var<workgroup> us: array<f32, KT * ROWS>;
+var<workgroup> ls: array<vec4<f32>, KT * COLS4>;
+
+@compute @workgroup_size(WGX, WGY)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_index) flat: u32) {
+  let batch = wid.z / p.splits;
+  let part = wid.z % p.splits;
+  // Spelled out for WGY == 1 so that CPU compilers see the rows as workgroup-uniform.
+  let ty = select(lid.y, 0u, WGY == 1u);
+  let tile_row0 = wid.y * ROWS;
+  let row0 = tile_row0 + ty * TU;
+  let tile_col0 = wid.x * COLS4;
+  let col = tile_col0 + lid.x * TLV;
+  let a_begin = part * p.k2_chunk;
+  let a_end = min(a_begin + p.k2_chunk, p.k2);
+  var acc: array<vec4<f32>, TU * TLV>;
+
+  if (STAGED) {
+    let inner = p.k1 * p.k0;
+    let k_end = a_end * inner;
+    for (var kt = a_begin * inner; kt < k_end; kt += KT) {
+      // Reduction steps past k_end stage zeros, so the inner loop needs no bounds.
+      for (var e = flat; e < KT * ROWS; e += WGX * WGY) {
+        let k = kt + e / ROWS;
+        let row = min(tile_row0 + e % ROWS, p.m - 1u);
+        var v = 0.0;
+        if (k < k_end) {
+          let koff = (k / inner) * p.t2 + ((k / p.k0) % p.k1) * p.t1 + (k % p.k0) * p.t0;
+          v = u[p.u_off + batch * p.u_bs + row_offset(row, p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0) + koff];
+        }
+        us[e] = v;
+      }
+      for (var e = flat; e < KT * COLS4; e += WGX * WGY) {
+        let k = kt + e / COLS4;
+        let c4 = min(tile_col0 + e % COLS4, p.n4 - 1u);
+        ls[e] = select(vec4<f32>(0.0), l[batch * p.l_bs + min(k, k_end - 1u) * p.n4 + c4], k < k_end);
+      }
+      workgroupBarrier();
+      for (var kq = 0u; kq < KT; kq++) {
+        var lv: array<vec4<f32>, TLV>;
+        for (var j = 0u; j < TLV; j++) { lv[j] = ls[kq * COLS4 + lid.x * TLV + j]; }
+        for (var i = 0u; i < TU; i++) {
+          let uv = vec4<f32>(us[kq * ROWS + ty * TU + i]);
+          for (var j = 0u; j < TLV; j++) { acc[i * TLV + j] = fma(uv, lv[j], acc[i * TLV + j]); }
+        }
+      }
+      workgroupBarrier();
+    }
+  } else {
+    // Out-of-range rows and columns compute on clamped (valid) addresses and are dropped at the store, so
+    // the loop has no per-lane branches.
+    var lcol: array<u32, TLV>;
+    for (var j = 0u; j < TLV; j++) { lcol[j] = batch * p.l_bs + min(col + j, p.n4 - 1u); }
+    var urow: array<u32, TU>;
+    for (var i = 0u; i < TU; i++) {
+      urow[i] = p.u_off + batch * p.u_bs + row_offset(min(row0 + i, p.m - 1u), p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0);
+    }
+    var lrow = a_begin * p.k1 * p.k0 * p.n4;
+    for (var a = a_begin; a < a_end; a++) {
+      for (var b = 0u; b < p.k1; b++) {
+        let outer = a * p.t2 + b * p.t1;
+        for (var c = 0u; c < p.k0; c++) {
+          let koff = outer + c * p.t0;
+          var lv: array<vec4<f32>, TLV>;
+          for (var j = 0u; j < TLV; j++) { lv[j] = l[lrow + lcol[j]]; }
+          for (var i = 0u; i < TU; i++) {
+            let uv = vec4<f32>(u[urow[i] + koff]);
+            for (var j = 0u; j < TLV; j++) { acc[i * TLV + j] = fma(uv, lv[j], acc[i * TLV + j]); }
+          }
+          lrow += p.n4;
+        }
+      }
+    }
+  }
+
+  let ybase = p.y_off + batch * p.y_bs + part * p.y_ss;
+  for (var i = 0u; i < TU; i++) {
+    let row = row0 + i;
+    if (row >= p.m) { break; }
+    let yrow = ybase + row_offset(row, p.r1, p.r0, p.y_s2, p.y_s1, p.y_s0);
+    for (var j = 0u; j < TLV; j++) {
+      for (var q = 0u; q < 4u; q++) {
+        let cj = (col + j) * 4u + q;
+        if (cj >= p.n) { break; }
+        let at = yrow + cj * p.y_cs;
+        var v = acc[i * TLV + j][q];
+        if (BIAS == 1u) { v += bias[cj]; }
+        if (BIAS == 2u) { v += bias[row]; }
+        if (RES) { v += res[at]; }
+        if (RELU) { v = max(v, 0.0); }
+        y[at] = v;
+      }
+    }
+  }
+}
+
+//! entry pack
+// Builds a lane operand: dst[z][r, c] = src[z * src_bs + base + r2 * s2 + r1 * s1 + r0 * s0 + c * cs] for
+// c < cols, zero in the padding up to n4 * 4 columns, where r = (r2 * q1 + r1) * q0 + r0. Signed strides let
+// the dX pass read flipped kernel taps.
+struct P {
+  rows: u32,
+  cols: u32,
+  n4: u32,
+  batches: u32,
+  q1: u32,
+  q0: u32,
+  base: u32,
+  src_bs: u32,
+  s2: i32,
+  s1: i32,
+  s0: i32,
+  cs: i32,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = flat_index(gid, nwg, WG);
+  let per_batch = p.rows * p.n4;
+  if (e >= per_batch * p.batches) { return; }
+  let batch = e / per_batch;
+  let r = (e % per_batch) / p.n4;
+  let c4 = e % p.n4;
+  let row = i32(p.base + batch * p.src_bs) + i32(r / (p.q1 * p.q0)) * p.s2 + i32((r / p.q0) % p.q1) * p.s1 +
+    i32(r % p.q0) * p.s0;
+  var v = vec4<f32>(0.0);
+  for (var q = 0u; q < 4u; q++) {
+    let c = c4 * 4u + q;
+    if (c < p.cols) { v[q] = src[u32(row + i32(c) * p.cs)]; }
+  }
+  dst[e] = v;
+}
+
+//! entry strided_sum
+// dst[o] = sum over a < outer, t < inner of src[a * s_outer + o * s_out + t * s_inner], in that order: bias
+// gradients (over batch and pixels) and split-K partial sums, deterministic without atomics.
+struct P {
+  count: u32,
+  outer: u32,
+  inner: u32,
+  s_outer: u32,
+  s_out: u32,
+  s_inner: u32,
+  pad0: u32,
+  pad1: u32,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = flat_index(gid, nwg, WG);
+  if (o >= p.count) { return; }
+  var acc = 0.0;
+  for (var a = 0u; a < p.outer; a++) {
+    let base = a * p.s_outer + o * p.s_out;
+    for (var t = 0u; t < p.inner; t++) { acc += src[base + t * p.s_inner]; }
+  }
+  dst[o] = acc;
+}

@@ -1,0 +1,288 @@
+// 2-D convolution in NCHW with PyTorch's semantics, forward and backward. Every pass is an implicit GEMM on
+// matmul.ts's gemm(): the im2col matrix is never built, its entries are gathered through strides from a
+// zero-padded copy of the image, so the hot loop has no bounds checks (the copy costs one pass over the image,
+// about 2% of a 3x3 convolution). That is why this family has no shader of its own: its only kernels are
+// gemm, pack and strided_sum (shaders/matmul.wgsl) and layout's pad2d.
+//
+//   forward  y[b, o, p]      rows = output pixels, columns = O,  reduction over (ky, kx, c)
+//   dX       dx[b, c, p']    rows = input pixels of one stride phase, columns = C, reduction over (jy, jx, o)
+//   dW       dw[o, c, ky, kx] rows = (c, ky, kx), columns = O, reduction over (oy, b, ox), split-K when small
+//   dBias    ordered sum over batch and pixels
+//
+// dX for stride s splits the input pixels into s*s phases (iy % s, ix % s). Within a phase only every s-th
+// kernel tap reaches a given pixel, so each phase is a stride-1 correlation of dy with a sub-kernel of flipped
+// taps: no multiplications by the zeros a dilated dy would hold.
+import { pad2d } from './layout.ts';
+import { add, relu as reluOp } from './elementwise.ts';
+import { gemm, pack, stridedSum } from './matmul.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { Tensor, formatShape, needsGrad } from '../runtime/tensor.ts';
+
+export interface Conv2dOptions {
+  /** Same stride along both axes (default 1). */
+  stride?: number;
+  /** Zero padding on all four sides (default 0). */
+  padding?: number;
+  /**
+   * Fused epilogue for inference: y = act(conv(x) + bias + residual). With BatchNorm folded into the weights
+   * and bias (norm.ts foldBatchNorm), a ResNet conv-BN-ReLU is one kernel and so is a block's final
+   * conv-BN-add-ReLU. When gradients are recorded the same result is built from separate differentiable ops.
+   */
+  activation?: 'relu';
+  /** Tensor of the output's shape added before the activation (a residual shortcut). */
+  residual?: Tensor;
+}
+
+interface Geometry {
+  b: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  kh: number;
+  kw: number;
+  s: number;
+  p: number;
+  oh: number;
+  ow: number;
+}
+
+const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions, what: string): Geometry {
+  const s = opts.stride ?? 1;
+  const p = opts.padding ?? 0;
+  if (x.rank !== 4) throw new Error(`texad: ${what}: x must be [N, C, H, W]`);
+  if (weight.rank !== 4) throw new Error(`texad: ${what}: weight must be [O, C, kH, kW]`);
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  const [o, wc, kh, kw] = weight.shape as [number, number, number, number];
+  if (wc !== c) throw new Error(`texad: ${what}: x has ${c} channels but weight expects ${wc}; groups are not supported`);
+  if (!Number.isInteger(s) || s < 1) throw new Error(`texad: ${what}: stride must be a positive integer, got ${s}`);
+  if (!Number.isInteger(p) || p < 0) throw new Error(`texad: ${what}: padding must be a non-negative integer, got ${p}`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) throw new Error(`texad: ${what}: bias must be [${o}]`);
+  if (x.size === 0 || weight.size === 0) throw new Error(`texad: ${what}: empty tensors are not supported`);
+  const oh = Math.floor((h + 2 * p - kh) / s) + 1;
+  const ow = Math.floor((w + 2 * p - kw) / s) + 1;
+  if (oh < 1 || ow < 1) {
+    throw new Error(`texad: ${what}: the ${kh}x${kw} kernel does not fit the ${h}x${w} input with padding ${p}; pad more or use a smaller kernel`);
+  }
+  return { b, c, h, w, o, kh, kw, s, p, oh, ow };
+}
+
+/** Zero-pads x by [left, right, top, bottom] (unrecorded); x itself when nothing is added. */
+function padded(rt: Runtime, x: Tensor, pads: [number, number, number, number]): Tensor {
+  return pads.every((v) => v === 0) ? x : rt.noGrad(() => pad2d(x, pads));
+}
+
+function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, what: string,
+  residual: Tensor | undefined, relu: boolean): Tensor {
+  const rt = x.rt;
+  const { b, c, o, kh, kw, s, p, oh, ow } = g;
+  const hp = g.h + 2 * p;
+  const wp = g.w + 2 * p;
+  const xp = padded(rt, x, [p, p, p, p]);
+  // Lane operand rows in (ky, kx, c) order: channels innermost gives the longest inner loop.
+  const wt = pack(rt, weight, {
+    rows: kh * kw * c, cols: o, batches: 1, q1: kw, q0: c, base: 0, srcBatch: 0,
+    strides: [kw, 1, kh * kw], colStride: c * kh * kw,
+  }, what);
+  const y = rt.empty([b, o, oh, ow], 'conv2d');
+  gemm(rt, {
+    kind: 'conv2d',
+    what,
+    u: xp,
+    l: wt,
+    out: y,
+    m: oh * ow,
+    n: o,
+    n4: ceilDiv(o, 4),
+    batches: b,
+    rows: [1, ow],
+    uStrides: [s * wp, 0, s],
+    uOffset: 0,
+    uBatch: c * hp * wp,
+    k: [kh, kw, c],
+    kStrides: [wp, 1, hp * wp],
+    lBatch: 0,
+    yStrides: [ow, 0, 1],
+    yCol: oh * ow,
+    yOffset: 0,
+    yBatch: o * oh * ow,
+    ...(bias ? { bias: { t: bias, perRow: false } } : {}),
+    ...(residual ? { residual } : {}),
+    relu,
+  });
+  wt.dispose();
+  if (xp !== x) xp.dispose();
+  return y;
+}
+
+/** One stride phase along an axis: which taps reach input positions i = q * s + phase, and where in dy. */
+interface Phase {
+  phase: number;
+  /** First tap and number of taps (every s-th). */
+  k0: number;
+  taps: number;
+  /** Input positions in the phase. */
+  count: number;
+  /** dy index of tap j for position q is q + shift - j. */
+  shift: number;
+}
+
+function phases(extent: number, k: number, s: number, p: number): Phase[] {
+  const out: Phase[] = [];
+  for (let phase = 0; phase < s; phase++) {
+    const k0 = (phase + p) % s;
+    out.push({ phase, k0, taps: k0 < k ? ceilDiv(k - k0, s) : 0, count: ceilDiv(extent - phase, s), shift: (phase + p - k0) / s });
+  }
+  return out;
+}
+
+/** Padding of dy so that every phase reads in range: [before, total extent]. */
+function dyPadding(ph: Phase[], outExtent: number): [number, number] {
+  const before = Math.max(0, ...ph.map((f) => f.taps - 1 - f.shift));
+  let extent = outExtent + before;
+  for (const f of ph) if (f.taps > 0 && f.count > 0) extent = Math.max(extent, f.count + f.shift + before);
+  return [before, extent];
+}
+
+function gradInput(dy: Tensor, weight: Tensor, g: Geometry, what: string): Tensor {
+  const rt = dy.rt;
+  const { b, c, h, w, o, kh, kw, s, p, oh, ow } = g;
+  const py = phases(h, kh, s, p);
+  const px = phases(w, kw, s, p);
+  const [top, hp] = dyPadding(py, oh);
+  const [left, wp] = dyPadding(px, ow);
+  const dyp = padded(rt, dy, [left, wp - ow - left, top, hp - oh - top]);
+  // With a kernel smaller than the stride some pixels get no tap at all: their gradient is zero.
+  const untouched = py.some((f) => f.taps === 0 && f.count > 0) || px.some((f) => f.taps === 0 && f.count > 0);
+  const dx = untouched ? rt.zeros([b, c, h, w]) : rt.empty([b, c, h, w], 'conv2d grad x');
+  for (const fy of py) {
+    for (const fx of px) {
+      if (fy.taps === 0 || fx.taps === 0 || fy.count === 0 || fx.count === 0) continue;
+      // Taps flipped so that the dy window runs forwards: row r = (jy, jx, o) holds tap
+      // (k0y + s * (tapsY - 1 - jy), k0x + s * (tapsX - 1 - jx)).
+      const wt = pack(rt, weight, {
+        rows: fy.taps * fx.taps * o, cols: c, batches: 1, q1: fx.taps, q0: o,
+        base: (fy.k0 + s * (fy.taps - 1)) * kw + fx.k0 + s * (fx.taps - 1), srcBatch: 0,
+        strides: [-s * kw, -s, c * kh * kw], colStride: kh * kw,
+      }, `${what} backward (x)`);
+      const ey = fy.shift - (fy.taps - 1) + top;
+      const ex = fx.shift - (fx.taps - 1) + left;
+      gemm(rt, {
+        kind: 'conv2d',
+        what: `${what} backward (x)`,
+        u: dyp,
+        l: wt,
+        out: dx,
+        m: fy.count * fx.count,
+        n: c,
+        n4: ceilDiv(c, 4),
+        batches: b,
+        rows: [1, fx.count],
+        uStrides: [wp, 0, 1],
+        uOffset: ey * wp + ex,
+        uBatch: o * hp * wp,
+        k: [fy.taps, fx.taps, o],
+        kStrides: [wp, 1, hp * wp],
+        lBatch: 0,
+        yStrides: [s * w, 0, s],
+        yCol: h * w,
+        yOffset: fy.phase * w + fx.phase,
+        yBatch: c * h * w,
+      });
+      wt.dispose();
+    }
+  }
+  if (dyp !== dy) dyp.dispose();
+  return dx;
+}
+
+function gradWeight(dy: Tensor, x: Tensor, g: Geometry, what: string): Tensor {
+  const rt = dy.rt;
+  const { b, c, o, kh, kw, s, p, oh, ow } = g;
+  const hp = g.h + 2 * p;
+  const wp = g.w + 2 * p;
+  const xp = padded(rt, x, [p, p, p, p]);
+  // dy^T with rows in (oy, b, ox) order: oy leads so that split-K can divide it even when the batch is 1.
+  const dyt = pack(rt, dy, {
+    rows: oh * b * ow, cols: o, batches: 1, q1: b, q0: ow, base: 0, srcBatch: 0,
+    strides: [ow, o * oh * ow, 1], colStride: oh * ow,
+  }, `${what} backward (weight)`);
+  const dw = rt.empty([o, c, kh, kw], 'conv2d grad weight');
+  gemm(rt, {
+    kind: 'conv2d.dw',
+    what: `${what} backward (weight)`,
+    u: xp,
+    l: dyt,
+    out: dw,
+    m: c * kh * kw,
+    n: o,
+    n4: ceilDiv(o, 4),
+    batches: 1,
+    rows: [kh, kw],
+    uStrides: [hp * wp, wp, 1],
+    uOffset: 0,
+    uBatch: 0,
+    k: [oh, b, ow],
+    kStrides: [s * wp, c * hp * wp, s],
+    lBatch: 0,
+    yStrides: [kh * kw, kw, 1],
+    yCol: c * kh * kw,
+    yOffset: 0,
+    yBatch: 0,
+    splitK: true,
+  });
+  dyt.dispose();
+  if (xp !== x) xp.dispose();
+  return dw;
+}
+
+/**
+ * PyTorch's conv2d on NCHW: x [N, C, H, W], weight [O, C, kH, kW], bias [O] or null, one stride and zero
+ * padding for both axes -> [N, O, oH, oW]. Backward to x, weight and bias. See Conv2dOptions for the fused
+ * inference epilogue (ReLU and a residual add).
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  x.assertAlive('conv2d');
+  weight.assertAlive('conv2d');
+  bias?.assertAlive('conv2d');
+  const stride = opts.stride ?? 1;
+  const padding = opts.padding ?? 0;
+  const what = `conv2d x${formatShape(x.shape)} weight${formatShape(weight.shape)}${bias ? ` bias${formatShape(bias.shape)}` : ''}` +
+    `${stride !== 1 ? ` stride ${stride}` : ''}${padding !== 0 ? ` padding ${padding}` : ''}`;
+  if (x.rt !== weight.rt || (bias && bias.rt !== x.rt)) throw new Error(`texad: ${what}: tensors live on different runtimes`);
+  const g = geometry(x, weight, bias, opts, what);
+  const { residual } = opts;
+  if (opts.activation !== undefined && opts.activation !== 'relu') {
+    throw new Error(`texad: ${what}: unsupported activation '${String(opts.activation)}' (only 'relu' is fused)`);
+  }
+  if (residual) {
+    residual.assertAlive('conv2d');
+    const want = [g.b, g.o, g.oh, g.ow];
+    if (residual.shape.join() !== want.join()) {
+      throw new Error(`texad: ${what}: residual ${formatShape(residual.shape)} must match the output ${formatShape(want)}`);
+    }
+  }
+  const rt = x.rt;
+  const relu = opts.activation === 'relu';
+  if ((relu || residual) && rt.recordsGrad(x, weight, bias, residual)) {
+    let y = conv2d(x, weight, bias, { stride, padding });
+    if (residual) y = add(y, residual);
+    return relu ? reluOp(y) : y;
+  }
+  const y = forward(x, weight, bias, g, what, residual, relu);
+  return rt.record(y, 'conv2d', bias ? [x, weight, bias] : [x, weight], (dy) => [
+    needsGrad(x) ? gradInput(dy, weight, g, what) : null,
+    needsGrad(weight) ? gradWeight(dy, x, g, what) : null,
+    bias && needsGrad(bias) ? gradBias(dy, g, what) : null,
+  ]);
+}
+
+function gradBias(dy: Tensor, g: Geometry, what: string): Tensor {
+  const gb = dy.rt.empty([g.o], 'conv2d grad bias');
+  const pixels = g.oh * g.ow;
+  stridedSum(dy.rt, dy, gb, { count: g.o, outer: g.b, inner: pixels, sOuter: g.o * pixels, sOut: pixels, sInner: 1 },
+    `${what} backward (bias)`);
+  return gb;
+}

@@ -1,0 +1,428 @@
+// Matrix products (shaders/matmul.wgsl): matmul and linear, forward and backward, on the implicit-GEMM kernel
+// that conv2d.ts drives as well. Every product is phrased as Y = U * L where U is read through strides (so
+// transposes and batch reductions cost nothing) and L is a dense row-major [K, n4] vec4 matrix; when an operand
+// meant for L has another layout, pack() copies it once (O(K*N), small next to the O(M*N*K) product).
+import { SHADER_SOURCES } from '../generated/shaders.ts';
+import { requestTuning, shapeBucket, tunedVariant, type Candidate } from '../runtime/autotune.ts';
+import { Params, type Runtime } from '../runtime/runtime.ts';
+import { Tensor, formatShape, needsGrad } from '../runtime/tensor.ts';
+
+/** A gemm kernel variant: TU rows x TLV vec4 columns per invocation; `staged` tiles through workgroup memory. */
+export interface GemmVariant {
+  name: string;
+  tu: number;
+  tlv: number;
+  /** Workgroup width; register variants size it to the column count (8..64 lanes). */
+  wgx?: number;
+  wgy: number;
+  staged: boolean;
+}
+
+/**
+ * The variants the autotuner chooses from. Register tiles (r<rows>x<columns>) suit CPU drivers such as
+ * lavapipe, where a 8x8 tile reaches about 2x the throughput of a 4x4 one; `wg64` (64x64 tiles staged in
+ * workgroup memory) is the classic layout for GPUs.
+ */
+export const GEMM_VARIANTS: readonly GemmVariant[] = [
+  { name: 'r8x8', tu: 8, tlv: 2, wgy: 1, staged: false },
+  { name: 'r8x16', tu: 8, tlv: 4, wgy: 1, staged: false },
+  { name: 'r4x8', tu: 4, tlv: 2, wgy: 1, staged: false },
+  { name: 'r8x4', tu: 8, tlv: 1, wgy: 1, staged: false },
+  { name: 'r4x4', tu: 4, tlv: 1, wgy: 1, staged: false },
+  { name: 'wg64', tu: 4, tlv: 1, wgx: 16, wgy: 16, staged: true },
+];
+
+/** The variant used until a bucket is tuned, and always with TEXAD_AUTOTUNE=0. */
+export const DEFAULT_GEMM_VARIANT = 'r8x8';
+
+const STAGE_KT = 16; // KT in matmul.wgsl
+const WG = 256; // pack and strided_sum
+/** Split-K is used when fewer output tiles than this would keep the device busy. */
+const MIN_TILES = 32;
+/** Split-K partial results are capped at this many floats. */
+const MAX_PARTIALS = 1 << 24;
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Autotune kernel name: the shader hash retunes after any edit of matmul.wgsl. */
+const TUNE_KERNEL = `matmul.gemm@${fnv1a(SHADER_SOURCES['matmul'] ?? '')}`;
+
+/**
+ * One gemm dispatch, in the terms of the Gemm struct in shaders/matmul.wgsl. Row i of Y splits into
+ * (i / (r1 * r0), (i / r0) % r1, i % r0); the reduction runs over the loop nest k = [k2, k1, k0].
+ */
+export interface GemmCall {
+  /** Tuning family ('matmul', 'conv2d', ...): different gathers may favour different tiles. */
+  kind: string;
+  what: string;
+  u: Tensor;
+  /** Dense lane operand: `batches` (or 1, lBatch = 0) blocks of K rows of n4 vec4s. */
+  l: Tensor;
+  out: Tensor;
+  m: number;
+  n: number;
+  n4: number;
+  batches: number;
+  rows: readonly [r1: number, r0: number];
+  uStrides: readonly [number, number, number];
+  uOffset: number;
+  uBatch: number;
+  k: readonly [k2: number, k1: number, k0: number];
+  kStrides: readonly [number, number, number];
+  /** L batch stride in vec4s. */
+  lBatch: number;
+  yStrides: readonly [number, number, number];
+  yCol: number;
+  yOffset: number;
+  yBatch: number;
+  bias?: { t: Tensor; perRow: boolean };
+  residual?: Tensor;
+  relu?: boolean;
+  /** The call writes all of `out` and has no epilogue, so k2 may be split into partial sums. */
+  splitK?: boolean;
+}
+
+const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+const pow2Ceil = (v: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+
+function variantByName(name: string): GemmVariant {
+  return GEMM_VARIANTS.find((v) => v.name === name) ?? GEMM_VARIANTS.find((v) => v.name === DEFAULT_GEMM_VARIANT)!;
+}
+
+function workgroupWidth(v: GemmVariant, n4: number): number {
+  return v.wgx ?? Math.min(64, Math.max(8, pow2Ceil(ceilDiv(n4, v.tlv))));
+}
+
+/** Whether the device can run `v` (workgroup size and memory limits). */
+function fits(rt: Runtime, v: GemmVariant, n4: number): boolean {
+  const lim = rt.limits;
+  const wgx = workgroupWidth(v, n4);
+  const shared = v.staged ? STAGE_KT * 4 * (v.wgy * v.tu + 4 * wgx * v.tlv) : 0;
+  return wgx * v.wgy <= lim.maxComputeInvocationsPerWorkgroup && wgx <= lim.maxComputeWorkgroupSizeX &&
+    v.wgy <= lim.maxComputeWorkgroupSizeY && shared <= lim.maxComputeWorkgroupStorageSize;
+}
+
+let forcedVariant: GemmVariant | null = null;
+
+/** Runs `fn` with every gemm it records using variant `name` instead of the tuned one (tests, benchmarks). */
+export function withGemmVariant<T>(name: string, fn: () => T): T {
+  const v = GEMM_VARIANTS.find((c) => c.name === name);
+  if (!v) throw new Error(`texad: unknown gemm variant '${name}' (have: ${GEMM_VARIANTS.map((c) => c.name).join(', ')})`);
+  const prev = forcedVariant;
+  forcedVariant = v;
+  try {
+    return fn();
+  } finally {
+    forcedVariant = prev;
+  }
+}
+
+/** Records one gemm with the variant tuned for its bucket (or the default), queueing the bucket for tuning. */
+export function gemm(rt: Runtime, call: GemmCall): void {
+  if (forcedVariant) {
+    if (!fits(rt, forcedVariant, call.n4)) throw new Error(`texad: ${call.what}: gemm variant ${forcedVariant.name} exceeds this device's limits`);
+    dispatchGemm(rt, call, forcedVariant);
+    return;
+  }
+  const K = call.k[0] * call.k[1] * call.k[2];
+  const bucket = `${call.kind}:${shapeBucket(call.m * call.batches, call.n, K)}`;
+  const tuned = tunedVariant(rt, TUNE_KERNEL, bucket);
+  if (tuned === undefined) requestTuning(rt, TUNE_KERNEL, bucket, ...tuningCandidates(rt, call));
+  const v = variantByName(tuned ?? DEFAULT_GEMM_VARIANT);
+  dispatchGemm(rt, call, fits(rt, v, call.n4) ? v : variantByName(DEFAULT_GEMM_VARIANT));
+}
+
+/** Candidates for the autotuner: the same call on scratch tensors, once per variant the device can run. */
+function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () => void] {
+  const scratch: Tensor[] = [];
+  const like = (t: Tensor): Tensor => {
+    const s = rt.zeros([t.size]).keep();
+    scratch.push(s);
+    return s;
+  };
+  const candidates = (): Candidate[] => {
+    const c: GemmCall = { ...call, u: like(call.u), l: like(call.l), out: like(call.out) };
+    if (call.bias) c.bias = { t: like(call.bias.t), perRow: call.bias.perRow };
+    if (call.residual) c.residual = like(call.residual);
+    return GEMM_VARIANTS.filter((v) => fits(rt, v, call.n4)).map((v) => ({ name: v.name, run: () => dispatchGemm(rt, c, v) }));
+  };
+  return [candidates, () => scratch.forEach((t) => t.dispose())];
+}
+
+function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
+  const wgx = workgroupWidth(v, call.n4);
+  const rowsPerGroup = v.tu * v.wgy;
+  const colGroups = ceilDiv(call.n4, wgx * v.tlv);
+  const maxGroups = rt.limits.maxComputeWorkgroupsPerDimension;
+  const [k2] = call.k;
+  let splits = 1;
+  if (call.splitK && k2 > 1) {
+    const tiles = colGroups * ceilDiv(call.m, rowsPerGroup) * call.batches;
+    const wanted = Math.min(k2, ceilDiv(MIN_TILES, tiles), Math.max(1, Math.floor(MAX_PARTIALS / call.out.size)));
+    splits = ceilDiv(k2, ceilDiv(k2, wanted));
+  }
+  const chunk = ceilDiv(k2, splits);
+  if (call.batches * splits > maxGroups) {
+    throw new Error(`texad: ${call.what}: ${call.batches} batch items exceed the device's ${maxGroups} workgroups per dimension; split the batch`);
+  }
+  const partials = splits > 1 ? rt.empty([splits * call.out.size], 'split-K partials') : null;
+  const target = partials ?? call.out;
+  const spec = {
+    TU: v.tu, TLV: v.tlv, WGX: wgx, WGY: v.wgy, STAGED: v.staged,
+    BIAS: call.bias ? (call.bias.perRow ? 2 : 1) : 0, RES: call.residual !== undefined, RELU: call.relu === true,
+  };
+  // Placeholders keep the binding layout fixed; the shader never reads them.
+  const inputs = [call.u, call.l, call.bias?.t ?? call.u, call.residual ?? call.u];
+  // More row tiles than one grid dimension holds: dispatch whole multiples of r1 * r0 rows at a time, so the
+  // first row coordinate of each chunk only shifts the U and Y offsets.
+  const [r1, r0] = call.rows;
+  const rowBlock = r1 * r0;
+  const chunkRows = call.m <= maxGroups * rowsPerGroup ? call.m : Math.floor((maxGroups * rowsPerGroup) / rowBlock) * rowBlock;
+  if (chunkRows === 0) throw new Error(`texad: ${call.what}: ${rowBlock} rows per block exceed one dispatch; use smaller images`);
+  for (let start = 0; start < call.m; start += chunkRows) {
+    const m = Math.min(chunkRows, call.m - start);
+    const lead = start / rowBlock;
+    const params = new Params()
+      .u32(m, call.n, call.n4, splits, r1, r0)
+      .u32(...call.uStrides, call.uOffset + lead * call.uStrides[0], call.uBatch)
+      .u32(k2, chunk, call.k[1], call.k[2], ...call.kStrides, call.lBatch)
+      .u32(...call.yStrides, call.yCol, call.yOffset + lead * call.yStrides[0], call.yBatch, call.out.size);
+    rt.dispatch({
+      family: 'matmul',
+      entry: 'gemm',
+      spec,
+      params,
+      inputs,
+      outputs: [target],
+      workgroups: [colGroups, ceilDiv(m, rowsPerGroup), call.batches * splits],
+      what: call.what,
+    });
+  }
+  if (partials) {
+    stridedSum(rt, partials, call.out, { count: call.out.size, outer: 1, inner: splits, sOuter: 0, sOut: 1, sInner: call.out.size },
+      `${call.what} split-K sum`);
+    partials.dispose();
+  }
+}
+
+/** Rows of a lane operand as strides into the source: row r = (r2 * q1 + r1) * q0 + r0. */
+export interface PackSpec {
+  rows: number;
+  cols: number;
+  batches: number;
+  q1: number;
+  q0: number;
+  base: number;
+  srcBatch: number;
+  strides: readonly [number, number, number];
+  colStride: number;
+}
+
+/** Copies a strided matrix view of `src` into a dense lane operand [batches, rows, n4 * 4] (zero-padded columns). */
+export function pack(rt: Runtime, src: Tensor, s: PackSpec, what: string): Tensor {
+  const n4 = ceilDiv(s.cols, 4);
+  const out = rt.empty([s.batches * s.rows * n4 * 4], 'packed');
+  const count = s.batches * s.rows * n4;
+  rt.dispatch({
+    family: 'matmul',
+    entry: 'pack',
+    spec: { WG },
+    params: new Params().u32(s.rows, s.cols, n4, s.batches, s.q1, s.q0, s.base, s.srcBatch).i32(...s.strides, s.colStride),
+    inputs: [src],
+    outputs: [out],
+    workgroups: rt.grid(count, WG),
+    what: `${what} (pack)`,
+  });
+  return out;
+}
+
+/** dst[o] = sum over a < outer, t < inner of src[a * sOuter + o * sOut + t * sInner], summed in that order. */
+export function stridedSum(rt: Runtime, src: Tensor, dst: Tensor,
+  s: { count: number; outer: number; inner: number; sOuter: number; sOut: number; sInner: number }, what: string): void {
+  rt.dispatch({
+    family: 'matmul',
+    entry: 'strided_sum',
+    spec: { WG },
+    params: new Params().u32(s.count, s.outer, s.inner, s.sOuter, s.sOut, s.sInner, 0, 0),
+    inputs: [src],
+    outputs: [dst],
+    workgroups: rt.grid(s.count, WG),
+    what,
+  });
+}
+
+// ---- matrix views and the products built on them ----------------------------------------------------------
+
+/** A batch of matrices inside a tensor: element (b, r, c) at b * bs + r * rs + c * cs. */
+interface MatView {
+  t: Tensor;
+  batch: number;
+  rows: number;
+  cols: number;
+  bs: number;
+  rs: number;
+  cs: number;
+}
+
+const transposed = (v: MatView): MatView => ({ ...v, rows: v.cols, cols: v.rows, rs: v.cs, cs: v.rs });
+
+/** The row-major matrices of a rank-2 or rank-3 tensor, transposed when `trans`. */
+function matrices(t: Tensor, trans = false): MatView {
+  const [batch, rows, cols] = t.rank === 3 ? t.shape : [1, t.shape[0]!, t.shape[1]!];
+  const v = { t, batch: batch!, rows: rows!, cols: cols!, bs: rows! * cols!, rs: cols!, cs: 1 };
+  return trans ? transposed(v) : v;
+}
+
+/** Outputs with fewer columns than this (and many rows) are computed transposed, so lanes run along rows. */
+const SKINNY_COLS = 8;
+
+/**
+ * out = u * l per batch item (broadcasting batch 1), or with `reduceBatch` the sum over batch items of the
+ * products (out has batch 1): the backward of a broadcast operand. `bias` is added per output column.
+ */
+function contract(u: MatView, l: MatView, out: MatView, what: string, reduceBatch = false, bias?: Tensor): void {
+  if (out.cols < SKINNY_COLS && out.rows >= 8 * out.cols) {
+    contractOriented(transposed(l), transposed(u), transposed(out), what, reduceBatch, bias, true);
+  } else {
+    contractOriented(u, l, out, what, reduceBatch, bias, false);
+  }
+}
+
+function contractOriented(u: MatView, l: MatView, out: MatView, what: string, reduceBatch: boolean,
+  bias: Tensor | undefined, biasPerRow: boolean): void {
+  const rt = out.t.rt;
+  const K = u.cols;
+  const batches = reduceBatch ? 1 : out.batch;
+  const n4 = ceilDiv(l.cols, 4);
+  const dense = l.cs === 1 && l.rs === l.cols && l.cols % 4 === 0 && (l.batch === 1 || l.bs === l.rows * l.cols);
+  const packed = dense ? l.t : pack(rt, l.t, reduceBatch
+    ? { rows: l.batch * K, cols: l.cols, batches: 1, q1: 1, q0: K, base: 0, srcBatch: 0, strides: [l.bs, 0, l.rs], colStride: l.cs }
+    : { rows: K, cols: l.cols, batches: l.batch, q1: 1, q0: 1, base: 0, srcBatch: l.bs, strides: [l.rs, 0, 0], colStride: l.cs },
+  what);
+  gemm(rt, {
+    kind: 'matmul',
+    what,
+    u: u.t,
+    l: packed,
+    out: out.t,
+    m: out.rows,
+    n: out.cols,
+    n4,
+    batches,
+    rows: [1, 1],
+    uStrides: [u.rs, 0, 0],
+    uOffset: 0,
+    uBatch: reduceBatch || u.batch === 1 ? 0 : u.bs,
+    k: reduceBatch ? [u.batch, 1, K] : [1, 1, K],
+    kStrides: [u.bs, 0, u.cs],
+    lBatch: reduceBatch || l.batch === 1 ? 0 : K * n4,
+    yStrides: [out.rs, 0, 0],
+    yCol: out.cs,
+    yOffset: 0,
+    yBatch: out.batch === 1 ? 0 : out.bs,
+    ...(bias ? { bias: { t: bias, perRow: biasPerRow } } : {}),
+    splitK: reduceBatch && !bias,
+  });
+  if (packed !== l.t) packed.dispose();
+}
+
+function checkOperand(op: string, t: Tensor, name: string, ranks: readonly number[]): void {
+  t.assertAlive(op);
+  if (!ranks.includes(t.rank)) {
+    throw new Error(`texad: ${op}: ${name} must have rank ${ranks.join(' or ')}, got ${formatShape(t.shape)}`);
+  }
+  if (t.size === 0) throw new Error(`texad: ${op}: ${name} ${formatShape(t.shape)} is empty; empty products are not supported`);
+}
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * op(a) x op(b) with op = transpose when transA/transB: [M, K] x [K, N] -> [M, N], or batched
+ * [B, M, K] x [B, K, N] -> [B, M, N] where a rank-2 operand or a batch of 1 broadcasts. Backward to both.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  const what = `matmul a${formatShape(a.shape)}${transA ? '^T' : ''} b${formatShape(b.shape)}${transB ? '^T' : ''}`;
+  checkOperand('matmul', a, 'a', [2, 3]);
+  checkOperand('matmul', b, 'b', [2, 3]);
+  if (a.rt !== b.rt) throw new Error(`texad: ${what}: tensors live on different runtimes`);
+  const av = matrices(a, transA);
+  const bv = matrices(b, transB);
+  if (av.cols !== bv.rows) {
+    throw new Error(`texad: ${what}: inner dimensions differ (${av.cols} vs ${bv.rows}); check the shapes or transA/transB`);
+  }
+  if (av.batch !== bv.batch && av.batch !== 1 && bv.batch !== 1) {
+    throw new Error(`texad: ${what}: batch sizes ${av.batch} and ${bv.batch} do not broadcast (one must be 1 or equal)`);
+  }
+  const rt = a.rt;
+  const batch = Math.max(av.batch, bv.batch);
+  const y = rt.empty(a.rank === 3 || b.rank === 3 ? [batch, av.rows, bv.cols] : [av.rows, bv.cols], 'matmul');
+  contract(av, bv, matrices(y), what);
+  return rt.record(y, 'matmul', [a, b], (g) => {
+    const gv = matrices(g);
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (needsGrad(a)) {
+      ga = rt.empty(a.shape, 'matmul grad a');
+      contract(gv, transposed(bv), matrices(ga, transA), `${what} backward (a)`, av.batch < batch);
+    }
+    if (needsGrad(b)) {
+      gb = rt.empty(b.shape, 'matmul grad b');
+      contract(transposed(av), gv, matrices(gb, transB), `${what} backward (b)`, bv.batch < batch);
+    }
+    return [ga, gb];
+  });
+}
+
+/**
+ * PyTorch's nn.functional.linear: x [..., in] x weight [out, in]^T + bias [out] -> [..., out], the bias added in
+ * the GEMM's epilogue. Backward to x, weight and bias.
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const what = `linear x${formatShape(x.shape)} weight${formatShape(weight.shape)}${bias ? ` bias${formatShape(bias.shape)}` : ''}`;
+  checkOperand('linear', weight, 'weight', [2]);
+  x.assertAlive('linear');
+  if (x.rank < 1 || x.size === 0) throw new Error(`texad: ${what}: x must be a non-empty [..., in] tensor`);
+  const [outF, inF] = weight.shape as [number, number];
+  if (x.shape[x.rank - 1] !== inF) {
+    throw new Error(`texad: ${what}: x has ${x.shape[x.rank - 1]} features but weight expects ${inF} (weight is [out, in])`);
+  }
+  if (bias) {
+    bias.assertAlive('linear');
+    if (bias.rank !== 1 || bias.shape[0] !== outF) throw new Error(`texad: ${what}: bias must be [${outF}]`);
+  }
+  const rt = x.rt;
+  const rows = x.size / inF;
+  // Leading dims flatten into rows through strides alone; no reshaped views to keep track of.
+  const flat = (t: Tensor, cols: number): MatView => ({ t, batch: 1, rows, cols, bs: rows * cols, rs: cols, cs: 1 });
+  const wv = matrices(weight);
+  const y = rt.empty([...x.shape.slice(0, -1), outF], 'linear');
+  contract(flat(x, inF), transposed(wv), flat(y, outF), what, false, bias ?? undefined);
+  return rt.record(y, 'linear', bias ? [x, weight, bias] : [x, weight], (g) => {
+    const gv = flat(g, outF);
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (needsGrad(x)) {
+      gx = rt.empty(x.shape, 'linear grad x');
+      contract(gv, wv, flat(gx, inF), `${what} backward (x)`);
+    }
+    if (needsGrad(weight)) {
+      gw = rt.empty(weight.shape, 'linear grad weight');
+      contract(transposed(gv), flat(x, inF), matrices(gw), `${what} backward (weight)`);
+    }
+    if (bias && needsGrad(bias)) {
+      gb = rt.empty([outF], 'linear grad bias');
+      stridedSum(rt, g, gb, { count: outF, outer: 1, inner: rows, sOuter: 0, sOut: 1, sInner: outF }, `${what} backward (bias)`);
+    }
+    return [gx, gw, gb];
+  });
+}
