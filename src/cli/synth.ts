@@ -26,7 +26,9 @@ ${presetLines.join('\n')}
   async run(argv) {
     const args = parseArgs(argv);
     const out = stringFlag(args, 'out');
-    const preset = resolvePreset(stringFlag(args, 'preset', 'tiny'));
+    const name = stringFlag(args, 'preset', 'tiny');
+    if (!(name in PRESETS)) throw new UsageError(`unknown preset '${name}'; choose one of ${Object.keys(PRESETS).join(', ')}`);
+    const preset = resolvePreset(name);
     const seed = numberFlag(args, 'seed', 0);
     if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed expects a non-negative integer, got ${seed}`);
     const categories = stringFlag(args, 'categories', CATEGORIES.join(',')).split(',').map((c) => c.trim());
