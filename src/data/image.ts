@@ -171,9 +171,3 @@ export function maskFromBytes(masks: Uint8Array | readonly Uint8Array[], opts: R
   const t = target(opts.size, u.height, u.width);
   return { data: resizeNearest(u.data, u.height, u.width, t.height, t.width), ...t };
 }
-
-/** A mask of zeros, for normal images (which have no mask file). */
-export function emptyMask(size: Size): MaskTensor {
-  const t = target(size, 1, 1);
-  return { data: new Uint8Array(t.height * t.width), ...t };
-}
