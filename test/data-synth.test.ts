@@ -256,7 +256,7 @@ describe('tiny preset difficulty', () => {
       }
       const rng = new Rng(5);
       const all = bankParts.flatMap((f) => Array.from({ length: f.length / 8 }, (_, i) => f.subarray(i * 8, i * 8 + 8)));
-      const bank = rng.shuffle(all).slice(0, 3000);
+      const bank = rng.shuffle(all).slice(0, 1500);
       const scores: number[] = [];
       const labels: number[] = [];
       for await (const b of batches(p, p.testItems, { size: S, batchSize: 8 })) {

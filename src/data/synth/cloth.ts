@@ -3,7 +3,7 @@
 // set), with plied twist, fibre streaks along its length, per-thread irregularity and slow dye mottling.
 import type { Rng } from '../random.ts';
 import { Canvas, type Rgb } from './canvas.ts';
-import { Noise2, hash01 } from './noise.ts';
+import { CoarseField, Noise2, hash01 } from './noise.ts';
 
 export type Weave = 'plain' | 'twill' | 'satin';
 
@@ -91,15 +91,18 @@ export function renderCloth(design: ClothDesign, size: number, rng: Rng): Canvas
   // Sub-samples only where threads are a few pixels wide: their edges alias there, not at 8+ pixels per thread.
   const SUB = p < 7 ? 2 : 1;
   const data = canvas.data;
+  // Cloth never lies perfectly flat: a slow wander of the thread lines; and dye is never perfectly even.
+  const step = Math.max(2, size / 64);
+  const wander = (dx: number) => new CoarseField(size, step, (x, y) => 0.25 * noise.at((x / size) * 2.3 + dx,
+    (y / size) * 2.3 + dx));
+  const wanderU = wander(0);
+  const wanderV = wander(40);
+  const dye = new CoarseField(size, step, (x, y) => 1 + 0.05 * noise.fbm((x / size) * 3 + 13, (y / size) * 3 + 7, 3));
   for (let py = 0; py < size; py++) {
     for (let px = 0; px < size; px++) {
-      // The slow fields (thread wander, dye mottling) are evaluated once per pixel, not per sub-sample.
-      const X = (px + 0.5) / size;
-      const Y = (py + 0.5) / size;
-      // Cloth never lies perfectly flat: a slow wander of the thread lines.
-      const wu = 0.25 * noise.at(X * 2.3, Y * 2.3);
-      const wv = 0.25 * noise.at(X * 2.3 + 40, Y * 2.3 + 40);
-      const mottle = 1 + 0.05 * noise.fbm(X * 3 + 13, Y * 3 + 7, 3);
+      const wu = wanderU.at(px + 0.5, py + 0.5);
+      const wv = wanderV.at(px + 0.5, py + 0.5);
+      const mottle = dye.at(px + 0.5, py + 0.5);
       let r = 0;
       let g = 0;
       let b = 0;

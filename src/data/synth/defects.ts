@@ -150,14 +150,13 @@ function luminance(canvas: Canvas): number {
 }
 
 /** Draws one attempt of `type` covering about `area` pixels into `canvas` (a copy of `clean`); returns the mask. */
-function drawOnce(type: DefectType, canvas: Canvas, clean: Canvas, area: number, rng: Rng): Uint8Array {
+function drawOnce(type: DefectType, canvas: Canvas, clean: Canvas, bright: number, area: number, rng: Rng): Uint8Array {
   const S = canvas.width;
   const field = new Field(S);
   const noise = new Noise2(rng);
   const margin = 0.1 * S;
   const cx = rng.range(margin, S - margin);
   const cy = rng.range(margin, S - margin);
-  const bright = luminance(clean);
   /** A stroke of this width, as long as the area allows (within sensible bounds). */
   const strokeLength = (w: number): number => Math.min(0.7 * S, Math.max(0.06 * S, area / w));
   switch (type) {
@@ -249,8 +248,9 @@ function drawOnce(type: DefectType, canvas: Canvas, clean: Canvas, area: number,
       const shadeK = type === 'wrinkle' ? rng.range(0.7, 1.2) : 0;
       const disp = new Float32Array(S * S * 2);
       const shade = new Float32Array(S * S);
-      for (let y = 0; y < S; y++) {
-        for (let x = 0; x < S; x++) {
+      const reach = len / 2 + 3 * h;
+      for (let y = Math.max(0, Math.floor(cy - reach)); y < Math.min(S, Math.ceil(cy + reach)); y++) {
+        for (let x = Math.max(0, Math.floor(cx - reach)); x < Math.min(S, Math.ceil(cx + reach)); x++) {
           const px = x + 0.5 - cx;
           const py = y + 0.5 - cy;
           const along = (px * tx + py * ty) / (len / 2);
@@ -331,11 +331,12 @@ function drawOnce(type: DefectType, canvas: Canvas, clean: Canvas, area: number,
 export function applyDefect(canvas: Canvas, type: DefectType, rng: Rng, opts: DefectOptions): Defect {
   const clean = canvas.clone();
   const S = canvas.width;
+  const bright = luminance(clean);
   let best: { canvas: Canvas; mask: Uint8Array; score: number } | undefined;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const trial = clean.clone();
     const area = rng.logRange(opts.area[0], opts.area[1]) * S * S;
-    const mask = drawOnce(type, trial, clean, area, rng);
+    const mask = drawOnce(type, trial, clean, bright, area, rng);
     let count = 0;
     for (let i = 0; i < mask.length; i++) count += mask[i]!;
     if (count < 4) continue;

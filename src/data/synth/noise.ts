@@ -66,3 +66,34 @@ export function hash01(a: number, b = 0, seed = 0): number {
   h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
   return ((h ^ (h >>> 15)) >>> 0) / 4294967296;
 }
+
+/**
+ * A smooth field sampled every `step` pixels and bilinearly interpolated: for noise that varies over tens of
+ * pixels, evaluating it at every pixel is wasted work.
+ */
+export class CoarseField {
+  readonly #grid: Float32Array;
+  readonly #n: number;
+
+  constructor(readonly size: number, readonly step: number, f: (x: number, y: number) => number) {
+    this.#n = Math.ceil(size / step) + 2;
+    this.#grid = new Float32Array(this.#n * this.#n);
+    for (let gy = 0; gy < this.#n; gy++) {
+      for (let gx = 0; gx < this.#n; gx++) this.#grid[gy * this.#n + gx] = f(gx * step, gy * step);
+    }
+  }
+
+  at(x: number, y: number): number {
+    const fx = x / this.step;
+    const fy = y / this.step;
+    const ix = Math.min(this.#n - 2, Math.max(0, Math.floor(fx)));
+    const iy = Math.min(this.#n - 2, Math.max(0, Math.floor(fy)));
+    const tx = fx - ix;
+    const ty = fy - iy;
+    const g = this.#grid;
+    const o = iy * this.#n + ix;
+    const a = g[o]! + tx * (g[o + 1]! - g[o]!);
+    const b = g[o + this.#n]! + tx * (g[o + this.#n + 1]! - g[o + this.#n]!);
+    return a + ty * (b - a);
+  }
+}

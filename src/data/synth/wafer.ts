@@ -3,7 +3,7 @@
 // pixel of the image looks its die position up in that tile; thin-film colour drifts slowly across the wafer.
 import { Rng } from '../random.ts';
 import { Canvas, paint, type Rgb } from './canvas.ts';
-import { Noise2, hash01 } from './noise.ts';
+import { CoarseField, Noise2, hash01 } from './noise.ts';
 
 export type PadStyle = 'perimeter' | 'dual' | 'bumps' | 'edge';
 export type CoreStyle = 'memory' | 'logic' | 'lines';
@@ -187,7 +187,9 @@ export function renderWafer(design: WaferDesign, size: number, rng: Rng): Canvas
   const seed = rng.nextU32();
   const px = new Float32Array(3);
   const canvas = new Canvas(size, size);
-  // Thin-film tint, per-die brightness and grain vary slowly against the sub-sample spacing: once per pixel.
+  const film = new CoarseField(size, Math.max(2, size / 64), (x, y) => 0.06 * noise.fbm((x / size) * 1.5,
+    (y / size) * 1.5, 2));
+  // Per-die brightness and grain vary slowly against the sub-sample spacing: once per pixel.
   let cx = -1;
   let cy = -1;
   let r = 1;
@@ -201,14 +203,12 @@ export function renderWafer(design: WaferDesign, size: number, rng: Rng): Canvas
     if (Math.floor(x) !== cx || Math.floor(y) !== cy) {
       cx = Math.floor(x);
       cy = Math.floor(y);
-      const X = (cx + 0.5) / size;
-      const Y = (cy + 0.5) / size;
-      const film = 0.06 * noise.fbm(X * 1.5, Y * 1.5, 2);
+      const f = film.at(cx + 0.5, cy + 0.5);
       const die = 1 + 0.03 * (hash01(ix, iy, seed) - 0.5);
       const grain = 1 + 0.015 * noise.at(cx * 0.8, cy * 0.8);
-      r = die * grain * (1 + film);
-      g = die * grain * (1 - 0.4 * film);
-      b = die * grain * (1 - film);
+      r = die * grain * (1 + f);
+      g = die * grain * (1 - 0.4 * f);
+      b = die * grain * (1 - f);
     }
     tile.sample((gx - ix) * tw, (gy - iy) * th, px);
     out[0] = px[0]! * r;
