@@ -173,6 +173,29 @@ describe('merging shards', () => {
     }
   });
 
+  it('merges a float32 shard with a float64 shard exactly (32-bit keys widen to 64-bit)', () => {
+    const { scores, labels } = fixture('ties');
+    const s32 = scores.data as Float32Array;
+    const l = labels.data as Uint8Array;
+    // Half of the data as float64 values no float32 can hold, tied with each other across classes.
+    const s64 = Float64Array.from(s32, (v, i) => (i % 3 === 0 ? v + 1e-9 : v));
+    const half = s32.length / 2;
+    const whole = createImageMetrics({ chunkSize: 300 }).add(s32.subarray(0, half), l.subarray(0, half));
+    whole.add(s64.subarray(half), l.subarray(half));
+    const a = createImageMetrics().add(s32.subarray(0, half), l.subarray(0, half));
+    const b = createImageMetrics().add(s64.subarray(half), l.subarray(half));
+    const ab = deserializeMetrics(a.serialize()).merge(b as never).compute();
+    const ba = b.merge(a as never).compute();
+    const merged = new Float64Array(s32.length);
+    merged.set(s32.subarray(0, half));
+    merged.set(s64.subarray(half), half);
+    const want = reference(Array.from(merged), Array.from(l));
+    sameBits(whole.compute(), ab);
+    sameBits(ab, ba);
+    expect(Math.abs(ab.auroc - want.auroc)).toBeLessThan(1e-12);
+    expect(ab.f1Threshold).toBe(want.f1Threshold);
+  });
+
   it('refuses to merge image metrics into pixel metrics', () => {
     const img = createImageMetrics().add([0.5, 0.2], [1, 0]);
     const pix = createPixelMetrics().add([0.5, 0.2], [1, 0], 1, 2);
