@@ -71,6 +71,15 @@ describe('texad synth --preset tiny', () => {
     }
   });
 
+  it('writes only the categories asked for, and reports its counts as JSON', async () => {
+    const out = join(root, '..', 'wafer-only');
+    const { code, out: text } = await quiet(() => synth.run(['--out', out, '--categories', 'wafer', '--json']));
+    expect(code).toBe(0);
+    expect(JSON.parse(text)).toMatchObject({ images: 52, masks: 16, counts: { wafer: { train: 24 } } });
+    expect((await discoverDataset(out)).categories.map((c) => c.name)).toEqual(['wafer']);
+    await expect(synth.run(['--out', out, '--categories', 'leather'])).rejects.toThrow(/unknown category 'leather'/);
+  });
+
   it('refuses to write into a non-empty folder', async () => {
     await expect(synth.run(['--out', root, '--preset', 'tiny'])).rejects.toThrow(/not empty; choose a new folder or pass --force/);
   });
