@@ -47,7 +47,8 @@ fn row_offset(i: u32, r1: u32, r0: u32, s2: u32, s1: u32, s0: u32) -> u32 {
 //! entry gemm
 // TU rows x TLV vec4 columns per invocation on a WGX x WGY grid. STAGED (for GPUs) first copies the
 // workgroup's U rows and L columns for KT reduction steps into workgroup memory, so each global value is read
-// once per workgroup; without it (CPUs) WGY must be 1 and every U load is workgroup-uniform.
+// once per workgroup; without it (CPUs) WGY must be 1 and every U load is workgroup-uniform. Compilers count
+// the staging arrays even when STAGED is false, so register variants pass KT = 1 to keep them small.
 // BIAS: 0 none, 1 per column (linear, conv), 2 per row (linear computed transposed). RES adds a tensor laid out
 // like Y before RELU, matching ResNet's relu(bn(conv(x)) + shortcut).
 @group(0) @binding(0) var<uniform> p: Gemm;
@@ -57,7 +58,6 @@ fn row_offset(i: u32, r1: u32, r0: u32, s2: u32, s1: u32, s0: u32) -> u32 {
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-const KT: u32 = 16u;
 const ROWS: u32 = WGY * TU;
 const COLS4: u32 = WGX * TLV;
 var<workgroup> us: array<f32, KT * ROWS>;

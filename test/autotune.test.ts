@@ -1,0 +1,134 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { GEMM_VARIANTS, defaultGemmVariant, matmul } from '../src/ops/matmul.ts';
+import {
+  autotune, autotuneCachePath, autotunePending, pendingTuning, requestTuning, resetAutotune, shapeBucket, tunedVariant,
+  tuneWhile, type Candidate,
+} from '../src/runtime/autotune.ts';
+import { gpuRuntime, randomData } from './helpers/gpu.ts';
+
+const cacheDir = mkdtempSync(join(tmpdir(), 'texad-autotune-'));
+const saved = { dir: process.env.TEXAD_CACHE_DIR, flag: process.env.TEXAD_AUTOTUNE };
+afterAll(() => {
+  rmSync(cacheDir, { recursive: true, force: true });
+  for (const [k, v] of [['TEXAD_CACHE_DIR', saved.dir], ['TEXAD_AUTOTUNE', saved.flag]] as const) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+beforeEach(async () => {
+  process.env.TEXAD_CACHE_DIR = cacheDir;
+  process.env.TEXAD_AUTOTUNE = '1';
+  rmSync(join(cacheDir, 'autotune.json'), { force: true });
+  resetAutotune(await gpuRuntime());
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** A fake kernel: run() spins for `ms` so that wall-clock timing around rt.sync() sees it. */
+function spinner(name: string, ms: number, runs: string[]): Candidate {
+  return {
+    name,
+    run() {
+      runs.push(name);
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    },
+  };
+}
+
+describe('autotune: buckets', () => {
+  it('rounds each dimension up to a power of two', () => {
+    expect(shapeBucket(1000, 1024, 1025, 1, 3)).toBe('1024x1024x2048x1x4');
+  });
+});
+
+describe('autotune: timing and caching', () => {
+  it('picks the fastest candidate, prunes slow ones after the first round, and remembers the winner', async () => {
+    const rt = await gpuRuntime();
+    const runs: string[] = [];
+    const result = await autotune(rt, 'fake', '8x8', [spinner('slow', 12, runs), spinner('fast', 1, runs), spinner('mid', 6, runs)]);
+    expect(result.winner).toBe('fast');
+    expect(result.ms.fast!).toBeLessThan(result.ms.slow!);
+    // One warm-up run each, then 3 rounds: 'slow' and 'mid' are over 1.5x the best after round 1.
+    expect(runs.filter((n) => n === 'fast').length).toBe(4);
+    expect(runs.filter((n) => n === 'slow').length).toBe(2);
+    expect(tunedVariant(rt, 'fake', '8x8')).toBe('fast');
+    expect(tunedVariant(rt, 'fake', '16x16')).toBeUndefined();
+  });
+
+  it('tunes queued requests once, disposes their scratch, and persists winners across runtimes', async () => {
+    const rt = await gpuRuntime();
+    const runs: string[] = [];
+    let built = 0;
+    let disposed = 0;
+    const request = () => requestTuning(rt, 'fake', '4x4', () => {
+      built++;
+      return [spinner('a', 5, runs), spinner('b', 0, runs)];
+    }, () => disposed++);
+    request();
+    request();
+    expect(pendingTuning(rt)).toBe(1);
+    const done = await autotunePending(rt);
+    expect(done.map((d) => [d.kernel, d.bucket, d.winner])).toEqual([['fake', '4x4', 'b']]);
+    expect([built, disposed, pendingTuning(rt)]).toEqual([1, 1, 0]);
+    const file = JSON.parse(readFileSync(await autotuneCachePath(), 'utf8')) as { winners: Record<string, string> };
+    expect(Object.entries(file.winners)).toEqual([[`${rt.gpu.describe()}|fake|4x4`, 'b']]);
+    // A fresh start reads the file instead of timing again.
+    resetAutotune(rt);
+    requestTuning(rt, 'fake', '4x4', () => [spinner('a', 0, runs), spinner('b', 0, runs)]);
+    const before = runs.length;
+    expect(await autotunePending(rt)).toEqual([]);
+    expect(runs.length).toBe(before);
+    expect(tunedVariant(rt, 'fake', '4x4')).toBe('b');
+  });
+
+  it('warns about a corrupt cache file, carries on, and rewrites it', async () => {
+    const rt = await gpuRuntime();
+    const path = await autotuneCachePath();
+    writeFileSync(path, '{"version": 1, "winners": {tru');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    requestTuning(rt, 'fake', '2x2', () => [spinner('x', 0, []), spinner('y', 3, [])]);
+    await autotunePending(rt);
+    expect(warn.mock.calls.some(([m]) => /ignoring unreadable cache .*autotune\.json/.test(String(m)))).toBe(true);
+    expect(JSON.parse(readFileSync(path, 'utf8')).winners[`${rt.gpu.describe()}|fake|2x2`]).toBe('x');
+  });
+
+  it('with TEXAD_AUTOTUNE=0 runs nothing, queues nothing and keeps defaults', async () => {
+    process.env.TEXAD_AUTOTUNE = '0';
+    const rt = await gpuRuntime();
+    const runs: string[] = [];
+    const result = await autotune(rt, 'fake', '1x1', [spinner('first', 0, runs), spinner('second', 0, runs)]);
+    expect(result.winner).toBe('first');
+    expect(runs).toEqual([]);
+    requestTuning(rt, 'fake', '1x1', () => [spinner('first', 0, runs)]);
+    expect(pendingTuning(rt)).toBe(0);
+    expect(tunedVariant(rt, 'fake', '1x1')).toBeUndefined();
+  });
+});
+
+describe('autotune: gemm', () => {
+  it('queues the buckets a forward pass uses and tunes them to a variant that still computes correctly', async () => {
+    const rt = await gpuRuntime();
+    const [m, k, n] = [20, 12, 16];
+    const a = randomData(m * k, 1);
+    const b = randomData(k * n, 2);
+    const product = () => rt.tidyAsync(async () => matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])).read());
+    const reference = await product();
+    await tuneWhile(rt, () => void matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])), { rounds: 1 });
+    expect(pendingTuning(rt)).toBe(0);
+    const winners = JSON.parse(readFileSync(await autotuneCachePath(), 'utf8')).winners as Record<string, string>;
+    const names = Object.values(winners);
+    expect(names.length).toBe(1);
+    expect(GEMM_VARIANTS.map((v) => v.name)).toContain(names[0]);
+    const tuned = await product();
+    for (let i = 0; i < tuned.length; i++) expect(tuned[i]).toBeCloseTo(reference[i]!, 5);
+  });
+
+  it('defaults to register tiles on a CPU adapter', async () => {
+    const rt = await gpuRuntime();
+    const cpu = rt.gpu.adapter.isFallbackAdapter || rt.gpu.adapter.architecture === 'software';
+    expect(defaultGemmVariant(rt)).toBe(cpu ? 'r8x16' : 'wg64');
+  });
+});
