@@ -182,7 +182,10 @@ export class Runtime {
     if (bytes.byteLength > uniform.size) throw new Error(`texad: ${what} has ${bytes.byteLength} bytes of uniforms (max ${uniform.size})`);
     this.device.queue.writeBuffer(uniform, 0, bytes);
     this.pool.release(uniform);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform, size: bytes.byteLength } }];
+    // Bind the whole pooled buffer, not just the packed bytes: wgpu (Deno) checks a binding's size against the
+    // previous pipeline's uniform struct when consecutive pipelines share a bind group layout, so a smaller
+    // struct after a larger one failed validation.
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
     [...call.inputs, ...call.outputs].forEach((b, i) => {
       entries.push({ binding: 1 + i, resource: this.bindingResource(b, what) });
     });
