@@ -3,17 +3,11 @@
 // filter, and the kernel builders they need.
 import { Params } from '../runtime/runtime.ts';
 import { Tensor, formatShape } from '../runtime/tensor.ts';
+import { assertNoGrad } from './layout.ts';
 
 const WG = 256;
 /** Consecutive outputs per invocation in the `line` and `plane` entries. */
 const RUN = 8;
-
-/** Throws when `x` takes part in autograd: forward-only ops would silently cut the gradient. */
-function assertNoGrad(x: Tensor, what: string): void {
-  if (x.rt.recordsGrad(x)) {
-    throw new Error(`texad: ${what} has no backward; run it under rt.noGrad() or on a tensor that needs no gradient`);
-  }
-}
 
 function assertImage(x: Tensor, op: string, minRank = 2): void {
   x.assertAlive(op);

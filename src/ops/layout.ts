@@ -20,6 +20,13 @@ export function splitShape(shape: Shape, start: number, end = start + 1): [numbe
   return [shapeSize(shape.slice(0, start)), shapeSize(shape.slice(start, end)), shapeSize(shape.slice(end))];
 }
 
+/** Throws when `x` takes part in autograd: a forward-only op would silently cut the gradient. */
+export function assertNoGrad(x: Tensor, what: string): void {
+  if (x.rt.recordsGrad(x)) {
+    throw new Error(`texad: ${what} has no backward; run it under rt.noGrad() or on a tensor that needs no gradient`);
+  }
+}
+
 /** Uploads u32 values bit-for-bit into a tensor's storage, for index buffers that kernels declare array<u32>. */
 export function u32Tensor(rt: Runtime, values: ArrayLike<number>): Tensor {
   const u = Uint32Array.from(values);
