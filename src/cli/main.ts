@@ -9,6 +9,7 @@ export interface Command {
 
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   devices: () => import('./devices.ts'),
+  features: () => import('./features.ts'),
   info: () => import('./info.ts'),
   metrics: () => import('./metrics.ts'),
   synth: () => import('./synth.ts'),

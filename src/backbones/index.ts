@@ -1,0 +1,116 @@
+// The backbone registry: one call builds a named network with its weights (a safetensors file, its bytes, or
+// seeded random init) and returns a model that maps images to feature maps ("taps").
+import type { Runtime } from '../runtime/runtime.ts';
+import type { Tensor } from '../runtime/tensor.ts';
+import { PDNS, Pdn, type PdnName } from './pdn.ts';
+import { RESNETS, RESNET_TAPS, ResNet, type ResNetName, type ResNetTap } from './resnet.ts';
+import { openWeights, type WeightsSource } from './weights.ts';
+
+export type BackboneName = ResNetName | PdnName;
+
+/** Every backbone texad builds, by torchvision's name (PDNs: EfficientAD's teacher sizes). */
+export const BACKBONES: readonly BackboneName[] = [...(Object.keys(RESNETS) as ResNetName[]), ...PDNS];
+
+/** A loaded network. It owns its weights on the GPU until dispose(). */
+export interface Backbone {
+  readonly name: BackboneName;
+  /** The outputs forward() returns, in network order. */
+  readonly taps: readonly string[];
+  /** Channels of each tap. */
+  readonly channels: Readonly<Record<string, number>>;
+  /** [C, H, W] of a tap for an H x W input. */
+  outputShape(tap: string, size: readonly [number, number]): [number, number, number];
+  /**
+   * Images [N, 3, H, W], RGB in [0, 1] (ImageNet normalisation is applied inside unless disabled) -> one tensor per
+   * tap, owned by the caller. Frozen networks record no tape and free their intermediate activations as they go.
+   */
+  forward(images: Tensor): Record<string, Tensor>;
+  /** Trainable parameters by PyTorch state-dict name, for an optimizer (empty when frozen). */
+  parameters(): Map<string, Tensor>;
+  dispose(): void;
+}
+
+export interface BackboneOptions {
+  /** 'random' (seeded init, see randomWeights), a .safetensors path (Node, Deno), its bytes, or a WeightStore. */
+  weights: WeightsSource;
+  /** Seed of random-init mode (an integer in [0, 2^32)); default 0. */
+  seed?: number;
+  /** ResNets: outputs to return, any of stem, layer1..layer4 (default all); layers after the last are not built. */
+  taps?: readonly string[];
+  /**
+   * Which parameters train (BatchNorm stays in eval mode, as Mean-Shift fine-tunes): true for all, or ResNet parts
+   * such as ['layer3', 'layer4']. Frozen parts have BatchNorm folded into their convolutions. Default false.
+   */
+  trainable?: boolean | readonly string[];
+  /** Apply the ImageNet mean/std inside forward() (default true); false when inputs are already normalised. */
+  normalize?: boolean;
+  /** PDNs: output channels (384 for EfficientAD's teacher, the default; 768 for its student). */
+  outChannels?: number;
+  /** PDNs: zero padding in convs and pools (default false, as EfficientAD trains). */
+  padding?: boolean;
+}
+
+function isResNet(name: string): name is ResNetName {
+  return Object.hasOwn(RESNETS, name);
+}
+
+function resnetTaps(name: string, requested: readonly string[] | undefined): ResNetTap[] {
+  const taps = requested ?? RESNET_TAPS;
+  const unknown = taps.filter((t) => !(RESNET_TAPS as readonly string[]).includes(t));
+  if (unknown.length > 0 || taps.length === 0) {
+    throw new Error(`texad: ${name} has no tap ${unknown.map((t) => `'${t}'`).join(', ') || '(none asked)'}; choose from ${RESNET_TAPS.join(', ')}`);
+  }
+  // Network order, duplicates dropped, whatever order they were asked in.
+  return RESNET_TAPS.filter((t) => taps.includes(t));
+}
+
+function resnetTrainable(name: string, taps: ResNetTap[], trainable: BackboneOptions['trainable']): Set<ResNetTap> {
+  const last = RESNET_TAPS.indexOf(taps[taps.length - 1]!);
+  const built = RESNET_TAPS.slice(0, last + 1);
+  if (trainable === true) return new Set(built);
+  if (!trainable) return new Set();
+  const bad = trainable.filter((t) => !(built as readonly string[]).includes(t));
+  if (bad.length > 0) {
+    throw new Error(
+      `texad: ${name}: trainable part ${bad.map((t) => `'${t}'`).join(', ')} is not built for taps ${taps.join(', ')}; ` +
+        `choose from ${built.join(', ')}`,
+    );
+  }
+  return new Set(trainable as ResNetTap[]);
+}
+
+/**
+ * Builds backbone `name` on `rt`:
+ *   const bb = await loadBackbone(rt, 'wide_resnet50_2', { weights: 'wrn.safetensors', taps: ['layer2', 'layer3'] });
+ *   const { layer2, layer3 } = bb.forward(images);
+ * A checkpoint is checked against the whole architecture (names, shapes, its `texad.arch` metadata) before any
+ * tensor is read; tensors are then streamed to the GPU one at a time.
+ */
+export async function loadBackbone(rt: Runtime, name: BackboneName, opts: BackboneOptions): Promise<Backbone> {
+  if (!BACKBONES.includes(name)) throw new Error(`texad: unknown backbone '${name}'; choose from ${BACKBONES.join(', ')}`);
+  const store = await openWeights(opts.weights, opts.seed ?? 0);
+  // Whatever was opened here is closed here; a WeightStore passed in stays open for its owner.
+  const ownStore = store !== opts.weights;
+  const normalize = opts.normalize ?? true;
+  try {
+    if (isResNet(name)) {
+      const taps = resnetTaps(name, opts.taps);
+      return await ResNet.load(rt, name, store, { taps, trainable: resnetTrainable(name, taps, opts.trainable), normalize });
+    }
+    if (opts.taps && opts.taps.some((t) => t !== 'out')) {
+      throw new Error(`texad: ${name} has one tap, 'out'; got ${opts.taps.join(', ')}`);
+    }
+    if (Array.isArray(opts.trainable)) throw new Error(`texad: ${name}: trainable must be true or false (it has no parts)`);
+    return await Pdn.load(rt, name, store, {
+      outChannels: opts.outChannels ?? 384, padding: opts.padding ?? false, trainable: opts.trainable === true, normalize,
+    });
+  } finally {
+    if (ownStore) await store.close();
+  }
+}
+
+export { RESNET_TAPS } from './resnet.ts';
+export {
+  WEIGHTS_ENV, WeightsError, checkpointWeights, conventionalWeightsPath, initKey, openWeights, randomWeights,
+  type Init, type Manifest, type ParamSpec, type WeightStore, type WeightsSource,
+} from './weights.ts';

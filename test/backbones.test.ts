@@ -1,0 +1,189 @@
+// Backbone parity with torchvision / EfficientAD's PDN (fixtures from tools/golden/backbones.py), the trainable
+// path's gradients, random-init mode, and the errors for checkpoints that do not fit.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadBackbone, randomWeights, initKey, type BackboneName, type WeightStore } from '../src/backbones/index.ts';
+import { SafetensorsReader, encodeSafetensors } from '../src/io/safetensors.ts';
+import { cpuUniform } from '../src/ops/random.ts';
+import { backward } from '../src/runtime/autograd.ts';
+import { shapeSize } from '../src/runtime/tensor.ts';
+import { assertClose, gpuRuntime } from './helpers/gpu.ts';
+
+/** BatchNorm ranges of the fixtures (BN_RANGES in tools/golden/backbones.py). */
+const BN_RANGES: Record<string, [number, number]> = {
+  weight: [0.5, 1.5], bias: [-0.2, 0.2], running_mean: [-0.2, 0.2], running_var: [0.5, 1.5],
+};
+
+async function fixture(name: string): Promise<SafetensorsReader> {
+  const url = new URL(`./fixtures/backbones/${name}.safetensors`, import.meta.url);
+  return SafetensorsReader.open(new Uint8Array(readFileSync(fileURLToPath(url))));
+}
+
+/** The fixtures' weights: random-init convs, BatchNorm statistics drawn uniformly from BN_RANGES. */
+function fixtureWeights(seed: number): WeightStore {
+  const random = randomWeights(seed);
+  return {
+    ...random,
+    read: async (rt, p) => {
+      const field = p.key.slice(p.key.lastIndexOf('.') + 1);
+      const isBn = p.init.kind === 'constant';
+      if (!isBn) return random.read(rt, p);
+      const [lo, hi] = BN_RANGES[field]!;
+      return cpuUniform(initKey(seed, p.key), 0, shapeSize(p.shape), lo, hi);
+    },
+  };
+}
+
+function input(seed: number, shape: number[]): Float32Array {
+  return cpuUniform(initKey(seed, 'input'), 0, shapeSize(shape));
+}
+
+/**
+ * "Within 1e-3 relative": each element within 1e-3 of its reference value, with an absolute floor of 1e-3 of the
+ * tap's RMS so that ReLU zeros and near-cancellations are compared on the tap's scale.
+ */
+function assertTap(actual: Float32Array, expected: Float32Array, what: string): void {
+  let sq = 0;
+  for (const v of expected) sq += v * v;
+  assertClose(actual, expected, what, { rtol: 1e-3, atol: 1e-3 * Math.sqrt(sq / expected.length) });
+}
+
+describe('backbone parity with PyTorch (same weights, same input)', () => {
+  const cases: BackboneName[] = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_medium'];
+  for (const arch of cases) {
+    it(arch, async () => {
+      const rt = await gpuRuntime();
+      const fx = await fixture(arch);
+      const { seed, size, batch, taps } = fx.metadata as Record<string, string>;
+      const tapList = taps!.split(',');
+      const bb = await loadBackbone(rt, arch, { weights: fixtureWeights(Number(seed)), taps: tapList });
+      try {
+        const shape = [Number(batch), 3, Number(size), Number(size)];
+        await rt.tidyAsync(async () => {
+          const out = bb.forward(rt.tensor(input(Number(seed), shape), shape));
+          expect(Object.keys(out)).toEqual(tapList);
+          for (const tap of tapList) {
+            const expected = fx.tensors.get(`tap/${tap}`)!;
+            expect(out[tap]!.shape, `${arch} ${tap} shape`).toEqual(expected.shape);
+            expect(bb.outputShape(tap, [Number(size), Number(size)])).toEqual(expected.shape.slice(1));
+            assertTap(await out[tap]!.read(), await fx.read(`tap/${tap}`), `${arch} ${tap}`);
+          }
+        });
+      } finally {
+        bb.dispose();
+      }
+    });
+  }
+
+  it('resnet18 with layer3/layer4 trainable (BatchNorm in eval mode): output and gradients', async () => {
+    const rt = await gpuRuntime();
+    const fx = await fixture('resnet18-train');
+    const seed = Number(fx.metadata['seed']);
+    const size = Number(fx.metadata['size']);
+    const bb = await loadBackbone(rt, 'resnet18', { weights: fixtureWeights(seed), taps: ['layer4'], trainable: ['layer3', 'layer4'] });
+    try {
+      const params = bb.parameters();
+      const expectedKeys = [...fx.tensors.keys()].filter((k) => k.includes('grad/')).map((k) => k.slice(k.indexOf('/') + 1));
+      expect([...params.keys()].sort()).toEqual(expectedKeys.sort());
+      await rt.tidyAsync(async () => {
+        const shape = [1, 3, size, size];
+        const { layer4 } = bb.forward(rt.tensor(input(seed, shape), shape));
+        assertTap(await layer4!.read(), await fx.read('tap/layer4'), 'trainable layer4');
+        backward(layer4!, rt.tensor(cpuUniform(initKey(seed, 'grad_output'), 0, layer4!.size, -1, 1), layer4!.shape));
+        for (const [key, p] of params) {
+          const grad = await p.grad!.read();
+          if (fx.tensors.has(`grad/${key}`)) {
+            assertTap(grad, await fx.read(`grad/${key}`), `grad ${key}`);
+            continue;
+          }
+          const direction = cpuUniform(initKey(seed, `direction/${key}`), 0, grad.length, -1, 1);
+          let dot = 0;
+          for (let i = 0; i < grad.length; i++) dot += grad[i]! * direction[i]!;
+          const [expected] = await fx.read(`dgrad/${key}`);
+          expect(Math.abs(dot - expected!), `directional grad ${key}: ${dot} vs ${expected}`).toBeLessThan(2e-3 * Math.abs(expected!) + 1e-6);
+        }
+      });
+      for (const p of params.values()) p.grad?.dispose();
+    } finally {
+      bb.dispose();
+    }
+  });
+});
+
+describe('random-init mode', () => {
+  it('is seeded, independent of early exit, and draws torchvision\'s init', async () => {
+    const rt = await gpuRuntime();
+    const shape = [1, 3, 32, 32];
+    const x = input(1, shape);
+    const run = async (seed: number, taps: string[]) => {
+      const bb = await loadBackbone(rt, 'resnet18', { weights: 'random', seed, taps });
+      try {
+        return await rt.tidyAsync(async () => bb.forward(rt.tensor(x, shape))['layer1']!.read());
+      } finally {
+        bb.dispose();
+      }
+    };
+    const a = await run(5, ['layer1']);
+    expect(await run(5, ['layer1', 'layer3'])).toEqual(a);
+    expect(await run(6, ['layer1'])).not.toEqual(a);
+
+    // layer1.0.conv1 of resnet18: kaiming_normal_(fan_out) = N(0, 2 / (64 * 3 * 3)).
+    const w = await rt.tidyAsync(async () => {
+      const t = await randomWeights(5).read(rt, { key: 'layer1.0.conv1.weight', shape: [64, 64, 3, 3], init: { kind: 'normal', std: Math.sqrt(2 / 576) } });
+      return (t as { read(): Promise<Float32Array> }).read();
+    });
+    let sq = 0;
+    for (const v of w) sq += v * v;
+    expect(Math.sqrt(sq / w.length)).toBeCloseTo(Math.sqrt(2 / 576), 3);
+  });
+});
+
+describe('checkpoints that do not fit', () => {
+  const t = (shape: number[]) => ({ shape, data: new Float32Array(shapeSize(shape)) });
+
+  it('names mis-shaped, missing and unexpected tensors (a resnet50 file for wide_resnet50_2)', async () => {
+    const rt = await gpuRuntime();
+    const bytes = encodeSafetensors({ 'conv1.weight': t([64, 3, 7, 7]), 'layer1.0.conv1.weight': t([64, 64, 1, 1]), 'head.w': t([2]) });
+    await expect(loadBackbone(rt, 'wide_resnet50_2', { weights: bytes, taps: ['layer1'] })).rejects.toThrow(
+      "safetensors bytes does not fit wide_resnet50_2: 1 tensors have other shapes ('layer1.0.conv1.weight' is " +
+        "[64, 64, 1, 1] in the file but [128, 64, 1, 1] in wide_resnet50_2); 53 tensors are missing ('bn1.weight', " +
+        "'bn1.bias', 'bn1.running_mean' and 50 more); 1 tensors are unexpected ('head.w'). Is it a checkpoint of " +
+        'another architecture?',
+    );
+  });
+
+  it('refuses a file exported for another architecture, and non-float tensors', async () => {
+    const rt = await gpuRuntime();
+    const other = encodeSafetensors({ 'conv1.weight': t([64, 3, 7, 7]) }, { 'texad.arch': 'resnet50' });
+    await expect(loadBackbone(rt, 'resnet18', { weights: other })).rejects.toThrow('safetensors bytes holds resnet50 weights, not resnet18');
+
+    const pdn = [[128, 3, 4, 4], [128], [256, 128, 4, 4], [256], [256, 256, 3, 3], [256], [384, 256, 4, 4], [384]];
+    const keys = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'conv3.weight', 'conv3.bias', 'conv4.weight', 'conv4.bias'];
+    const good = encodeSafetensors(keys.map((k, i) => [k, t(pdn[i]!)] as const));
+    // Declare conv2.bias as I32 in the header: same byte size, another dtype.
+    const bad = good.slice();
+    const headerEnd = 8 + new DataView(bad.buffer).getUint32(0, true);
+    const header = new TextDecoder().decode(bad.subarray(8, headerEnd));
+    bad.set(new TextEncoder().encode(header.replace('"conv2.bias":{"dtype":"F32"', '"conv2.bias":{"dtype":"I32"')), 8);
+    await expect(loadBackbone(rt, 'pdn_small', { weights: bad })).rejects.toThrow("tensor 'conv2.bias' is I32; texad reads F32, F16 or BF16");
+    await expect(loadBackbone(rt, 'pdn_medium', { weights: good })).rejects.toThrow('does not fit pdn_medium');
+  });
+
+  it('checks options: taps, trainable parts, input shape', async () => {
+    const rt = await gpuRuntime();
+    await expect(loadBackbone(rt, 'resnet18', { weights: 'random', taps: ['layer5'] })).rejects.toThrow(
+      "resnet18 has no tap 'layer5'; choose from stem, layer1, layer2, layer3, layer4",
+    );
+    await expect(loadBackbone(rt, 'resnet18', { weights: 'random', taps: ['layer2'], trainable: ['layer3'] })).rejects.toThrow(
+      "trainable part 'layer3' is not built for taps layer2",
+    );
+    const bb = await loadBackbone(rt, 'pdn_small', { weights: 'random' });
+    try {
+      expect(() => rt.tidy(() => bb.forward(rt.zeros([1, 3, 32, 32])))).toThrow('smaller than the network\'s receptive field');
+      expect(() => rt.tidy(() => bb.forward(rt.zeros([1, 1, 64, 64])))).toThrow('needs images of shape [N, 3, H, W]');
+    } finally {
+      bb.dispose();
+    }
+  });
+});
