@@ -87,6 +87,12 @@ abstract class Accumulator<R extends ImageMetricsResult> {
     return this.state.kind;
   }
 
+  /** Gives a fresh accumulator an existing kernel (see oneShot). */
+  static lend(acc: Accumulator<ImageMetricsResult>, k: Kernel): void {
+    if (acc.kernel) throw new Error('this accumulator already has its kernel');
+    acc.kernel = k;
+  }
+
   /** Folds another accumulator of the same kind into this one (states of disjoint shards give the whole's state). */
   merge(other: Accumulator<R>): this {
     this.usable();
@@ -445,6 +451,24 @@ export class PixelMetrics extends Accumulator<PixelMetricsResult> {
             : 'there are no defect-free pixels, so the false-positive rate is undefined';
     }
     return { ...base, aupro, regions: s.regions };
+  }
+}
+
+// One-shot calls reuse one idle kernel, so repeated small evaluations pay neither instantiation nor fresh-memory
+// page faults; a kernel that grew past POOL_BYTES is dropped rather than kept alive.
+const POOL_BYTES = 64 << 20;
+let idle: Kernel | undefined;
+
+/** Runs `use` on a throwaway accumulator backed by the pooled kernel. */
+export function oneShot<A extends ImageMetrics | PixelMetrics, T>(acc: A, use: (acc: A) => T): T {
+  const k = idle ?? new Kernel();
+  idle = undefined;
+  k.reset();
+  Accumulator.lend(acc, k);
+  try {
+    return use(acc);
+  } finally {
+    if (k.bytes <= POOL_BYTES) idle = k;
   }
 }
 

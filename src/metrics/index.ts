@@ -3,6 +3,7 @@
 import {
   ImageMetrics,
   PixelMetrics,
+  oneShot,
   type ImageMetricsResult,
   type LabelArray,
   type MetricsOptions,
@@ -39,12 +40,12 @@ export function createPixelMetrics(options?: MetricsOptions): PixelMetrics {
 /** AUROC, AP and F1-max of scores against 0/1 labels in one call. */
 export function imageMetrics(scores: ScoreArray, labels: LabelArray): ImageMetricsResult {
   const chunkSize = Math.min(Math.max(scores.length, 1), ONE_SHOT_CHUNK);
-  return new ImageMetrics({ chunkSize }).add(scores, labels).compute();
+  return oneShot(new ImageMetrics({ chunkSize }), (acc) => acc.add(scores, labels).compute());
 }
 
 /** Pixel AUROC, AUPRO, AP and F1-max of k anomaly maps against their masks (k * height * width values each). */
 export function pixelMetrics(scores: ScoreArray, masks: LabelArray, height: number, width: number): PixelMetricsResult {
-  return new PixelMetrics().add(scores, masks, height, width).compute();
+  return oneShot(new PixelMetrics(), (acc) => acc.add(scores, masks, height, width).compute());
 }
 
 /** Exact AUROC (scikit-learn roc_auc_score); NaN when only one class is present. */

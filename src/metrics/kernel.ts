@@ -110,6 +110,17 @@ export class Kernel {
     this.base = align(this.x.heapBase() >>> 0);
   }
 
+  /** Linear memory size in bytes. */
+  get bytes(): number {
+    return this.x.memory.buffer.byteLength;
+  }
+
+  /** Forgets the layout and any chunk contents, for reuse by another accumulator. */
+  reset(): void {
+    this.layout = undefined;
+    this.x.chunkReset();
+  }
+
   /** Lays out the chunk buffers. Only valid while the chunk is empty: pointers move. */
   configure(keyBits: 32 | 64, pixel: boolean, cap: number, stage: number): Layout {
     const kw = keyBits / 8;
