@@ -1,21 +1,29 @@
 // Batch and layer normalisation, forward and backward. Tensors are viewed as [N, C, S] (S = product of the
 // dims after the channel dim; S = 1 for BatchNorm1d and for LayerNorm over the last dim).
 //
-// Per-channel reductions (BN statistics, gamma/beta gradients) run one workgroup per TC consecutive channels.
-// Lane t of a workgroup is split as t = cl + TC * (sl + SW * rl): channel c0 + cl, spatial offset sl (stride
-// SW) and sample rl (stride RW = WG / (TC * SW)). The host picks SW to cover S when S is large (contiguous
-// spatial reads) and TC = 16 when S = 1 (contiguous channel reads across lanes). Each lane sums its elements
-// in a fixed order, then a fixed-shape tree combines the lanes: deterministic, no atomics.
+// Per-channel reductions (BN statistics, gamma/beta gradients) run one workgroup per TC consecutive channels
+// over items of the [N, C, SQ] view: vec4s of four pixels of one channel when S % 4 == 0 (p.vec = 1, SQ =
+// S / 4), single elements otherwise (SQ = S; loaded as one lane of a vec4, the other lanes zero). Lane t of
+// a workgroup is split as t = cl + TC * (sl + SW * rl): channel c0 + cl, item offset sl (stride SW) and sample
+// rl (stride RW = WG / (TC * SW)). The host picks SW to cover SQ when it is large (contiguous reads) and TC = 16
+// when S = 1 (contiguous channel reads across lanes). Each lane sums its items in a fixed order, then the
+// first lanes add up the partials in a fixed order: deterministic, no atomics, and only three barriers
+// (barriers are expensive on lavapipe, which also prefers the few fat lanes of a small workgroup).
 
 struct Lanes {
   n: u32,
   c: u32,
-  s: u32,
+  // Items per (n, c) row: S / 4 vec4s or S elements.
+  sq: u32,
+  vec: u32,
   tc: u32,
   sw: u32,
   rw: u32,
+  pixels: u32,
   eps: f32,
   momentum: f32,
+  count: f32,
+  pad: u32,
 }
 
 struct Lane {
@@ -36,72 +44,103 @@ var<workgroup> partial: array<vec2<f32>, WG>;
 fn channel_total(v: vec2<f32>, t: u32, tc: u32) -> vec2<f32> {
   partial[t] = v;
   workgroupBarrier();
-  for (var stride = WG / 2u; stride >= tc; stride = stride / 2u) {
-    if (t < stride) { partial[t] += partial[t + stride]; }
-    workgroupBarrier();
+  if (t < tc) {
+    // Lane t alone reads the slots of its channel (t, t + tc, ...), so it may overwrite slot t.
+    var total = vec2<f32>(0.0, 0.0);
+    for (var k = t; k < WG; k += tc) { total += partial[k]; }
+    partial[t] = total;
   }
+  workgroupBarrier();
   let total = partial[t % tc];
   // The next call overwrites `partial`: everyone must have read its total first.
   workgroupBarrier();
   return total;
 }
 
-// Per-element channel index of a flat [N, C, S] index.
-fn channel_of(i: u32, c: u32, s: u32) -> u32 {
-  return (i / s) % c;
+fn hsum(v: vec4<f32>) -> f32 {
+  return v.x + v.y + v.z + v.w;
+}
+
+// Per-channel affine maps (BN forward and input gradients) handle four consecutive elements per invocation:
+// fatter invocations are several times faster on lavapipe. These are the channels of elements i0..i0+3
+// (i0 % 4 == 0); the host binds the tensors rounded up to whole vec4s (pool buffers are 16-byte multiples).
+fn lane_channels(i0: u32, c: u32, s: u32) -> vec4<u32> {
+  let r = i0 / s;
+  if (s % 4u == 0u) { return vec4<u32>(r % c); }
+  var ch = r % c;
+  var pos = i0 - r * s;
+  var out: vec4<u32>;
+  for (var k = 0u; k < 4u; k++) {
+    out[k] = ch;
+    pos++;
+    if (pos == s) {
+      pos = 0u;
+      ch++;
+      if (ch == c) { ch = 0u; }
+    }
+  }
+  return out;
 }
 
 //! entry bn_train_stats
-// Batch mean and biased variance per channel (two passes over the channel's elements: the second sums
-// squared deviations from the mean, which stays accurate when |mean| >> std). Writes stats = [scale, shift,
-// mean, invstd] rows of C and updates the running statistics in place with the unbiased variance.
+// Batch mean and biased variance per channel in two passes over the channel's items (the second sums squared
+// deviations from the mean). Writes stats = [scale, beta, mean, invstd] rows of C, scale = gamma * invstd,
+// and updates the running statistics in place with the unbiased variance.
 @group(0) @binding(0) var<uniform> p: Lanes;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(5) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> running_var: array<f32>;
+
+fn item(q: u32) -> vec4<f32> {
+  if (p.vec != 0u) { return x[q]; }
+  return vec4<f32>(x[q / 4u][q % 4u], 0.0, 0.0, 0.0);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let l = lane_of(t, wid.x, p);
   // Lanes past the last channel add nothing but still take part in the barriers.
   let live = l.c < p.c;
-  let count = f32(p.n * p.s);
-  var sum = 0.0;
+  // Zero-padded lanes of single-element items must not add anything.
+  let used = select(vec4<f32>(1.0, 0.0, 0.0, 0.0), vec4<f32>(1.0), p.vec != 0u);
+  // Sums of x - x0 with x0 the channel's first element: the mean stays accurate when |mean| >> std.
+  let x0 = item(min(l.c, p.c - 1u) * p.sq).x;
+  var sum = vec4<f32>(0.0);
   if (live) {
     for (var n = l.n0; n < p.n; n += p.rw) {
-      let base = (n * p.c + l.c) * p.s;
-      for (var s = l.s0; s < p.s; s += p.sw) { sum += x[base + s]; }
+      let base = (n * p.c + l.c) * p.sq;
+      for (var s = l.s0; s < p.sq; s += p.sw) { sum += (item(base + s) - x0) * used; }
     }
   }
-  let mean = channel_total(vec2<f32>(sum, 0.0), t, p.tc).x / count;
-  var sq = 0.0;
+  let mean = x0 + channel_total(vec2<f32>(hsum(sum), 0.0), t, p.tc).x / p.count;
+  var sq = vec4<f32>(0.0);
   if (live) {
     for (var n = l.n0; n < p.n; n += p.rw) {
-      let base = (n * p.c + l.c) * p.s;
-      for (var s = l.s0; s < p.s; s += p.sw) {
-        let d = x[base + s] - mean;
+      let base = (n * p.c + l.c) * p.sq;
+      for (var s = l.s0; s < p.sq; s += p.sw) {
+        let d = (item(base + s) - mean) * used;
         sq += d * d;
       }
     }
   }
-  let sq_total = channel_total(vec2<f32>(sq, 0.0), t, p.tc).x;
+  let sq_total = channel_total(vec2<f32>(hsum(sq), 0.0), t, p.tc).x;
   if (live && t < p.tc) {
     let c = l.c;
-    let invstd = 1.0 / sqrt(sq_total / count + p.eps);
-    let scale = gamma[c] * invstd;
-    stats[c] = scale;
-    stats[p.c + c] = beta[c] - mean * scale;
+    let invstd = 1.0 / sqrt(sq_total / p.count + p.eps);
+    stats[c] = gamma[c] * invstd;
+    stats[p.c + c] = beta[c];
     stats[2u * p.c + c] = mean;
     stats[3u * p.c + c] = invstd;
     running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
-    running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * sq_total / (count - 1.0);
+    running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * sq_total / (p.count - 1.0);
   }
 }
 
 //! entry bn_eval_stats
-// The same [scale, shift, mean, invstd] rows from the running statistics (one invocation per channel).
+// The same [scale, beta, mean, invstd] rows from the running statistics (one invocation per channel).
 struct P { c: u32, eps: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;
@@ -114,84 +153,140 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= p.c) { return; }
   let invstd = 1.0 / sqrt(running_var[c] + p.eps);
-  let scale = gamma[c] * invstd;
-  stats[c] = scale;
-  stats[p.c + c] = beta[c] - running_mean[c] * scale;
+  stats[c] = gamma[c] * invstd;
+  stats[p.c + c] = beta[c];
   stats[2u * p.c + c] = running_mean[c];
   stats[3u * p.c + c] = invstd;
 }
 
 //! entry channel_affine
-// y = x * stats[c] (+ stats[C + c] when with_shift): the BN forward, and its input gradient in eval mode.
+// y = (x - mean[c]) * scale[c] + beta[c] from the stats rows [scale, beta, mean, invstd] (not the folded
+// x * scale + shift, which cancels badly when |mean| >> std); without with_shift, y = x * scale[c] (the
+// eval-mode input gradient). n counts vec4s.
 struct P { n: u32, c: u32, s: u32, with_shift: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> coef: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+
+fn per_channel(row: u32, c4: vec4<u32>) -> vec4<f32> {
+  let o = row * p.c;
+  if (p.s % 4u == 0u) { return vec4<f32>(coef[o + c4.x]); }
+  return vec4<f32>(coef[o + c4.x], coef[o + c4.y], coef[o + c4.z], coef[o + c4.w]);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= p.n) { return; }
-  let c = channel_of(i, p.c, p.s);
-  y[i] = x[i] * stats[c] + select(0.0, stats[p.c + c], p.with_shift != 0u);
+  let q = flat_index(gid, nwg, WG);
+  if (q >= p.n) { return; }
+  let c4 = lane_channels(4u * q, p.c, p.s);
+  if (p.with_shift != 0u) {
+    y[q] = (x[q] - per_channel(2u, c4)) * per_channel(0u, c4) + per_channel(1u, c4);
+  } else {
+    y[q] = x[q] * per_channel(0u, c4);
+  }
+}
+
+//! entry bn_grad_coef
+// Training-mode input gradient through the batch statistics (M = N * S elements per channel):
+// dx = scale * (g - (sum g + xhat * sum g xhat) / M) with xhat = (x - mean) * invstd, regrouped as
+// dx = g * a + x * b + d so that the per-element pass reads three coefficient rows [a, b, d].
+struct P { c: u32, inv_m: f32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> stats: array<f32>;
+@group(0) @binding(2) var<storage, read> sum_gxhat: array<f32>;
+@group(0) @binding(3) var<storage, read> sum_g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> coef: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= p.c) { return; }
+  let scale = stats[c];
+  let mean = stats[2u * p.c + c];
+  let invstd = stats[3u * p.c + c];
+  let k = scale * invstd * sum_gxhat[c] * p.inv_m;
+  coef[c] = scale;
+  coef[p.c + c] = -k;
+  coef[2u * p.c + c] = k * mean - scale * sum_g[c] * p.inv_m;
 }
 
 //! entry bn_grad_input
-// Training-mode input gradient through the batch statistics, with M = N * S elements per channel:
-// dx = scale * (g - (sum g + xhat * sum g xhat) / M), xhat = (x - mean) * invstd.
-struct P { n: u32, c: u32, s: u32, inv_m: f32 }
+// dx = g * coef[c] + x * coef[C + c] + coef[2C + c]; n counts vec4s.
+struct P { n: u32, c: u32, s: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read> sum_gxhat: array<f32>;
-@group(0) @binding(5) var<storage, read> sum_g: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> coef: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<vec4<f32>>;
+
+fn per_channel(row: u32, c4: vec4<u32>) -> vec4<f32> {
+  let o = row * p.c;
+  if (p.s % 4u == 0u) { return vec4<f32>(coef[o + c4.x]); }
+  return vec4<f32>(coef[o + c4.x], coef[o + c4.y], coef[o + c4.z], coef[o + c4.w]);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= p.n) { return; }
-  let c = channel_of(i, p.c, p.s);
-  let xhat = (x[i] - stats[2u * p.c + c]) * stats[3u * p.c + c];
-  dx[i] = stats[c] * (g[i] - (sum_g[c] + xhat * sum_gxhat[c]) * p.inv_m);
+  let q = flat_index(gid, nwg, WG);
+  if (q >= p.n) { return; }
+  let c4 = lane_channels(4u * q, p.c, p.s);
+  dx[q] = g[q] * per_channel(0u, c4) + x[q] * per_channel(1u, c4) + per_channel(2u, c4);
 }
 
 //! entry grad_params
 // Per-channel sums of g * xhat and g, i.e. the gamma and beta gradients of both norms. PER_PIXEL selects
 // LayerNorm statistics (one mean/invstd per (n, s), rows of N * S) over BatchNorm's (one per channel, rows
-// 2 and 3 of the [scale, shift, mean, invstd] stats).
+// 2 and 3 of the [scale, beta, mean, invstd] stats).
 @group(0) @binding(0) var<uniform> p: Lanes;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> stats: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
+
+// Item q of x and g; single elements leave g's other lanes zero, so they add nothing.
+fn item(q: u32) -> array<vec4<f32>, 2> {
+  if (p.vec != 0u) { return array<vec4<f32>, 2>(x[q], g[q]); }
+  return array<vec4<f32>, 2>(vec4<f32>(x[q / 4u][q % 4u], 0.0, 0.0, 0.0), vec4<f32>(g[q / 4u][q % 4u], 0.0, 0.0, 0.0));
+}
+
+// LayerNorm statistics row `row` (0 mean, 1 invstd) of the pixels of item s of sample n.
+fn pixel_stats(row: u32, n: u32, s: u32) -> vec4<f32> {
+  let o = row * p.pixels;
+  if (p.vec != 0u) {
+    let k = o + n * p.sq * 4u + 4u * s;
+    return vec4<f32>(stats[k], stats[k + 1u], stats[k + 2u], stats[k + 3u]);
+  }
+  return vec4<f32>(stats[o + n * p.sq + s]);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let l = lane_of(t, wid.x, p);
   let live = l.c < p.c;
-  let pixels = p.n * p.s;
-  var acc = vec2<f32>(0.0, 0.0);
+  var acc_gx = vec4<f32>(0.0);
+  var acc_g = vec4<f32>(0.0);
   if (live) {
-    var mean = 0.0;
-    var invstd = 0.0;
+    var mean = vec4<f32>(0.0);
+    var invstd = vec4<f32>(0.0);
     if (!PER_PIXEL) {
-      mean = stats[2u * p.c + l.c];
-      invstd = stats[3u * p.c + l.c];
+      mean = vec4<f32>(stats[2u * p.c + l.c]);
+      invstd = vec4<f32>(stats[3u * p.c + l.c]);
     }
     for (var n = l.n0; n < p.n; n += p.rw) {
-      let base = (n * p.c + l.c) * p.s;
-      for (var s = l.s0; s < p.s; s += p.sw) {
+      let base = (n * p.c + l.c) * p.sq;
+      for (var s = l.s0; s < p.sq; s += p.sw) {
         if (PER_PIXEL) {
-          mean = stats[n * p.s + s];
-          invstd = stats[pixels + n * p.s + s];
+          mean = pixel_stats(0u, n, s);
+          invstd = pixel_stats(1u, n, s);
         }
-        let gv = g[base + s];
-        acc += vec2<f32>(gv * (x[base + s] - mean) * invstd, gv);
+        let v = item(base + s);
+        acc_gx += v[1] * (v[0] - mean) * invstd;
+        acc_g += v[1];
       }
     }
   }
-  let total = channel_total(acc, t, p.tc);
+  let total = channel_total(vec2<f32>(hsum(acc_gx), hsum(acc_g)), t, p.tc);
   if (live && t < p.tc) {
     dgamma[l.c] = total.x;
     dbeta[l.c] = total.y;

@@ -1,6 +1,6 @@
 // Batch and layer normalisation (shaders/norm.wgsl), forward and backward, plus folding eval-mode BatchNorm
 // into a preceding convolution on the CPU.
-import { Params, type Runtime } from '../runtime/runtime.ts';
+import { Params, type BufferRange, type Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad, shapeSize } from '../runtime/tensor.ts';
 import { full } from './elementwise.ts';
 
@@ -38,31 +38,54 @@ function disposeStandIn(standIn: Tensor, original: Tensor | null): void {
 
 const nextPow2 = (v: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
 
+/** Workgroup size of the per-channel reductions: few fat lanes and few barriers suit lavapipe best. */
+const REDUCE_WG = 64;
+
 /** Uniforms and grid of the per-channel reduction kernels (lane split described in shaders/norm.wgsl). */
 function lanes(v: ChannelView, eps = 0, momentum = 0): { params: Params; workgroups: [number] } {
+  const vec = v.s % 4 === 0;
+  const items = vec ? v.s / 4 : v.s;
   const tc = v.s === 1 ? Math.min(16, nextPow2(v.c)) : 1;
-  const sw = Math.min(WG / tc, nextPow2(v.s));
-  const rw = WG / (tc * sw);
+  const sw = Math.min(REDUCE_WG / tc, nextPow2(items));
+  const rw = REDUCE_WG / (tc * sw);
   return {
-    params: new Params().u32(v.n, v.c, v.s, tc, sw, rw).f32(eps, momentum),
+    params: new Params().u32(v.n, v.c, items, vec ? 1 : 0, tc, sw, rw, v.n * v.s).f32(eps, momentum, v.n * v.s).u32(0),
     workgroups: [Math.ceil(v.c / tc)],
   };
 }
 
-/** y = x * stats[c] (+ stats[C + c]): applies the folded BN affine, or scales a gradient by it. */
-function channelAffine(x: Tensor, stats: Tensor, v: ChannelView, withShift: boolean, what: string): Tensor {
-  const rt = x.rt;
-  const y = rt.empty(x.shape, 'channelAffine');
+/**
+ * Binds a tensor rounded up to whole vec4s for the 4-wide per-channel kernels. Pool buffers are 16-byte
+ * multiples, so the range stays inside the buffer; the padding lanes compute values nobody reads.
+ */
+function vec4Binding(t: Tensor): BufferRange {
+  const size = Math.max(1, Math.ceil(t.size / 4)) * 16;
+  if (size > t.buffer.size) {
+    throw new Error(`texad: norm: tensor ${formatShape(t.shape)} lives in a ${t.buffer.size}-byte buffer, not a whole number of vec4s`);
+  }
+  return { buffer: t.buffer, offset: 0, size };
+}
+
+/** Dispatches a 4-wide per-channel kernel over `out` ([N, C, S] view `v`). */
+function perChannelMap(entry: string, inputs: Tensor[], coef: Tensor, out: Tensor, v: ChannelView, flag: number, what: string): void {
+  const rt = out.rt;
+  const vec4s = Math.ceil(out.size / 4);
   rt.dispatch({
     family: 'norm',
-    entry: 'channel_affine',
+    entry,
     spec: { WG },
-    params: new Params().u32(x.size, v.c, v.s, withShift ? 1 : 0),
-    inputs: [x, stats],
-    outputs: [y],
-    workgroups: rt.grid(x.size, WG),
+    params: new Params().u32(vec4s, v.c, v.s, flag),
+    inputs: [...inputs.map(vec4Binding), coef],
+    outputs: [vec4Binding(out)],
+    workgroups: rt.grid(vec4s, WG),
     what,
   });
+}
+
+/** y = (x - mean[c]) * scale[c] + beta[c] from BN stats, or x * scale[c] (a gradient) without the shift. */
+function channelAffine(x: Tensor, stats: Tensor, v: ChannelView, withShift: boolean, what: string): Tensor {
+  const y = x.rt.empty(x.shape, 'channelAffine');
+  perChannelMap('channel_affine', [x], stats, y, v, withShift ? 1 : 0, what);
   return y;
 }
 
@@ -75,9 +98,9 @@ function gradParams(x: Tensor, g: Tensor, stats: Tensor, v: ChannelView, perPixe
   rt.dispatch({
     family: 'norm',
     entry: 'grad_params',
-    spec: { WG, PER_PIXEL: perPixel },
+    spec: { WG: REDUCE_WG, PER_PIXEL: perPixel },
     params,
-    inputs: [x, g, stats],
+    inputs: [vec4Binding(x), vec4Binding(g), stats],
     outputs: [dgamma, dbeta],
     workgroups,
     what: `${what} backward (gamma, beta)`,
@@ -125,7 +148,7 @@ export function batchNorm(
   const rt = x.rt;
   const gammaT = orFill(rt, gamma, v.c, 1);
   const betaT = orFill(rt, beta, v.c, 0);
-  // stats rows: scale = gamma * invstd, shift = beta - mean * scale, mean, invstd.
+  // stats rows: scale = gamma * invstd, beta, mean, invstd.
   const stats = rt.empty([4, v.c], 'bn stats');
   if (opts.training) {
     if (v.n * v.s < 2) {
@@ -138,9 +161,9 @@ export function batchNorm(
     rt.dispatch({
       family: 'norm',
       entry: 'bn_train_stats',
-      spec: { WG },
+      spec: { WG: REDUCE_WG },
       params,
-      inputs: [x, gammaT, betaT],
+      inputs: [vec4Binding(x), gammaT, betaT],
       outputs: [stats, runningMean, runningVar],
       workgroups,
       what,
@@ -178,17 +201,20 @@ export function batchNorm(
       // The input gradient needs both sums even when gamma and beta are frozen.
       sums = gradParams(x, gy, stats, v, false, what);
       if (needsGrad(x)) {
-        dx = rt.empty(x.shape, 'batchNorm dx');
+        const coef = rt.empty([3, v.c], 'bn grad coef');
         rt.dispatch({
           family: 'norm',
-          entry: 'bn_grad_input',
+          entry: 'bn_grad_coef',
           spec: { WG },
-          params: new Params().u32(x.size, v.c, v.s).f32(1 / (v.n * v.s)),
-          inputs: [gy, x, stats, sums[0], sums[1]],
-          outputs: [dx],
-          workgroups: rt.grid(x.size, WG),
+          params: new Params().u32(v.c).f32(1 / (v.n * v.s)).u32(0, 0),
+          inputs: [stats, sums[0], sums[1]],
+          outputs: [coef],
+          workgroups: [Math.ceil(v.c / WG)],
           what: `${what} backward (x)`,
         });
+        dx = rt.empty(x.shape, 'batchNorm dx');
+        perChannelMap('bn_grad_input', [gy, x], coef, dx, v, 0, `${what} backward (x)`);
+        coef.dispose();
       }
     } else {
       if (affine.some(needsGrad)) sums = gradParams(x, gy, stats, v, false, what);
