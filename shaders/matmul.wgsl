@@ -9,7 +9,7 @@
 // address is the same for the whole workgroup are done once as a scalar and broadcast, while per-lane loads are
 // gathers. So the workgroup shares its TU rows of U (uniform loads) and each lane owns TLV vec4 columns of L
 // (the only gathers), giving 4 * TU * TLV FMAs per TLV vec4 loads; no workgroup memory or barriers, which CPU
-// drivers emulate slowly. gemm_tiled is the variant for real GPUs, where workgroup memory is fast.
+// drivers emulate slowly. The STAGED variant is the one for real GPUs, where workgroup memory is fast.
 
 struct Gemm {
   m: u32,         // rows (per batch item)

@@ -58,6 +58,15 @@ describe('autotune: timing and caching', () => {
     expect(tunedVariant(rt, 'fake', '16x16')).toBeUndefined();
   });
 
+  it('skips a candidate that fails with a warning', async () => {
+    const rt = await gpuRuntime();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const broken: Candidate = { name: 'broken', run: () => { throw new Error('no such pipeline'); } };
+    const result = await autotune(rt, 'fake', '2x8', [broken, spinner('ok', 0, [])]);
+    expect(result.winner).toBe('ok');
+    expect(warn.mock.calls.some(([m]) => /candidate broken failed and is skipped: no such pipeline/.test(String(m)))).toBe(true);
+  });
+
   it('tunes queued requests once, disposes their scratch, and persists winners across runtimes', async () => {
     const rt = await gpuRuntime();
     const runs: string[] = [];

@@ -148,18 +148,24 @@ export function gemm(rt: Runtime, call: GemmCall): void {
   dispatchGemm(rt, call, tuned && fits(rt, tuned, call.n4) ? tuned : fits(rt, fallback, call.n4) ? fallback : GEMM_VARIANTS[0]!);
 }
 
-/** Candidates for the autotuner: the same call on scratch tensors, once per variant the device can run. */
+/**
+ * Candidates for the autotuner: the same call on zero-filled scratch tensors of the same sizes, once per variant
+ * the device can run. Only sizes are captured, so the caller's tensors may be gone by tuning time.
+ */
 function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () => void] {
+  const { u, l, out, bias, residual, ...rest } = call;
+  const sizes = { u: u.size, l: l.size, out: out.size, bias: bias?.t.size, residual: residual?.size };
+  const perRow = bias?.perRow ?? false;
   const scratch: Tensor[] = [];
-  const like = (t: Tensor): Tensor => {
-    const s = rt.zeros([t.size]).keep();
-    scratch.push(s);
-    return s;
+  const zeros = (n: number): Tensor => {
+    const t = rt.zeros([n]).keep();
+    scratch.push(t);
+    return t;
   };
   const candidates = (): Candidate[] => {
-    const c: GemmCall = { ...call, u: like(call.u), l: like(call.l), out: like(call.out) };
-    if (call.bias) c.bias = { t: like(call.bias.t), perRow: call.bias.perRow };
-    if (call.residual) c.residual = like(call.residual);
+    const c: GemmCall = { ...rest, u: zeros(sizes.u), l: zeros(sizes.l), out: zeros(sizes.out) };
+    if (sizes.bias !== undefined) c.bias = { t: zeros(sizes.bias), perRow };
+    if (sizes.residual !== undefined) c.residual = zeros(sizes.residual);
     return GEMM_VARIANTS.filter((v) => fits(rt, v, call.n4)).map((v) => ({ name: v.name, run: () => dispatchGemm(rt, c, v) }));
   };
   return [candidates, () => scratch.forEach((t) => t.dispose())];

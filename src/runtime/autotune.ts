@@ -114,21 +114,29 @@ export function pendingTuning(rt: Runtime): number {
 /**
  * Times each candidate and caches the fastest for (kernel, bucket). Wall-clock around rt.sync(), because
  * timestamp queries are quantised (100 us in browsers) or absent. Each candidate runs once untimed (pipeline
- * compilation), then in interleaved rounds so that drift of a shared machine hits all candidates alike.
- * With tuning disabled the first candidate wins without being run.
+ * compilation), then in interleaved rounds so that drift of a shared machine hits all candidates alike. A
+ * candidate that throws (e.g. a variant the driver cannot compile) is skipped with a warning. With tuning
+ * disabled the first candidate wins without being run.
  */
 export async function autotune(rt: Runtime, kernel: string, bucket: string, candidates: Candidate[],
   opts: TuneOptions = {}): Promise<TuneResult> {
   if (candidates.length === 0) throw new Error(`texad: autotune ${kernel} ${bucket}: no candidates`);
   if (!autotuneEnabled() || candidates.length === 1) return { winner: candidates[0]!.name, ms: {} };
-  const rounds = opts.rounds ?? 3;
+  const rounds = Math.max(1, opts.rounds ?? 3);
   const prune = opts.prune ?? 1.5;
   const best = new Map<string, number>();
+  let alive: Candidate[] = [];
   for (const c of candidates) {
-    c.run();
-    await rt.sync();
+    try {
+      c.run();
+      await rt.sync();
+      alive.push(c);
+    } catch (err) {
+      warn(`${kernel} ${bucket}: candidate ${c.name} failed and is skipped: ${(err as Error).message}`);
+    }
   }
-  let alive = [...candidates];
+  if (alive.length === 0) throw new Error(`texad: autotune ${kernel} ${bucket}: every candidate failed`);
+  const runnable = [...alive];
   for (let r = 0; r < rounds; r++) {
     for (const c of alive) {
       const t0 = performance.now();
@@ -140,8 +148,8 @@ export async function autotune(rt: Runtime, kernel: string, bucket: string, cand
     const fastest = Math.min(...alive.map((c) => best.get(c.name)!));
     alive = alive.filter((c) => best.get(c.name)! <= prune * fastest);
   }
-  let winner = candidates[0]!.name;
-  for (const c of candidates) if (best.get(c.name)! < best.get(winner)!) winner = c.name;
+  let winner = runnable[0]!.name;
+  for (const c of runnable) if (best.get(c.name)! < best.get(winner)!) winner = c.name;
   state(rt).winners.set(entryKey(rt, kernel, bucket), winner);
   return { winner, ms: Object.fromEntries(best) };
 }
