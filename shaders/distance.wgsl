@@ -1,7 +1,8 @@
 // k nearest bank rows of every query by squared Euclidean distance, fused: distances go straight into a
 // running top-k in private memory, so the Q x M distance matrix never exists. Distances use the direct form
-// sum (q - b)^2: every term is non-negative, so near-duplicates keep full relative precision, where the
-// expanded |q|^2 - 2 q.b + |b|^2 loses it to cancellation (and can go negative) for no gain without a matmul.
+// sum (q - b)^2: every term is non-negative, so near-duplicates keep full relative precision. The expanded
+// |q|^2 - 2 q.b + |b|^2 loses it to cancellation (and can go negative); it only pays off when q.b comes from
+// a matmul, and then the Q x M matrix exists.
 //
 // Indices travel as f32 values (exact below 2^24; distance.ts enforces M <= 2^24), so the public index
 // tensor reads back as ordinary numbers. A slice shorter than k leaves empty slots with index -1, which the

@@ -67,7 +67,8 @@ describe('filter: kernels, paths and errors', () => {
     const rt = await gpuRuntime();
     rt.tidy(() => {
       const x = rt.tensor(new Float32Array(16), [1, 4, 4]);
-      expect(() => F.unfold3x3(x)).toThrow(/unfold3x3: x\[1, 4, 4\] needs at least 4 dims/);
+      expect(() => F.unfold3x3(x)).toThrow(/unfold3x3 x\[1, 4, 4\]: x must be \[N, C, H, W\]/);
+      expect(() => F.boxFilter(rt.tensor([1, 2], [2]), 3)).toThrow(/boxFilter: x\[2\] needs at least 2 dims \(\.\.\., H, W\)/);
       expect(() => F.depthwiseConv2d(x, new Float32Array(8), 3, 1)).toThrow(/need a k\*k kernel \(got 8 values for k = 3\)/);
       expect(() => F.depthwiseConv2d(x, new Float32Array(49), 7, 0)).toThrow(/the output would be -2x-2; pad more/);
       expect(() => F.boxFilter(x, 4)).toThrow(/boxFilter x\[1, 4, 4\]: k must be a positive odd integer, got 4/);
@@ -75,6 +76,7 @@ describe('filter: kernels, paths and errors', () => {
       const trainable = rt.tensor(new Float32Array(16), [1, 1, 4, 4], true);
       expect(() => F.gaussianBlur(trainable, 1)).toThrow(/has no backward; run it under rt.noGrad\(\)/);
       expect(() => rt.noGrad(() => F.unfold3x3(trainable))).not.toThrow();
+      expect(rt.noGrad(() => F.gaussianBlur(rt.tensor([], [2, 0, 5]), 2)).shape).toEqual([2, 0, 5]);
     });
   });
 });

@@ -2,16 +2,16 @@
 // Gaussian blur, depthwise convolution with one fixed kernel for every channel (backward to the input), box
 // filter, and the kernel builders they need.
 import { Params } from '../runtime/runtime.ts';
-import { Tensor, formatShape } from '../runtime/tensor.ts';
+import { Tensor, formatShape, shapeSize } from '../runtime/tensor.ts';
 import { assertNoGrad } from './layout.ts';
 
 const WG = 256;
 /** Consecutive outputs per invocation in the `line` and `plane` entries. */
 const RUN = 8;
 
-function assertImage(x: Tensor, op: string, minRank = 2): void {
+function assertImage(x: Tensor, op: string): void {
   x.assertAlive(op);
-  if (x.rank < minRank) throw new Error(`texad: ${op}: x${formatShape(x.shape)} needs at least ${minRank} dims (..., H, W)`);
+  if (x.rank < 2) throw new Error(`texad: ${op}: x${formatShape(x.shape)} needs at least 2 dims (..., H, W)`);
 }
 
 /**
@@ -22,7 +22,7 @@ function assertImage(x: Tensor, op: string, minRank = 2): void {
  */
 export function unfold3x3(x: Tensor): Tensor {
   const what = `unfold3x3 x${formatShape(x.shape)}`;
-  assertImage(x, 'unfold3x3', 4);
+  x.assertAlive('unfold3x3');
   if (x.rank !== 4) throw new Error(`texad: ${what}: x must be [N, C, H, W]`);
   assertNoGrad(x, what);
   const [n, c, h, w] = x.shape as [number, number, number, number];
@@ -82,7 +82,8 @@ function linePass(x: Tensor, axis: -2 | -1, taps: Float32Array, offset: number, 
   const b = axis === -1 ? 1 : x.shape[rank - 1]!;
   const outShape = x.shape.map((e, i) => (i === d ? outLen : e));
   const y = rt.empty(outShape, 'filter');
-  const invocations = (y.size / outLen) * Math.ceil(outLen / RUN);
+  const lines = outShape.reduce((p, e, i) => (i === d ? p : p * e), 1);
+  const invocations = lines * Math.ceil(outLen / RUN);
   const w = rt.tensor(taps, [taps.length]);
   rt.dispatch({
     family: 'filter',
@@ -111,7 +112,7 @@ function planePass(x: Tensor, kernel: Float32Array, k: number, offset: number, o
   const rt = x.rt;
   const [h, w] = x.shape.slice(-2) as [number, number];
   const y = rt.empty([...x.shape.slice(0, -2), outH, outW], 'filter');
-  const invocations = (y.size / outW) * Math.ceil(outW / RUN);
+  const invocations = shapeSize(y.shape.slice(0, -1)) * Math.ceil(outW / RUN);
   const wt = rt.tensor(kernel, [kernel.length]);
   rt.dispatch({
     family: 'filter',

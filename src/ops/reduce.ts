@@ -141,7 +141,10 @@ export const mean = (x: Tensor, axes?: readonly number[], keepDims = false): Ten
  */
 export const max = (x: Tensor, axes?: readonly number[], keepDims = false): Tensor => reduce('max', 'max', x, axes, keepDims);
 
-/** Dispatches a one-invocation-per-line kernel over the [A, K, B] view of `shape` around `axis`. */
+/**
+ * Dispatches a one-invocation-per-line kernel over the [A, K, B] view of `shape` around `axis`; `eps` fills the
+ * fourth uniform word (l2norm's eps, padding for the softmax entries).
+ */
 function perLine(op: string, shape: Shape, axis: number, entry: string, spec: Record<string, boolean>, eps: number,
   inputs: Tensor[], output: Tensor, what: string): void {
   const [a, k, b] = splitShape(shape, axis);
