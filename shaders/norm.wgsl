@@ -1,64 +1,107 @@
 // Batch and layer normalisation, forward and backward. Tensors are viewed as [N, C, S] (S = product of the
 // dims after the channel dim; S = 1 for BatchNorm1d and for LayerNorm over the last dim).
 //
-// Per-channel reductions (BN statistics, gamma/beta gradients) run one workgroup per TC consecutive channels
-// over items of the [N, C, SQ] view: vec4s of four pixels of one channel when S % 4 == 0 (p.vec = 1, SQ =
-// S / 4), single elements otherwise (SQ = S; loaded as one lane of a vec4, the other lanes zero). Lane t of
-// a workgroup is split as t = cl + TC * (sl + SW * rl): channel c0 + cl, item offset sl (stride SW) and sample
-// rl (stride RW = WG / (TC * SW)). The host picks SW to cover SQ when it is large (contiguous reads) and TC = 16
-// when S = 1 (contiguous channel reads across lanes). Each lane sums its items in a fixed order, then the
-// first lanes add up the partials in a fixed order: deterministic, no atomics, and only three barriers
-// (barriers are expensive on lavapipe, which also prefers the few fat lanes of a small workgroup).
+// Per-channel reductions (BN statistics, gamma/beta gradients) read the tensor as vec4 items, in one of three
+// modes chosen by the host:
+//   SPATIAL (S % 4 == 0): an item is four pixels of one channel; a group is one channel, SQ = S / 4 items.
+//   ACROSS (S == 1, C % 4 == 0): an item is four neighbouring channels of one sample; a group is a channel quad.
+//   SINGLE (otherwise): an item is one element in lane x, the other lanes zero; a group is one channel, SQ = S.
+// A workgroup owns TC consecutive groups. Lane t is split as t = gl + TC * (sl + SW * rl): group g0 + gl, item
+// offset sl (stride SW) and sample rl (stride RW = WG / (TC * SW)). Each lane sums its items in a fixed order,
+// then the group's first lane adds up the lanes' partials in a fixed order: deterministic, no atomics and
+// three barriers (barriers are expensive on lavapipe, which also prefers the few fat lanes of small groups).
+const SINGLE: u32 = 0u;
+const SPATIAL: u32 = 1u;
+const ACROSS: u32 = 2u;
 
 struct Lanes {
   n: u32,
   c: u32,
-  // Items per (n, c) row: S / 4 vec4s or S elements.
+  groups: u32,
   sq: u32,
-  vec: u32,
+  mode: u32,
   tc: u32,
   sw: u32,
   rw: u32,
+  // N * S: pixels of LayerNorm statistics rows, and BN's elements per channel as a float.
   pixels: u32,
+  count: f32,
   eps: f32,
   momentum: f32,
-  count: f32,
-  pad: u32,
 }
 
 struct Lane {
-  c: u32,
+  group: u32,
   s0: u32,
   n0: u32,
 }
 
-fn lane_of(t: u32, group: u32, l: Lanes) -> Lane {
+fn lane_of(t: u32, workgroup: u32, l: Lanes) -> Lane {
   let k = t / l.tc;
-  return Lane(group * l.tc + t % l.tc, k % l.sw, k / l.sw);
+  return Lane(workgroup * l.tc + t % l.tc, k % l.sw, k / l.sw);
 }
 
-var<workgroup> partial: array<vec2<f32>, WG>;
+// Vec4 index (SPATIAL, ACROSS) or element index (SINGLE) of item s of sample n in group g.
+fn item_index(l: Lanes, n: u32, g: u32, s: u32) -> u32 {
+  return (n * l.groups + g) * l.sq + s;
+}
 
-// Adds up `v` over the lanes of each channel; every invocation receives its own channel's total.
+// Channels per group, and channel k of group g.
+fn group_width(l: Lanes) -> u32 {
+  return select(1u, 4u, l.mode == ACROSS);
+}
+
+fn channel(l: Lanes, g: u32, k: u32) -> u32 {
+  return select(g, 4u * g + k, l.mode == ACROSS);
+}
+
+// A per-group value as the vec4 that lines up with items: ACROSS holds one value per lane, the other modes
+// one value for all lanes.
+fn per_group(l: Lanes, v: vec4<f32>) -> vec4<f32> {
+  return select(vec4<f32>(v.x), v, l.mode == ACROSS);
+}
+
+// Lanes of an item that hold data (SINGLE items use lane x only).
+fn used_lanes(l: Lanes) -> vec4<f32> {
+  return select(vec4<f32>(1.0), vec4<f32>(1.0, 0.0, 0.0, 0.0), l.mode == SINGLE);
+}
+
+// Adds a lane's item sums into group totals, one value per channel of the group (lane k in ACROSS, lane x
+// otherwise).
+fn fold_items(l: Lanes, v: vec4<f32>) -> vec4<f32> {
+  return select(vec4<f32>(v.x + v.y + v.z + v.w, 0.0, 0.0, 0.0), v, l.mode == ACROSS);
+}
+
+var<workgroup> partial_a: array<vec4<f32>, WG>;
+var<workgroup> partial_b: array<vec4<f32>, WG>;
+
+struct Totals {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
+// Adds up (a, b) over the lanes of each group; every invocation receives its own group's totals.
 // Must be called from uniform control flow (it holds barriers); `tc` comes from uniforms.
-fn channel_total(v: vec2<f32>, t: u32, tc: u32) -> vec2<f32> {
-  partial[t] = v;
+fn group_totals(a: vec4<f32>, b: vec4<f32>, t: u32, tc: u32) -> Totals {
+  partial_a[t] = a;
+  partial_b[t] = b;
   workgroupBarrier();
   if (t < tc) {
-    // Lane t alone reads the slots of its channel (t, t + tc, ...), so it may overwrite slot t.
-    var total = vec2<f32>(0.0, 0.0);
-    for (var k = t; k < WG; k += tc) { total += partial[k]; }
-    partial[t] = total;
+    // Lane t alone reads its group's slots (t, t + tc, ...), so it may overwrite slot t.
+    var sum_a = vec4<f32>(0.0);
+    var sum_b = vec4<f32>(0.0);
+    for (var k = t; k < WG; k += tc) {
+      sum_a += partial_a[k];
+      sum_b += partial_b[k];
+    }
+    partial_a[t] = sum_a;
+    partial_b[t] = sum_b;
   }
   workgroupBarrier();
-  let total = partial[t % tc];
-  // The next call overwrites `partial`: everyone must have read its total first.
+  let totals = Totals(partial_a[t % tc], partial_b[t % tc]);
+  // The next call overwrites the partials: everyone must have read its totals first.
   workgroupBarrier();
-  return total;
-}
-
-fn hsum(v: vec4<f32>) -> f32 {
-  return v.x + v.y + v.z + v.w;
+  return totals;
 }
 
 // Per-channel affine maps (BN forward and input gradients) handle four consecutive elements per invocation:
@@ -94,48 +137,48 @@ fn lane_channels(i0: u32, c: u32, s: u32) -> vec4<u32> {
 @group(0) @binding(5) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> running_var: array<f32>;
 
-fn item(q: u32) -> vec4<f32> {
-  if (p.vec != 0u) { return x[q]; }
-  return vec4<f32>(x[q / 4u][q % 4u], 0.0, 0.0, 0.0);
+fn load(q: u32) -> vec4<f32> {
+  if (p.mode == SINGLE) { return vec4<f32>(x[q / 4u][q % 4u], 0.0, 0.0, 0.0); }
+  return x[q];
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let l = lane_of(t, wid.x, p);
-  // Lanes past the last channel add nothing but still take part in the barriers.
-  let live = l.c < p.c;
-  // Zero-padded lanes of single-element items must not add anything.
-  let used = select(vec4<f32>(1.0, 0.0, 0.0, 0.0), vec4<f32>(1.0), p.vec != 0u);
-  // Sums of x - x0 with x0 the channel's first element: the mean stays accurate when |mean| >> std.
-  let x0 = item(min(l.c, p.c - 1u) * p.sq).x;
-  var sum = vec4<f32>(0.0);
+  // Lanes past the last group add nothing but still take part in the barriers.
+  let live = l.group < p.groups;
+  let used = used_lanes(p);
+  let zero = vec4<f32>(0.0);
+  // Sums of x - x0 with x0 the group's first item: the mean stays accurate when |mean| >> std.
+  let x0 = per_group(p, load(item_index(p, 0u, min(l.group, p.groups - 1u), 0u)));
+  var sum = zero;
   if (live) {
     for (var n = l.n0; n < p.n; n += p.rw) {
-      let base = (n * p.c + l.c) * p.sq;
-      for (var s = l.s0; s < p.sq; s += p.sw) { sum += (item(base + s) - x0) * used; }
+      for (var s = l.s0; s < p.sq; s += p.sw) { sum += (load(item_index(p, n, l.group, s)) - x0) * used; }
     }
   }
-  let mean = x0 + channel_total(vec2<f32>(hsum(sum), 0.0), t, p.tc).x / p.count;
-  var sq = vec4<f32>(0.0);
+  let mean = x0 + per_group(p, group_totals(fold_items(p, sum), zero, t, p.tc).a) / p.count;
+  var sq = zero;
   if (live) {
     for (var n = l.n0; n < p.n; n += p.rw) {
-      let base = (n * p.c + l.c) * p.sq;
       for (var s = l.s0; s < p.sq; s += p.sw) {
-        let d = (item(base + s) - mean) * used;
+        let d = (load(item_index(p, n, l.group, s)) - mean) * used;
         sq += d * d;
       }
     }
   }
-  let sq_total = channel_total(vec2<f32>(hsum(sq), 0.0), t, p.tc).x;
+  let sq_total = group_totals(fold_items(p, sq), zero, t, p.tc).a;
   if (live && t < p.tc) {
-    let c = l.c;
-    let invstd = 1.0 / sqrt(sq_total / p.count + p.eps);
-    stats[c] = gamma[c] * invstd;
-    stats[p.c + c] = beta[c];
-    stats[2u * p.c + c] = mean;
-    stats[3u * p.c + c] = invstd;
-    running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
-    running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * sq_total / (p.count - 1.0);
+    for (var k = 0u; k < group_width(p); k++) {
+      let c = channel(p, l.group, k);
+      let invstd = 1.0 / sqrt(sq_total[k] / p.count + p.eps);
+      stats[c] = gamma[c] * invstd;
+      stats[p.c + c] = beta[c];
+      stats[2u * p.c + c] = mean[k];
+      stats[3u * p.c + c] = invstd;
+      running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean[k];
+      running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * sq_total[k] / (p.count - 1.0);
+    }
   }
 }
 
@@ -244,52 +287,60 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
 
-// Item q of x and g; single elements leave g's other lanes zero, so they add nothing.
-fn item(q: u32) -> array<vec4<f32>, 2> {
-  if (p.vec != 0u) { return array<vec4<f32>, 2>(x[q], g[q]); }
-  return array<vec4<f32>, 2>(vec4<f32>(x[q / 4u][q % 4u], 0.0, 0.0, 0.0), vec4<f32>(g[q / 4u][q % 4u], 0.0, 0.0, 0.0));
+// Item q of x and g; SINGLE items leave g's other lanes zero, so those lanes add nothing.
+fn load(q: u32) -> array<vec4<f32>, 2> {
+  if (p.mode == SINGLE) {
+    return array<vec4<f32>, 2>(vec4<f32>(x[q / 4u][q % 4u], 0.0, 0.0, 0.0), vec4<f32>(g[q / 4u][q % 4u], 0.0, 0.0, 0.0));
+  }
+  return array<vec4<f32>, 2>(x[q], g[q]);
 }
 
-// LayerNorm statistics row `row` (0 mean, 1 invstd) of the pixels of item s of sample n.
-fn pixel_stats(row: u32, n: u32, s: u32) -> vec4<f32> {
+// Statistics row `row` (BN: 2 mean, 3 invstd of channels; LN: 0 mean, 1 invstd of pixels) lined up with
+// item s of sample n in group gr.
+fn item_stats(row: u32, n: u32, gr: u32, s: u32) -> vec4<f32> {
+  if (!PER_PIXEL) {
+    let o = row * p.c + channel(p, gr, 0u);
+    if (p.mode == ACROSS) { return vec4<f32>(stats[o], stats[o + 1u], stats[o + 2u], stats[o + 3u]); }
+    return vec4<f32>(stats[o]);
+  }
   let o = row * p.pixels;
-  if (p.vec != 0u) {
-    let k = o + n * p.sq * 4u + 4u * s;
+  if (p.mode == SPATIAL) {
+    let k = o + (n * p.sq + s) * 4u;
     return vec4<f32>(stats[k], stats[k + 1u], stats[k + 2u], stats[k + 3u]);
   }
+  // ACROSS and SINGLE items lie in one pixel (S == 1 for ACROSS).
   return vec4<f32>(stats[o + n * p.sq + s]);
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let l = lane_of(t, wid.x, p);
-  let live = l.c < p.c;
+  let live = l.group < p.groups;
+  let mean_row = select(2u, 0u, PER_PIXEL);
   var acc_gx = vec4<f32>(0.0);
   var acc_g = vec4<f32>(0.0);
   if (live) {
-    var mean = vec4<f32>(0.0);
-    var invstd = vec4<f32>(0.0);
-    if (!PER_PIXEL) {
-      mean = vec4<f32>(stats[2u * p.c + l.c]);
-      invstd = vec4<f32>(stats[3u * p.c + l.c]);
-    }
+    var mean = item_stats(mean_row, 0u, l.group, 0u);
+    var invstd = item_stats(mean_row + 1u, 0u, l.group, 0u);
     for (var n = l.n0; n < p.n; n += p.rw) {
-      let base = (n * p.c + l.c) * p.sq;
       for (var s = l.s0; s < p.sq; s += p.sw) {
         if (PER_PIXEL) {
-          mean = pixel_stats(0u, n, s);
-          invstd = pixel_stats(1u, n, s);
+          mean = item_stats(0u, n, l.group, s);
+          invstd = item_stats(1u, n, l.group, s);
         }
-        let v = item(base + s);
+        let v = load(item_index(p, n, l.group, s));
         acc_gx += v[1] * (v[0] - mean) * invstd;
         acc_g += v[1];
       }
     }
   }
-  let total = channel_total(vec2<f32>(hsum(acc_gx), hsum(acc_g)), t, p.tc);
+  let totals = group_totals(fold_items(p, acc_gx), fold_items(p, acc_g), t, p.tc);
   if (live && t < p.tc) {
-    dgamma[l.c] = total.x;
-    dbeta[l.c] = total.y;
+    for (var k = 0u; k < group_width(p); k++) {
+      let c = channel(p, l.group, k);
+      dgamma[c] = totals.a[k];
+      dbeta[c] = totals.b[k];
+    }
   }
 }
 

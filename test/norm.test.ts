@@ -88,8 +88,8 @@ function referenceBatchNorm(x: Float32Array, [n, c, s]: number[], gamma: Float32
 describe('norm: lane layouts beyond the golden sizes (float64 reference)', () => {
   const shapes: Array<[string, number[], number[]]> = [
     ['S > 256 (two spatial strides per lane)', [3, 5, 17, 19], [3, 5, 323]],
-    ['S = 1, C = 40, N = 300 (three channel groups, many rows per lane)', [300, 40], [300, 40, 1]],
-    ['S = 3 (lanes split between samples and pixels)', [70, 6, 3], [70, 6, 3]],
+    ['S = 1, C = 72, N = 300 (two workgroups of channel quads, many rows per lane)', [300, 72], [300, 72, 1]],
+    ['S = 3, C = 21 (single elements, two workgroups)', [70, 21, 3], [70, 21, 3]],
   ];
   for (const [name, shape, ncs] of shapes) {
     it(name, async () => {

@@ -41,16 +41,23 @@ const nextPow2 = (v: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, v))
 /** Workgroup size of the per-channel reductions: few fat lanes and few barriers suit lavapipe best. */
 const REDUCE_WG = 64;
 
-/** Uniforms and grid of the per-channel reduction kernels (lane split described in shaders/norm.wgsl). */
+/** Item modes of the per-channel reductions (see shaders/norm.wgsl). */
+const SINGLE = 0;
+const SPATIAL = 1;
+const ACROSS = 2;
+
+/** Uniforms and grid of the per-channel reduction kernels (item modes and lane split in shaders/norm.wgsl). */
 function lanes(v: ChannelView, eps = 0, momentum = 0): { params: Params; workgroups: [number] } {
-  const vec = v.s % 4 === 0;
-  const items = vec ? v.s / 4 : v.s;
-  const tc = v.s === 1 ? Math.min(16, nextPow2(v.c)) : 1;
+  const mode = v.s % 4 === 0 ? SPATIAL : v.s === 1 && v.c % 4 === 0 ? ACROSS : SINGLE;
+  const groups = mode === ACROSS ? v.c / 4 : v.c;
+  const items = mode === SPATIAL ? v.s / 4 : mode === ACROSS ? 1 : v.s;
+  // Short rows: several groups per workgroup, so neighbouring lanes read neighbouring memory.
+  const tc = items < 4 ? Math.min(16, nextPow2(groups)) : 1;
   const sw = Math.min(REDUCE_WG / tc, nextPow2(items));
   const rw = REDUCE_WG / (tc * sw);
   return {
-    params: new Params().u32(v.n, v.c, items, vec ? 1 : 0, tc, sw, rw, v.n * v.s).f32(eps, momentum, v.n * v.s).u32(0),
-    workgroups: [Math.ceil(v.c / tc)],
+    params: new Params().u32(v.n, v.c, groups, items, mode, tc, sw, rw, v.n * v.s).f32(v.n * v.s, eps, momentum),
+    workgroups: [Math.ceil(groups / tc)],
   };
 }
 

@@ -32,6 +32,7 @@ def bn_case(name, shape, training, affine=True, momentum=0.1, eps=1e-5, offset=0
 
 bn_case('bn2d train [3,5,4,6]', (3, 5, 4, 6), True)
 bn_case('bn1d train [7,19] (two channel groups)', (7, 19), True)
+bn_case('bn1d train [9,12] (channel quads)', (9, 12), True)
 bn_case('bn [2,3,9] train, no affine, momentum 0.3', (2, 3, 9), True, affine=False, momentum=0.3)
 bn_case('bn2d train, mean 50 std 0.1 (two-pass variance)', (4, 3, 5, 5), True, offset=50.0, scale=0.1)
 bn_case('bn2d train [2,2,1,1] (two values per channel)', (2, 2, 1, 1), True, eps=1e-3)
@@ -59,6 +60,7 @@ ln_case('layerNormChannels [2,7,5,3]', 'layerNormChannels', (2, 7, 5, 3))
 ln_case('layerNormChannels [3,6,4,4], no affine', 'layerNormChannels', (3, 6, 4, 4), affine=False)
 ln_case('layerNormChannels [2,5,3], eps 1e-3', 'layerNormChannels', (2, 5, 3), eps=1e-3)
 ln_case('layerNorm [5,3,11]', 'layerNorm', (5, 3, 11))
+ln_case('layerNorm [5,8] (channel quads)', 'layerNorm', (5, 8))
 ln_case('layerNorm [4,1]', 'layerNorm', (4, 1))
 
 # foldBatchNorm: the output is the fused weight followed by the fused bias.
