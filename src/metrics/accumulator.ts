@@ -354,6 +354,7 @@ abstract class Accumulator<R extends ImageMetricsResult> {
     this.state.negatives += r.negatives;
     this.state.positives += r.positives;
     this.state.regions += r.regions;
+    this.state.checkTotals();
   }
 }
 

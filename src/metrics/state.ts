@@ -100,6 +100,14 @@ export class RunState {
     this.negatives += other.negatives;
     this.positives += other.positives;
     this.regions += other.regions;
+    this.checkTotals();
+  }
+
+  /** Totals are JS numbers: exact up to 2^53 (9e15), refused beyond rather than rounded. */
+  checkTotals(): void {
+    if (![this.negatives, this.positives, this.regions].every(Number.isSafeInteger)) {
+      throw new Error('more than 2^53 scores of one class: counts would stop being exact; evaluate in parts');
+    }
   }
 
   /** Re-keys a 32-bit state as 64-bit (float32 scores as the float64 values they are exactly). */
