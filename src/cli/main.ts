@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   features: () => import('./features.ts'),
   info: () => import('./info.ts'),
   metrics: () => import('./metrics.ts'),
+  run: () => import('./run.ts'),
   synth: () => import('./synth.ts'),
 };
 

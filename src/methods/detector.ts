@@ -1,0 +1,88 @@
+// The one interface through which the CLI and apps touch a method. Methods see images only: never subclass
+// labels, defect types or masks.
+
+/** A batch of RGB images, NCHW planes in [0, 1]: `images.length === count * 3 * height * width`. */
+export interface ImageBatch {
+  images: Float32Array;
+  count: number;
+  height: number;
+  width: number;
+}
+
+/** Training images as a method sees them: pixels only, delivered at the size the method asks for. */
+export interface TrainingImages {
+  readonly count: number;
+  /**
+   * Yields batches of `batchSize` (the last may be smaller), images resized to `size` x `size` and, with
+   * `crop`, centre-cropped to `crop` x `crop`; reshuffled per call when `shuffleSeed` is set.
+   */
+  batches(opts: { batchSize: number; size: number; crop?: number; shuffleSeed?: number }): AsyncIterable<ImageBatch>;
+}
+
+export interface Progress {
+  phase: 'features' | 'train' | 'predict';
+  /** Work done and total in this phase (e.g. epochs, images). */
+  done: number;
+  total: number;
+  /** Latest training loss, when known. */
+  loss?: number;
+}
+
+export interface FitOptions {
+  /** Overrides the preset's epoch count. */
+  epochs?: number;
+  onProgress?: (p: Progress) => void;
+  /** Aborting stops training at the next step boundary with an AbortError; the model keeps its last state. */
+  signal?: AbortSignal;
+  /**
+   * Called after each epoch with the epoch number; a long fit persists itself here (save()) so an interrupted
+   * run can resume with `startEpoch`.
+   */
+  onEpochEnd?: (epoch: number) => Promise<void>;
+  /** First epoch to run (a resumed fit after load()). */
+  startEpoch?: number;
+}
+
+export interface FitReport {
+  epochs: number;
+  seconds: number;
+  finalLoss: number;
+}
+
+/** Per-image scores (higher = more anomalous) and anomaly maps at the method's input resolution. */
+export interface Prediction {
+  scores: Float32Array;
+  /** [count, height, width] */
+  maps: Float32Array;
+  height: number;
+  width: number;
+}
+
+/** A method's complete state: its JSON config and named float32 tensors (written as safetensors). */
+export interface DetectorState {
+  method: string;
+  config: Record<string, unknown>;
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
+}
+
+export interface Detector {
+  readonly method: string;
+  /** Images are resized to `resize` x `resize`, then centre-cropped to `inputSize` x `inputSize`. */
+  readonly resize: number;
+  readonly inputSize: number;
+  fit(train: TrainingImages, opts?: FitOptions): Promise<FitReport>;
+  predict(batch: ImageBatch): Promise<Prediction>;
+  /** Everything needed to rebuild the trained detector; see saveDetector/loadDetector for files. */
+  state(): Promise<DetectorState>;
+  /** Restores a state() of the same method and configuration (throws naming the mismatch otherwise). */
+  restore(state: DetectorState): Promise<void>;
+  dispose(): void;
+}
+
+/** Thrown by fit() when its signal aborts. */
+export class AbortError extends Error {
+  constructor(what: string) {
+    super(`texad: ${what} was aborted`);
+    this.name = 'AbortError';
+  }
+}
