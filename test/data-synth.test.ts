@@ -8,12 +8,9 @@ import { encodePng } from '../src/data/encode.ts';
 import { batches, loadSample } from '../src/data/loader.ts';
 import { mvtecProtocol, protocols, textureAdProtocol } from '../src/data/protocol.ts';
 import { Rng } from '../src/data/random.ts';
-import { CATEGORY_DEFECTS, PRESETS, SUBCLASSES } from '../src/data/synth/catalogue.ts';
-import { renderCloth } from '../src/data/synth/cloth.ts';
-import { applyDefect, type DefectType } from '../src/data/synth/defects.ts';
-import { renderMetal } from '../src/data/synth/metal.ts';
-import { renderWafer } from '../src/data/synth/wafer.ts';
-import { planDataset, renderSample } from '../src/data/synth/generate.ts';
+import { CATEGORIES, CATEGORY_DEFECTS, PRESETS, SUBCLASSES } from '../src/data/synth/catalogue.ts';
+import { applyDefect } from '../src/data/synth/defects.ts';
+import { planDataset, renderSample, renderSurface } from '../src/data/synth/generate.ts';
 import { SYNTH_MANIFEST } from '../src/data/synth/write.ts';
 import type { DatasetDescription } from '../src/data/types.ts';
 import { tempDir } from './data-helpers.ts';
@@ -86,19 +83,13 @@ describe('texad synth --preset tiny', () => {
 });
 
 describe('synthetic defects', () => {
-  const surfaces = {
-    cloth: (size: number, rng: Rng) => renderCloth((SUBCLASSES.cloth[0]!.design as { cloth: never }).cloth, size, rng),
-    wafer: (size: number, rng: Rng) => renderWafer((SUBCLASSES.wafer[0]!.design as { wafer: never }).wafer, size, rng),
-    metal: (size: number, rng: Rng) => renderMetal((SUBCLASSES.metal[0]!.design as { metal: never }).metal, size, rng),
-  };
-
   it('change exactly the masked pixels, visibly', () => {
-    for (const [cat, render] of Object.entries(surfaces)) {
-      for (const type of CATEGORY_DEFECTS[cat as 'cloth']) {
+    for (const cat of CATEGORIES) {
+      for (const type of CATEGORY_DEFECTS[cat]) {
         const rng = new Rng(11);
-        const canvas = render(96, rng);
+        const canvas = renderSurface(SUBCLASSES[cat][0]!.design, 96, rng);
         const clean = canvas.clone();
-        const d = applyDefect(canvas, type as DefectType, rng, { area: [0.004, 0.02], minContrast: 0.1 });
+        const d = applyDefect(canvas, type, rng, { area: [0.004, 0.02], minContrast: 0.1 });
         let changed = 0;
         let outside = 0;
         let delta = 0;

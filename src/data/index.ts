@@ -14,6 +14,6 @@ export { loadImage, loadMask, loadSample, batches, BatchLoader, readFileBytes, D
   type ByteSource, type LoadOptions, type MethodImage, type Batch, type BatchOptions, type LoaderStats } from './loader.ts';
 export { PRESETS, CATEGORIES as SYNTH_CATEGORIES, CATEGORY_DEFECTS, SUBCLASSES, type Preset,
   type SynthCategory } from './synth/catalogue.ts';
-export { planDataset, renderSample, resolvePreset, type SynthItem, type SynthSample } from './synth/generate.ts';
+export { planDataset, renderSample, renderSurface, resolvePreset, type SynthItem, type SynthSample } from './synth/generate.ts';
 export { writeSynthDataset, SYNTH_MANIFEST, type SynthOptions, type SynthSummary } from './synth/write.ts';
 export { DEFECT_TYPES, type DefectType } from './synth/defects.ts';

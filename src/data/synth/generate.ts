@@ -74,13 +74,21 @@ function designOf(item: SynthItem, preset: Preset, seed: number): Design {
   return testVariant(sub.design, Rng.derive(seed, item.category, item.subclass, 'variant'), preset.shift);
 }
 
+/** The defect-free surface of a design, before optics. */
+export function renderSurface(design: Design, size: number, rng: Rng): Canvas {
+  switch (design.category) {
+    case 'cloth':
+      return renderCloth(design.cloth, size, rng);
+    case 'wafer':
+      return renderWafer(design.wafer, size, rng);
+    case 'metal':
+      return renderMetal(design.metal, size, rng);
+  }
+}
+
 export function renderSample(item: SynthItem, preset: Preset, seed: number): SynthSample {
   const rng = Rng.derive(seed, item.category, item.subclass, item.split, item.defect, item.index);
-  const design = designOf(item, preset, seed);
-  const size = preset.size;
-  const image = design.category === 'cloth' ? renderCloth(design.cloth, size, rng)
-    : design.category === 'wafer' ? renderWafer(design.wafer, size, rng)
-      : renderMetal(design.metal, size, rng);
+  const image = renderSurface(designOf(item, preset, seed), preset.size, rng);
   const sample: SynthSample = { item, image };
   if (item.defect !== 'good') {
     const d = applyDefect(image, item.defect, rng, { area: preset.area, minContrast: preset.minContrast });
