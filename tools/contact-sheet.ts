@@ -1,7 +1,7 @@
 // Draws the README's contact sheet of the synthetic Texture-AD: per category one row of images (a training image,
 // a test image under a changed optical scheme, then one image per defect type) and beneath it the same images
 // with the defect mask outlined in magenta.
-//   npx deno run -A tools/contact-sheet.ts [--preset small] [--seed 1] [--tile 112] [--out tools/samples/contact-sheet.png]
+//   npx deno run -A tools/contact-sheet.ts [--preset small] [--seed 1] [--tile 96] [--out tools/samples/contact-sheet.png]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import process from 'node:process';
@@ -14,7 +14,7 @@ import { renderSample, resolvePreset, type SynthItem } from '../src/data/synth/g
 const args = parseArgs(process.argv.slice(2));
 const preset = resolvePreset(stringFlag(args, 'preset', 'small'));
 const seed = numberFlag(args, 'seed', 1);
-const tile = numberFlag(args, 'tile', 112);
+const tile = numberFlag(args, 'tile', 96);
 const out = stringFlag(args, 'out', 'tools/samples/contact-sheet.png');
 const gap = 2;
 
