@@ -1,111 +1,106 @@
-// Bilinear and nearest resampling of NCHW planes with PyTorch's F.interpolate index rules, forward and backward.
-// NEAREST selects the mode. The backward pass is a gather: each input pixel finds the outputs that sampled it
-// by evaluating the forward's own taps over a conservative candidate range, so it is deterministic and agrees
-// with the forward rounding by construction.
+// Bilinear and nearest resampling of NCHW planes, forward and backward. The host computes PyTorch's taps per
+// axis once (src/ops/resize.ts) into a small u32 table, so the kernels do no index arithmetic of their own and
+// forward and backward agree by construction:
+//   taps:    per output index along an axis, [i0, i1, w0 bits, w1 bits] (nearest: [i, i, 1, 0]);
+//   inverse: per input index, a CSR list of the (output index, weight bits) pairs that read it, in output
+//            order; the backward pass gathers over these pairs: deterministic, no atomics, no wasted taps.
+// Table sections start at the word offsets in the uniforms.
 
+// Each invocation handles four neighbouring pixels of one row (fatter invocations are several times faster
+// on lavapipe), sharing the row's taps; n counts these quads, `quads` per row. Outputs are bound as whole
+// vec4s (the host rounds the binding up) and stored as one vec4 when rows are a multiple of 4 wide.
 struct Resize {
-  // Invocations of this dispatch: outputs forward, inputs backward.
   n: u32,
+  quads: u32,
   ih: u32,
   iw: u32,
   oh: u32,
   ow: u32,
-  align: u32,
-  // Source coordinate per destination step along each axis (float32, as PyTorch computes it).
-  scale_h: f32,
-  scale_w: f32,
+  taps_h: u32,
+  taps_w: u32,
+  offsets_h: u32,
+  offsets_w: u32,
+  pad0: u32,
+  pad1: u32,
 }
 
-// The two input indices an output index reads along one axis and their weights (nearest: one tap, weight 1).
-struct Tap {
-  i0: u32,
-  i1: u32,
-  w0: f32,
-  w1: f32,
-}
-
-fn tap(o: u32, scale: f32, size: u32, align: bool) -> Tap {
-  if (NEAREST) {
-    // PyTorch's legacy 'nearest': floor(o * scale) in float32, clamped to the last index.
-    let i = min(u32(floor(f32(o) * scale)), size - 1u);
-    return Tap(i, i, 1.0, 0.0);
-  }
-  var src = f32(o) * scale;
-  if (!align) { src = max((f32(o) + 0.5) * scale - 0.5, 0.0); }
-  // src >= 0, so the conversion floors.
-  let i0 = min(u32(src), size - 1u);
-  let w1 = src - f32(i0);
-  return Tap(i0, min(i0 + 1u, size - 1u), 1.0 - w1, w1);
-}
-
-// Weight with which output o's tap reads input index i along one axis (0 if it does not read it).
-fn tap_weight(t: Tap, i: u32) -> f32 {
-  return select(0.0, t.w0, t.i0 == i) + select(0.0, t.w1, t.i1 == i);
-}
-
-// Outputs along one axis that may read input i: those whose source coordinate lies in [i - 1, i + 1)
-// (bilinear) or [i, i + 1) (nearest), widened by one on each side against float rounding. Half-open.
-fn candidates(i: u32, scale: f32, size: u32, out: u32, align: bool) -> vec2<u32> {
-  if (scale == 0.0) { return vec2<u32>(0u, out); }
-  var offset = 0.0;
-  if (!NEAREST && !align) { offset = 0.5 * scale - 0.5; }
-  let reach = select(1.0, 0.0, NEAREST);
-  let lo = floor((f32(i) - reach - offset) / scale) - 1.0;
-  var hi = ceil((f32(i) + 1.0 - offset) / scale) + 1.0;
-  // Nearest clamps every source index past the end to the last input.
-  if (i + 1u == size) { hi = f32(out); }
-  return vec2<u32>(u32(max(lo, 0.0)), u32(min(hi, f32(out))));
+// Row index (plane * rows + row) and first column of quad q in rows `width` wide.
+fn quad_start(q: u32, quads: u32) -> vec2<u32> {
+  let r = q / quads;
+  return vec2<u32>(r, 4u * (q - r * quads));
 }
 
 //! entry resize
+// NEAREST reads one tap per axis; bilinear blends four inputs in PyTorch's order.
 @group(0) @binding(0) var<uniform> p: Resize;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> table: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= p.n) { return; }
-  let r = i / p.ow;
-  let plane = r / p.oh;
-  let align = p.align != 0u;
-  let th = tap(r - plane * p.oh, p.scale_h, p.ih, align);
-  let tw = tap(i - r * p.ow, p.scale_w, p.iw, align);
+  let q = flat_index(gid, nwg, WG);
+  if (q >= p.n) { return; }
+  let start = quad_start(q, p.quads);
+  let plane = start.x / p.oh;
+  let th = p.taps_h + 4u * (start.x - plane * p.oh);
   let base = plane * p.ih * p.iw;
-  if (NEAREST) {
-    y[i] = x[base + th.i0 * p.iw + tw.i0];
+  let row0 = base + table[th] * p.iw;
+  let row1 = base + table[th + 1u] * p.iw;
+  let h0 = bitcast<f32>(table[th + 2u]);
+  let h1 = bitcast<f32>(table[th + 3u]);
+  var v = vec4<f32>(0.0);
+  for (var k = 0u; k < 4u; k++) {
+    let ox = start.y + k;
+    if (ox >= p.ow) { break; }
+    let tw = p.taps_w + 4u * ox;
+    let col0 = table[tw];
+    if (NEAREST) {
+      v[k] = x[row0 + col0];
+    } else {
+      let col1 = table[tw + 1u];
+      let w0 = bitcast<f32>(table[tw + 2u]);
+      let w1 = bitcast<f32>(table[tw + 3u]);
+      v[k] = h0 * (w0 * x[row0 + col0] + w1 * x[row0 + col1]) + h1 * (w0 * x[row1 + col0] + w1 * x[row1 + col1]);
+    }
+  }
+  let i = start.x * p.ow + start.y;
+  if (p.ow % 4u == 0u) {
+    y[i / 4u] = v;
     return;
   }
-  let row0 = base + th.i0 * p.iw;
-  let row1 = base + th.i1 * p.iw;
-  y[i] = th.w0 * (tw.w0 * x[row0 + tw.i0] + tw.w1 * x[row0 + tw.i1]) +
-         th.w1 * (tw.w0 * x[row1 + tw.i0] + tw.w1 * x[row1 + tw.i1]);
+  for (var k = 0u; k < min(4u, p.ow - start.y); k++) { y[(i + k) / 4u][(i + k) % 4u] = v[k]; }
 }
 
 //! entry resize_grad
 @group(0) @binding(0) var<uniform> p: Resize;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(2) var<storage, read> table: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<vec4<f32>>;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= p.n) { return; }
-  let r = i / p.iw;
-  let plane = r / p.ih;
-  let iy = r - plane * p.ih;
-  let ix = i - r * p.iw;
-  let align = p.align != 0u;
-  let ry = candidates(iy, p.scale_h, p.ih, p.oh, align);
-  let rx = candidates(ix, p.scale_w, p.iw, p.ow, align);
-  var acc = 0.0;
-  for (var oy = ry.x; oy < ry.y; oy++) {
-    let wy = tap_weight(tap(oy, p.scale_h, p.ih, align), iy);
-    if (wy == 0.0) { continue; }
-    let row = (plane * p.oh + oy) * p.ow;
-    var sum = 0.0;
-    for (var ox = rx.x; ox < rx.y; ox++) {
-      sum += tap_weight(tap(ox, p.scale_w, p.iw, align), ix) * g[row + ox];
+  let q = flat_index(gid, nwg, WG);
+  if (q >= p.n) { return; }
+  let start = quad_start(q, p.quads);
+  let plane = start.x / p.ih;
+  let iy = start.x - plane * p.ih;
+  let count = min(4u, p.iw - start.y);
+  var acc = vec4<f32>(0.0);
+  for (var a = table[p.offsets_h + iy]; a < table[p.offsets_h + iy + 1u]; a++) {
+    let row = (plane * p.oh + table[2u * a]) * p.ow;
+    let wy = bitcast<f32>(table[2u * a + 1u]);
+    for (var k = 0u; k < count; k++) {
+      let ix = start.y + k;
+      var sum = 0.0;
+      for (var b = table[p.offsets_w + ix]; b < table[p.offsets_w + ix + 1u]; b++) {
+        sum += bitcast<f32>(table[2u * b + 1u]) * g[row + table[2u * b]];
+      }
+      acc[k] += wy * sum;
     }
-    acc += wy * sum;
   }
-  dx[i] = acc;
+  let i = start.x * p.iw + start.y;
+  if (p.iw % 4u == 0u) {
+    dx[i / 4u] = acc;
+    return;
+  }
+  for (var k = 0u; k < count; k++) { dx[(i + k) / 4u][(i + k) % 4u] = acc[k]; }
 }

@@ -62,13 +62,14 @@ function lanes(v: ChannelView, eps = 0, momentum = 0): { params: Params; workgro
 }
 
 /**
- * Binds a tensor rounded up to whole vec4s for the 4-wide per-channel kernels. Pool buffers are 16-byte
- * multiples, so the range stays inside the buffer; the padding lanes compute values nobody reads.
+ * Binds a tensor rounded up to whole vec4s, for kernels that read or write four elements at a time. Pool
+ * buffers are 16-byte multiples, so the range stays inside the buffer; padding lanes hold values nobody reads
+ * (only bind outputs the op allocated itself, as padding lanes may be written).
  */
-function vec4Binding(t: Tensor): BufferRange {
+export function vec4Binding(t: Tensor, op: string): BufferRange {
   const size = Math.max(1, Math.ceil(t.size / 4)) * 16;
   if (size > t.buffer.size) {
-    throw new Error(`texad: norm: tensor ${formatShape(t.shape)} lives in a ${t.buffer.size}-byte buffer, not a whole number of vec4s`);
+    throw new Error(`texad: ${op}: tensor ${formatShape(t.shape)} lives in a ${t.buffer.size}-byte buffer, not a whole number of vec4s`);
   }
   return { buffer: t.buffer, offset: 0, size };
 }
@@ -82,8 +83,8 @@ function perChannelMap(entry: string, inputs: Tensor[], coef: Tensor, out: Tenso
     entry,
     spec: { WG },
     params: new Params().u32(vec4s, v.c, v.s, flag),
-    inputs: [...inputs.map(vec4Binding), coef],
-    outputs: [vec4Binding(out)],
+    inputs: [...inputs.map((t) => vec4Binding(t, what)), coef],
+    outputs: [vec4Binding(out, what)],
     workgroups: rt.grid(vec4s, WG),
     what,
   });
@@ -107,7 +108,7 @@ function gradParams(x: Tensor, g: Tensor, stats: Tensor, v: ChannelView, perPixe
     entry: 'grad_params',
     spec: { WG: REDUCE_WG, PER_PIXEL: perPixel },
     params,
-    inputs: [vec4Binding(x), vec4Binding(g), stats],
+    inputs: [vec4Binding(x, what), vec4Binding(g, what), stats],
     outputs: [dgamma, dbeta],
     workgroups,
     what: `${what} backward (gamma, beta)`,
@@ -170,7 +171,7 @@ export function batchNorm(
       entry: 'bn_train_stats',
       spec: { WG: REDUCE_WG },
       params,
-      inputs: [vec4Binding(x), gammaT, betaT],
+      inputs: [vec4Binding(x, what), gammaT, betaT],
       outputs: [stats, runningMean, runningVar],
       workgroups,
       what,
