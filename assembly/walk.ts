@@ -136,15 +136,28 @@ function walk<S>(
   let _f1k = f1Key;
   let i = nNeg - 1;
   let j = nPos - 1;
-  while (i >= 0 || j >= 0) {
-    let key: S;
-    if (j < 0) key = load<S>(negSuf + <usize>i * ws);
-    else if (i < 0) key = load<S>(posSuf + <usize>j * ws);
-    else {
-      const a = load<S>(negSuf + <usize>i * ws);
-      const b = load<S>(posSuf + <usize>j * ws);
-      key = a > b ? a : b;
+  // Positive keys drive the sweep: AUROC, AP and F1 change only there. Negatives in between only move FP, so once
+  // the PRO curve is closed (or for image metrics) they are summed in a tight loop.
+  while (true) {
+    const hasKey = j >= 0;
+    const key: S = hasKey ? load<S>(posSuf + <usize>j * ws) : <S>0;
+    while (i >= 0) {
+      const k = load<S>(negSuf + <usize>i * ws);
+      if (hasKey && k <= key) break;
+      if (proOpen) {
+        let c: u64 = 0;
+        while (i >= 0 && load<S>(negSuf + <usize>i * ws) == k) {
+          c += <u64>load<u32>(negCnt + (<usize>i << 2));
+          i--;
+        }
+        _fp += c;
+        proPoint(_fp, 0, 0);
+      } else {
+        _fp += <u64>load<u32>(negCnt + (<usize>i << 2));
+        i--;
+      }
     }
+    if (!hasKey) break;
     let neg: u64 = 0;
     while (i >= 0 && load<S>(negSuf + <usize>i * ws) == key) {
       neg += <u64>load<u32>(negCnt + (<usize>i << 2));
@@ -164,27 +177,25 @@ function walk<S>(
       j--;
     }
     _fp += neg;
-    if (pos != 0) {
-      _tp += pos;
-      // 2U gains, per positive here, 2 per negative below and 1 per negative tied.
-      const lo = mul128(pos, ((N - _fp) << 1) + neg);
-      const s = _uLo + lo;
-      _uHi += MUL_HI + <u64>(s < lo);
-      _uLo = s;
-      // Neumaier-compensated: the sum runs over up to billions of thresholds.
-      const v = <f64>pos * (<f64>_tp / <f64>(_tp + _fp));
-      const t = _ap + v;
-      _apc += Math.abs(_ap) >= v ? _ap - t + v : v - t + _ap;
-      _ap = t;
-      // F1 = 2PR/(P+R) = 2TP/(TP+FP+P), compared as exact fractions. ">=" keeps the lowest threshold among equal
-      // maxima (torch.argmax over ascending thresholds, as anomalib's F1Max reports it).
-      const num = _tp << 1;
-      const den = _tp + _fp + P;
-      if (ratioAtLeast(num, den, _f1n, _f1d)) {
-        _f1n = num;
-        _f1d = den;
-        _f1k = base | <u64>key;
-      }
+    _tp += pos;
+    // 2U gains, per positive here, 2 per negative below and 1 per negative tied.
+    const lo = mul128(pos, ((N - _fp) << 1) + neg);
+    const s = _uLo + lo;
+    _uHi += MUL_HI + <u64>(s < lo);
+    _uLo = s;
+    // Neumaier-compensated: the sum runs over up to billions of thresholds.
+    const v = <f64>pos * (<f64>_tp / <f64>(_tp + _fp));
+    const t = _ap + v;
+    _apc += Math.abs(_ap) >= v ? _ap - t + v : v - t + _ap;
+    _ap = t;
+    // F1 = 2PR/(P+R) = 2TP/(TP+FP+P), compared as exact fractions. ">=" keeps the lowest threshold among equal
+    // maxima (torch.argmax over ascending thresholds, as anomalib's F1Max reports it).
+    const num = _tp << 1;
+    const den = _tp + _fp + P;
+    if (ratioAtLeast(num, den, _f1n, _f1d)) {
+      _f1n = num;
+      _f1d = den;
+      _f1k = base | <u64>key;
     }
     if (proOpen) proPoint(_fp, whole, frac);
   }
