@@ -11,6 +11,7 @@ import {
   deserializeMetrics,
   imageMetrics,
   pixelMetrics,
+  releaseMetricsMemory,
   type ImageMetricsResult,
   type PixelMetricsResult,
 } from '../src/metrics/index.ts';
@@ -354,6 +355,12 @@ describe('bad input', () => {
     const empty = createPixelMetrics().compute();
     expect(empty.nanReasons.aupro).toBe('no scores were added');
     expect(auroc([], [])).toBeNaN();
+  });
+
+  it('one-shot calls work again after their pooled memory is released', () => {
+    expect(auroc([0.1, 0.9], [0, 1])).toBe(1);
+    releaseMetricsMemory();
+    expect(auroc([0.9, 0.1], [0, 1])).toBe(0);
   });
 
   it('a failure midway through an add() leaves a refusing accumulator', () => {

@@ -455,10 +455,15 @@ export class PixelMetrics extends Accumulator<PixelMetricsResult> {
   }
 }
 
-// One-shot calls reuse one idle kernel, so repeated small evaluations pay neither instantiation nor fresh-memory
-// page faults; a kernel that grew past POOL_BYTES is dropped rather than kept alive.
-const POOL_BYTES = 64 << 20;
+// One-shot calls reuse one idle kernel, so repeated evaluations pay neither instantiation nor first-touch page
+// faults on fresh memory; a kernel that grew past POOL_BYTES is dropped rather than kept alive.
+const POOL_BYTES = 256 << 20;
 let idle: Kernel | undefined;
+
+/** Drops the kernel one-shot calls keep for reuse (at most 256 MiB of wasm memory). */
+export function releaseMetricsMemory(): void {
+  idle = undefined;
+}
 
 /** Runs `use` on a throwaway accumulator backed by the pooled kernel. */
 export function oneShot<A extends ImageMetrics | PixelMetrics, T>(acc: A, use: (acc: A) => T): T {

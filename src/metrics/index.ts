@@ -16,6 +16,7 @@ export {
   ImageMetrics,
   PixelMetrics,
   deserializeMetrics,
+  releaseMetricsMemory,
   type ImageMetricsResult,
   type LabelArray,
   type MetricName,
