@@ -1,6 +1,7 @@
 // Max and average pooling over square windows of NCHW planes, and PyTorch's adaptive average pooling over the
-// last dim. Every backward is a gather: one invocation per input element sums, in a fixed order, the output
-// gradients of the windows that cover it, so overlapping windows (3x3 stride 2) need no atomics.
+// last dim. Backward passes never race: when windows overlap (stride < kernel) one invocation per input
+// element gathers, in a fixed order, the output gradients of the windows that cover it; when they are
+// disjoint each output scatters into its own window of a zeroed gradient (4x fewer invocations for 2x2/2).
 
 struct Pool2d {
   // Invocations of this dispatch: outputs for forward entries, inputs for backward ones.
@@ -108,6 +109,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   dx[i] = acc;
 }
 
+//! entry max_pool_scatter
+// Disjoint windows: each output's gradient goes to its argmax, which no other window holds.
+@group(0) @binding(0) var<uniform> p: Pool2d;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> argmax: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.n) { return; }
+  let plane = i / (p.oh * p.ow);
+  dx[plane * p.h * p.w + argmax[i]] = g[i];
+}
+
 //! entry avg_pool
 @group(0) @binding(0) var<uniform> p: Pool2d;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -145,6 +160,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
   dx[i] = acc;
+}
+
+//! entry avg_pool_scatter
+// Disjoint windows: each output spreads its gradient over its own window.
+@group(0) @binding(0) var<uniform> p: Pool2d;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.n) { return; }
+  let o = split_plane(i, p.oh, p.ow);
+  let base = o.x * p.h * p.w;
+  let ry = window(o.y, p, p.h);
+  let rx = window(o.z, p, p.w);
+  let v = g[i] / avg_divisor(o.y, o.z, p);
+  for (var yy = ry.x; yy < ry.y; yy++) {
+    for (var xx = rx.x; xx < rx.y; xx++) { dx[base + yy * p.w + xx] = v; }
+  }
 }
 
 //! entry adaptive_avg

@@ -51,10 +51,9 @@ function pool2dParams(g: Geometry, count: number, includePad: boolean): Params {
   return new Params().u32(count, g.h, g.w, g.oh, g.ow, g.k, g.stride, g.pad, includePad ? 1 : 0, 0, 0, 0);
 }
 
-/** One invocation per element of `outputs[0]`. */
-function dispatchPool(entry: string, g: Geometry, includePad: boolean, inputs: Tensor[], outputs: Tensor[], what: string): void {
+/** One invocation per element of `count` (default: the first output's size). */
+function dispatchPool(entry: string, g: Geometry, includePad: boolean, inputs: Tensor[], outputs: Tensor[], what: string, count = outputs[0]!.size): void {
   const rt = outputs[0]!.rt;
-  const count = outputs[0]!.size;
   rt.dispatch({
     family: 'pool',
     entry,
@@ -65,6 +64,23 @@ function dispatchPool(entry: string, g: Geometry, includePad: boolean, inputs: T
     workgroups: rt.grid(count, WG),
     what,
   });
+}
+
+/**
+ * The input gradient of a 2-D pooling: disjoint windows (stride >= kernel) scatter from each output into a
+ * zeroed gradient, overlapping ones gather per input element. Neither races.
+ */
+function poolBackward(kind: 'max' | 'avg', g: Geometry, includePad: boolean, inputs: Tensor[], xShape: readonly number[]): Tensor {
+  const rt = inputs[0]!.rt;
+  const what = `${g.what} backward`;
+  if (g.stride >= g.k) {
+    const dx = rt.zeros(xShape);
+    dispatchPool(`${kind}_pool_scatter`, g, includePad, inputs, [dx], what, inputs[0]!.size);
+    return dx;
+  }
+  const dx = rt.empty(xShape, `${kind}Pool2d dx`);
+  dispatchPool(`${kind}_pool_grad`, g, includePad, inputs, [dx], what);
+  return dx;
 }
 
 /**
@@ -82,11 +98,7 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
     argmax.dispose();
     return y;
   }
-  return rt.record(y, 'maxPool2d', [x], (gy) => {
-    const dx = rt.empty(x.shape, 'maxPool2d dx');
-    dispatchPool('max_pool_grad', g, false, [gy, argmax], [dx], `${g.what} backward`);
-    return [dx];
-  });
+  return rt.record(y, 'maxPool2d', [x], (gy) => [poolBackward('max', g, false, [gy, argmax], x.shape)]);
 }
 
 /** torch.nn.functional.avg_pool2d (ceil_mode=False, no divisor_override), with backward. */
@@ -96,11 +108,7 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   const rt = x.rt;
   const y = rt.empty(g.outShape, 'avgPool2d');
   dispatchPool('avg_pool', g, includePad, [x], [y], g.what);
-  return rt.record(y, 'avgPool2d', [x], (gy) => {
-    const dx = rt.empty(x.shape, 'avgPool2d dx');
-    dispatchPool('avg_pool_grad', g, includePad, [gy], [dx], `${g.what} backward`);
-    return [dx];
-  });
+  return rt.record(y, 'avgPool2d', [x], (gy) => [poolBackward('avg', g, includePad, [gy], x.shape)]);
 }
 
 /** Mean over each plane: [N, C, H, W] -> [N, C, 1, 1]. */

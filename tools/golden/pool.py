@@ -24,6 +24,8 @@ pool_case('max 3x3 s1 p1 (overlapping windows)', 'maxPool2d', (1, 2, 5, 6), 3, 1
 # Small negative integers: ties everywhere (first index wins) and padding must act as -inf, not 0.
 pool_case('max 3x3 s2 p1, negative ties', 'maxPool2d', (2, 2, 7, 6), 3, 2, 1,
           x=-torch.randint(1, 4, (2, 2, 7, 6)).float())
+pool_case('max 2x2 s3 p1 (gaps between windows)', 'maxPool2d', (2, 2, 8, 7), 2, 3, 1)
+pool_case('avg 2x2 s3 p1 (gaps between windows)', 'avgPool2d', (2, 2, 8, 7), 2, 3, 1, False)
 pool_case('avg 2x2 s2, odd width', 'avgPool2d', (2, 3, 6, 7), 2, 2)
 pool_case('avg 3x3 s2 p1, count pad', 'avgPool2d', (2, 3, 7, 8), 3, 2, 1, True)
 pool_case('avg 3x3 s2 p1, exclude pad', 'avgPool2d', (2, 3, 7, 8), 3, 2, 1, False)
