@@ -135,9 +135,9 @@ describe('autotune: gemm', () => {
     for (let i = 0; i < tuned.length; i++) expect(tuned[i]).toBeCloseTo(reference[i]!, 5);
   });
 
-  it('defaults to register tiles on a CPU adapter', async () => {
+  it('defaults to register tiles sized to the columns on a CPU adapter', async () => {
     const rt = await gpuRuntime();
     const cpu = rt.gpu.adapter.isFallbackAdapter || rt.gpu.adapter.architecture === 'software';
-    expect(defaultGemmVariant(rt)).toBe(cpu ? 'r8x16' : 'wg64');
+    expect([64, 16, 3].map((n4) => defaultGemmVariant(rt, n4))).toEqual(cpu ? ['r8x16', 'r8x8', 'r8x4'] : ['wg64', 'wg64', 'wg64']);
   });
 });

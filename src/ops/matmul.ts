@@ -39,11 +39,13 @@ function isCpuAdapter(rt: Runtime): boolean {
 }
 
 /**
- * The variant used until a bucket is tuned, and always with TEXAD_AUTOTUNE=0: r8x16 on CPU adapters, wg64 on
- * GPUs.
+ * The variant used until a bucket is tuned, and always with TEXAD_AUTOTUNE=0. GPUs: wg64. CPU adapters: the
+ * widest register tile that keeps 8 lanes busy on n4 vec4 columns (r8x16 from 128 columns, r8x8 from 64,
+ * else r8x4); a 64-channel convolution runs twice as fast on r8x8 as on r8x16, which would idle half its lanes.
  */
-export function defaultGemmVariant(rt: Runtime): string {
-  return isCpuAdapter(rt) ? 'r8x16' : 'wg64';
+export function defaultGemmVariant(rt: Runtime, n4: number): string {
+  if (!isCpuAdapter(rt)) return 'wg64';
+  return n4 >= 32 ? 'r8x16' : n4 >= 16 ? 'r8x8' : 'r8x4';
 }
 
 /** Reduction steps per workgroup-memory round of staged variants (KT in matmul.wgsl). */
@@ -144,7 +146,7 @@ export function gemm(rt: Runtime, call: GemmCall): void {
   const bucket = `${call.kind}:${shapeBucket(call.m * call.batches, call.n, K)}`;
   const tuned = variantByName(tunedVariant(rt, TUNE_KERNEL, bucket) ?? '');
   if (!tuned) requestTuning(rt, TUNE_KERNEL, bucket, ...tuningCandidates(rt, call));
-  const fallback = variantByName(defaultGemmVariant(rt))!;
+  const fallback = variantByName(defaultGemmVariant(rt, call.n4))!;
   dispatchGemm(rt, call, tuned && fits(rt, tuned, call.n4) ? tuned : fits(rt, fallback, call.n4) ? fallback : GEMM_VARIANTS[0]!);
 }
 
