@@ -132,7 +132,15 @@ describe('merging shards', () => {
     const px = h * w;
     const s = scores.data as Float32Array;
     const m = labels.data as Uint8Array;
-    const whole = createPixelMetrics().add(s, m, h, w).compute();
+    // Every fourth map arrives as float64 values no float32 can hold: shards holding one switch to 64-bit keys
+    // (pixel states widen, with their region mass) and must still merge exactly with 32-bit shards.
+    const maps = Array.from({ length: k }, (_, i) => {
+      const img = s.subarray(i * px, (i + 1) * px);
+      return i % 4 === 0 ? Float64Array.from(img, (v) => v + 2 ** -40) : img;
+    });
+    const wholeAcc = createPixelMetrics();
+    maps.forEach((map, i) => wholeAcc.add(map, m.subarray(i * px, (i + 1) * px), h, w));
+    const whole = wholeAcc.compute();
     const rand = rng(7);
     for (let trial = 0; trial < 12; trial++) {
       const shards = Array.from({ length: 1 + Math.floor(rand() * 5) }, () =>
@@ -141,9 +149,7 @@ describe('merging shards', () => {
       const order = Array.from({ length: k }, (_, i) => i).sort(() => rand() - 0.5);
       for (const i of order) {
         const shard = shards[Math.floor(rand() * shards.length)]!;
-        // Some images arrive as float64 maps: their shard switches to 64-bit keys and must still merge exactly.
-        const img = s.subarray(i * px, (i + 1) * px);
-        shard.add(trial % 3 === 0 && i % 4 === 0 ? Float64Array.from(img) : img, m.subarray(i * px, (i + 1) * px), h, w);
+        shard.add(maps[i]!, m.subarray(i * px, (i + 1) * px), h, w);
       }
       // Merge in a random tree, passing some shards through serialize/deserialize on the way.
       let pool = shards.map((sh) => (rand() < 0.5 ? deserializeMetrics(sh.serialize()) : sh));

@@ -159,9 +159,6 @@ export class Kernel {
   u8(ptr: number, n: number): Uint8Array {
     return new Uint8Array(this.x.memory.buffer, ptr, n);
   }
-  u16(ptr: number, n: number): Uint16Array {
-    return new Uint16Array(this.x.memory.buffer, ptr, n);
-  }
   u32(ptr: number, n: number): Uint32Array {
     return new Uint32Array(this.x.memory.buffer, ptr, n);
   }

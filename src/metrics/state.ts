@@ -128,26 +128,29 @@ export class RunState {
     out.regions = this.regions;
     for (const positive of [false, true]) {
       const src = positive ? this.pos : this.neg;
-      const dst = positive ? out.pos : out.neg;
+      // float32 -> float64 is monotone, so the 32-bit runs of all partitions, in order, are ascending 64-bit keys.
+      let n = 0;
+      for (let p = 0; p < PARTITIONS; p++) n += src[p]?.suf.length ?? 0;
+      const pairs = new Uint32Array(2 * n);
+      const cnt = new Uint32Array(n);
+      const mass = this.pro && positive ? [new Uint32Array(n), new Uint32Array(n), new Uint32Array(n)] as const : undefined;
+      let m = 0;
       for (let p = 0; p < PARTITIONS; p++) {
         const r = src[p];
         if (!r) continue;
-        // float32 -> float64 is monotone, so ascending 32-bit runs stay ascending as 64-bit keys; a 64-bit
-        // partition can collect runs of several 32-bit partitions, in ascending order.
-        const n = r.suf.length;
-        const pairs = new Uint32Array(2 * n);
-        for (let i = 0; i < n; i++) {
-          const [lo, hi] = widenKey((p << 16) | r.suf[i]!);
-          pairs[2 * i] = lo;
-          pairs[2 * i + 1] = hi;
+        cnt.set(r.cnt, m);
+        if (mass) {
+          mass[0].set(r.whole!, m);
+          mass[1].set(r.hi!, m);
+          mass[2].set(r.lo!, m);
         }
-        const tmp = new RunState(this.kind, 64);
-        tmp.ingest(positive, pairs, n, r.cnt, r.whole && [r.whole, r.hi!, r.lo!]);
-        for (let q = 0; q < PARTITIONS; q++) {
-          const t = (positive ? tmp.pos : tmp.neg)[q];
-          if (t) dst[q] = dst[q] ? mergeRuns(dst[q]!, t) : t;
+        for (let i = 0; i < r.suf.length; i++, m++) {
+          const [lo, hi] = widenKey(((p << 16) | r.suf[i]!) >>> 0);
+          pairs[2 * m] = lo;
+          pairs[2 * m + 1] = hi;
         }
       }
+      out.ingest(positive, pairs, n, cnt, mass && [mass[0], mass[1], mass[2]]);
     }
     return out;
   }
