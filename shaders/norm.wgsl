@@ -104,27 +104,6 @@ fn group_totals(a: vec4<f32>, b: vec4<f32>, t: u32, tc: u32) -> Totals {
   return totals;
 }
 
-// Per-channel affine maps (BN forward and input gradients) handle four consecutive elements per invocation:
-// fatter invocations are several times faster on lavapipe. These are the channels of elements i0..i0+3
-// (i0 % 4 == 0); the host binds the tensors rounded up to whole vec4s (pool buffers are 16-byte multiples).
-fn lane_channels(i0: u32, c: u32, s: u32) -> vec4<u32> {
-  let r = i0 / s;
-  if (s % 4u == 0u) { return vec4<u32>(r % c); }
-  var ch = r % c;
-  var pos = i0 - r * s;
-  var out: vec4<u32>;
-  for (var k = 0u; k < 4u; k++) {
-    out[k] = ch;
-    pos++;
-    if (pos == s) {
-      pos = 0u;
-      ch++;
-      if (ch == c) { ch = 0u; }
-    }
-  }
-  return out;
-}
-
 //! entry bn_train_stats
 // Batch mean and biased variance per channel in two passes over the channel's items (the second sums squared
 // deviations from the mean). Writes stats = [scale, beta, mean, invstd] rows of C, scale = gamma * invstd,
@@ -202,34 +181,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   stats[3u * p.c + c] = invstd;
 }
 
-//! entry channel_affine
-// y = (x - mean[c]) * scale[c] + beta[c] from the stats rows [scale, beta, mean, invstd] (not the folded
-// x * scale + shift, which cancels badly when |mean| >> std); without with_shift, y = x * scale[c] (the
-// eval-mode input gradient). n counts vec4s.
-struct P { n: u32, c: u32, s: u32, with_shift: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> coef: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
-
-fn per_channel(row: u32, c4: vec4<u32>) -> vec4<f32> {
-  let o = row * p.c;
-  if (p.s % 4u == 0u) { return vec4<f32>(coef[o + c4.x]); }
-  return vec4<f32>(coef[o + c4.x], coef[o + c4.y], coef[o + c4.z], coef[o + c4.w]);
-}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = flat_index(gid, nwg, WG);
-  if (q >= p.n) { return; }
-  let c4 = lane_channels(4u * q, p.c, p.s);
-  if (p.with_shift != 0u) {
-    y[q] = (x[q] - per_channel(2u, c4)) * per_channel(0u, c4) + per_channel(1u, c4);
-  } else {
-    y[q] = x[q] * per_channel(0u, c4);
-  }
-}
-
 //! entry bn_grad_coef
 // Training-mode input gradient through the batch statistics (M = N * S elements per channel):
 // dx = scale * (g - (sum g + xhat * sum g xhat) / M) with xhat = (x - mean) * invstd, regrouped as
@@ -253,17 +204,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   coef[2u * p.c + c] = k * mean - scale * sum_g[c] * p.inv_m;
 }
 
-//! entry bn_grad_input
-// dx = g * coef[c] + x * coef[C + c] + coef[2C + c]; n counts vec4s.
-struct P { n: u32, c: u32, s: u32, pad: u32 }
+//! entry channel_map
+// Per-channel maps of u (and v) with coefficient rows r0, r1, r2 of C values, by `form`:
+//   0, BN forward from stats [scale, beta, mean, invstd]: (u - r2) * r0 + r1 (not the folded u * scale +
+//      shift, which cancels badly when |mean| >> std);
+//   1, eval-mode input gradient: u * r0;
+//   2, training-mode input gradient from bn_grad_coef: u * r0 + v * r1 + r2.
+// Forms 0 and 1 bind u in v's place. n counts vec4s.
+struct P { n: u32, c: u32, s: u32, form: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> u: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> coef: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
 
-fn per_channel(row: u32, c4: vec4<u32>) -> vec4<f32> {
-  let o = row * p.c;
+// Four consecutive elements per invocation: fatter invocations are several times faster on lavapipe. These
+// are the channels of elements i0..i0+3 (i0 % 4 == 0).
+fn lane_channels(i0: u32, c: u32, s: u32) -> vec4<u32> {
+  let r = i0 / s;
+  if (s % 4u == 0u) { return vec4<u32>(r % c); }
+  var ch = r % c;
+  var pos = i0 - r * s;
+  var out: vec4<u32>;
+  for (var k = 0u; k < 4u; k++) {
+    out[k] = ch;
+    pos++;
+    if (pos == s) {
+      pos = 0u;
+      ch++;
+      if (ch == c) { ch = 0u; }
+    }
+  }
+  return out;
+}
+
+// Coefficient row r of the four lanes' channels.
+fn row(r: u32, c4: vec4<u32>) -> vec4<f32> {
+  let o = r * p.c;
   if (p.s % 4u == 0u) { return vec4<f32>(coef[o + c4.x]); }
   return vec4<f32>(coef[o + c4.x], coef[o + c4.y], coef[o + c4.z], coef[o + c4.w]);
 }
@@ -273,7 +250,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let q = flat_index(gid, nwg, WG);
   if (q >= p.n) { return; }
   let c4 = lane_channels(4u * q, p.c, p.s);
-  dx[q] = g[q] * per_channel(0u, c4) + x[q] * per_channel(1u, c4) + per_channel(2u, c4);
+  switch (p.form) {
+    case 0u: { y[q] = (u[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4); }
+    case 1u: { y[q] = u[q] * row(0u, c4); }
+    default: { y[q] = u[q] * row(0u, c4) + v[q] * row(1u, c4) + row(2u, c4); }
+  }
 }
 
 //! entry grad_params
@@ -316,12 +297,15 @@ fn item_stats(row: u32, n: u32, gr: u32, s: u32) -> vec4<f32> {
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let l = lane_of(t, wid.x, p);
   let live = l.group < p.groups;
-  let mean_row = select(2u, 0u, PER_PIXEL);
   var acc_gx = vec4<f32>(0.0);
   var acc_g = vec4<f32>(0.0);
   if (live) {
-    var mean = item_stats(mean_row, 0u, l.group, 0u);
-    var invstd = item_stats(mean_row + 1u, 0u, l.group, 0u);
+    var mean = vec4<f32>(0.0);
+    var invstd = vec4<f32>(0.0);
+    if (!PER_PIXEL) {
+      mean = item_stats(2u, 0u, l.group, 0u);
+      invstd = item_stats(3u, 0u, l.group, 0u);
+    }
     for (var n = l.n0; n < p.n; n += p.rw) {
       for (var s = l.s0; s < p.sq; s += p.sw) {
         if (PER_PIXEL) {

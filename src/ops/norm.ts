@@ -74,26 +74,27 @@ export function vec4Binding(t: Tensor, op: string): BufferRange {
   return { buffer: t.buffer, offset: 0, size };
 }
 
-/** Dispatches a 4-wide per-channel kernel over `out` ([N, C, S] view `v`). */
-function perChannelMap(entry: string, inputs: Tensor[], coef: Tensor, out: Tensor, v: ChannelView, flag: number, what: string): void {
-  const rt = out.rt;
-  const vec4s = Math.ceil(out.size / 4);
+/** Forms of the channel_map kernel (shaders/norm.wgsl). */
+const MapForm = { normalize: 0, scale: 1, trainGrad: 2 } as const;
+
+/**
+ * A 4-wide per-channel map over the [N, C, S] view `v` with coefficient rows `coef`: the BN forward from
+ * stats, a gradient scaled by stats row 0, or the training-mode input gradient g * a + x * b + d.
+ */
+function channelMap(form: (typeof MapForm)[keyof typeof MapForm], u: Tensor, v2: Tensor | null, coef: Tensor, v: ChannelView, what: string): Tensor {
+  const rt = u.rt;
+  const y = rt.empty(u.shape, 'batchNorm');
+  const vec4s = Math.ceil(u.size / 4);
   rt.dispatch({
     family: 'norm',
-    entry,
+    entry: 'channel_map',
     spec: { WG },
-    params: new Params().u32(vec4s, v.c, v.s, flag),
-    inputs: [...inputs.map((t) => vec4Binding(t, what)), coef],
-    outputs: [vec4Binding(out, what)],
+    params: new Params().u32(vec4s, v.c, v.s, form),
+    inputs: [vec4Binding(u, what), vec4Binding(v2 ?? u, what), coef],
+    outputs: [vec4Binding(y, what)],
     workgroups: rt.grid(vec4s, WG),
     what,
   });
-}
-
-/** y = (x - mean[c]) * scale[c] + beta[c] from BN stats, or x * scale[c] (a gradient) without the shift. */
-function channelAffine(x: Tensor, stats: Tensor, v: ChannelView, withShift: boolean, what: string): Tensor {
-  const y = x.rt.empty(x.shape, 'channelAffine');
-  perChannelMap('channel_affine', [x], stats, y, v, withShift ? 1 : 0, what);
   return y;
 }
 
@@ -195,7 +196,7 @@ export function batchNorm(
   }
   disposeStandIn(gammaT, gamma);
   disposeStandIn(betaT, beta);
-  const y = channelAffine(x, stats, v, true, what);
+  const y = channelMap(MapForm.normalize, x, null, stats, v, what);
   const inputs = [x, gamma, beta].filter((t): t is Tensor => t !== null);
   if (!rt.recordsGrad(...inputs)) {
     stats.dispose();
@@ -220,13 +221,12 @@ export function batchNorm(
           workgroups: [Math.ceil(v.c / WG)],
           what: `${what} backward (x)`,
         });
-        dx = rt.empty(x.shape, 'batchNorm dx');
-        perChannelMap('bn_grad_input', [gy, x], coef, dx, v, 0, `${what} backward (x)`);
+        dx = channelMap(MapForm.trainGrad, gy, x, coef, v, `${what} backward (x)`);
         coef.dispose();
       }
     } else {
       if (affine.some(needsGrad)) sums = gradParams(x, gy, stats, v, false, what);
-      if (needsGrad(x)) dx = channelAffine(gy, stats, v, false, `${what} backward (x)`);
+      if (needsGrad(x)) dx = channelMap(MapForm.scale, gy, null, stats, v, `${what} backward (x)`);
     }
     const grads: Array<Tensor | null> = [dx];
     if (gamma) grads.push(sums ? gradFor(gamma, sums[0]) : null);
