@@ -454,6 +454,7 @@ describe('texad metrics CLI', () => {
       /image metrics need 1-D arrays; these are \(2, 2, 2\) \(anomaly maps need --pixel\)/,
     );
     expect((await run(['--labels', join(dir, 'i.npy')])).code).toBe(2);
+    expect((await run(['--merge', '--json', 'a.bin'])).err).toMatch(/--json takes no value, got 'a.bin'/);
   });
 });
 

@@ -32,6 +32,10 @@ evaluation) and prints them. Files are streamed, so arrays may be larger than me
   --chunk-size N   scores sorted per chunk (default 4194304); memory is about 8 (image) or 20 (pixel) bytes each`,
   async run(argv) {
     const args = parseArgs(argv);
+    for (const name of ['pixel', 'json']) {
+      const v = args.flags.get(name);
+      if (typeof v === 'string') throw new UsageError(`--${name} takes no value, got '${v}' (state files go right after --merge)`);
+    }
     const chunk = args.flags.has('chunk-size') ? { chunkSize: numberFlag(args, 'chunk-size') } : undefined;
     let acc: ImageMetrics | PixelMetrics;
     if (boolFlag(args, 'merge')) {
