@@ -78,10 +78,17 @@ export function vec4Binding(t: Tensor, op: string): BufferRange {
 const MapForm = { normalize: 0, scale: 1, trainGrad: 2 } as const;
 
 /**
- * A 4-wide per-channel map over the [N, C, S] view `v` with coefficient rows `coef`: the BN forward from
- * stats, a gradient scaled by stats row 0, or the training-mode input gradient g * a + x * b + d.
+ * A 4-wide per-channel map of `u` (and `w`) over the [N, C, S] view with coefficient rows `coef`: the BN
+ * forward from stats, a gradient scaled by stats row 0, or the training-mode input gradient u * a + w * b + d.
  */
-function channelMap(form: (typeof MapForm)[keyof typeof MapForm], u: Tensor, v2: Tensor | null, coef: Tensor, v: ChannelView, what: string): Tensor {
+function channelMap(
+  form: (typeof MapForm)[keyof typeof MapForm],
+  u: Tensor,
+  w: Tensor | null,
+  coef: Tensor,
+  view: ChannelView,
+  what: string,
+): Tensor {
   const rt = u.rt;
   const y = rt.empty(u.shape, 'batchNorm');
   const vec4s = Math.ceil(u.size / 4);
@@ -89,8 +96,8 @@ function channelMap(form: (typeof MapForm)[keyof typeof MapForm], u: Tensor, v2:
     family: 'norm',
     entry: 'channel_map',
     spec: { WG },
-    params: new Params().u32(vec4s, v.c, v.s, form),
-    inputs: [vec4Binding(u, what), vec4Binding(v2 ?? u, what), coef],
+    params: new Params().u32(vec4s, view.c, view.s, form),
+    inputs: [vec4Binding(u, what), vec4Binding(w ?? u, what), coef],
     outputs: [vec4Binding(y, what)],
     workgroups: rt.grid(vec4s, WG),
     what,
