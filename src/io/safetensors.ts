@@ -163,8 +163,9 @@ function assertLittleEndian(): void {
 /** Converts little-endian raw tensor bytes to float32 (always a fresh array). */
 export function decodeToFloat32(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
   assertLittleEndian();
-  // slice() copies into a fresh, aligned buffer that the typed-array views below may reinterpret.
-  const own = bytes.slice();
+  // Copy into a fresh, aligned buffer that the typed-array views below may reinterpret. Not bytes.slice():
+  // on a Node Buffer (readFile's result) slice() is a view into the whole pooled buffer, not a copy.
+  const own = new Uint8Array(bytes);
   if (dtype === 'F32') return new Float32Array(own.buffer, 0, own.byteLength / 4);
   const halves = new Uint16Array(own.buffer, 0, own.byteLength / 2);
   const out = new Float32Array(halves.length);
