@@ -40,7 +40,9 @@ OUT/heatmaps/. Interrupted runs resume: re-run the same command.
   --synth-preset NAME    tiny | small | full, with --data synthetic (default tiny)
   --synth-seed N         seed of the generated dataset (default 0)
   --heatmaps N           defective test images per category drawn as heatmap panels (default 4)
-  --batch-size N         images per predict call (default 8)`;
+  --batch-size N         images per predict call (default 8)
+  --config JSON          overrides of the preset's hyper-parameters under the official names, e.g.
+                         '{"meta_epochs": 10, "noise_std": 0.02}'`;
 
 interface RunConfig {
   texad: string;
@@ -53,6 +55,7 @@ interface RunConfig {
   seeds: number;
   epochs: number | null;
   weights: string;
+  overrides: Record<string, unknown>;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -102,6 +105,17 @@ async function prepareSynthetic(out: string, preset: string, seed: number, progr
   return dir;
 }
 
+function parseOverrides(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--config must be a JSON object: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError('--config must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
 function slug(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
@@ -127,6 +141,7 @@ export const command: Command = {
       ? { preset: stringFlag(args, 'synth-preset', 'tiny'), seed: numberFlag(args, 'synth-seed', 0) }
       : null;
     const weightsArg = stringFlag(args, 'weights', '');
+    const overrides = parseOverrides(stringFlag(args, 'config', '{}'));
     const progress = progressSink();
 
     const rt = await Runtime.create();
@@ -138,6 +153,7 @@ export const command: Command = {
       const cfg: RunConfig = {
         texad: VERSION, method, preset, data: synthetic ? 'synthetic' : resolve(dataArg), synthetic, protocol: protocolKind,
         categories: stringFlag(args, 'category', 'all'), seeds, epochs, weights: weights === 'random' ? 'random' : resolve(weights),
+        overrides,
       };
       await claimRunFolder(out, cfg);
       const dataDir = synthetic ? await prepareSynthetic(out, synthetic.preset, synthetic.seed, progress) : cfg.data;
@@ -213,19 +229,18 @@ interface OneRun {
 /** Fits (resuming from the last epoch checkpoint if one exists) and evaluates one category for one seed. */
 async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
   const { cfg, protocol, name, seed, key, out, progress } = o;
-  const detector = await createDetector(rt, cfg.method, { preset: cfg.preset, seed, weights: o.weights });
+  const detector = await createDetector(rt, cfg.method, { preset: cfg.preset, seed, weights: o.weights, config: cfg.overrides });
   try {
     const ckptDir = join(out, 'checkpoints');
     const ckptPath = join(ckptDir, `${key}.safetensors`);
-    const ckptMeta = join(ckptDir, `${key}.json`);
     await mkdir(ckptDir, { recursive: true });
-    const meta = await readJson<{ epoch: number; fitSeconds: number }>(ckptMeta);
     let startEpoch = 0;
     let priorSeconds = 0;
-    if (meta && (await exists(ckptPath))) {
-      await detector.restore(await decodeDetectorState(await readFile(ckptPath), ckptPath));
-      startEpoch = meta.epoch;
-      priorSeconds = meta.fitSeconds;
+    if (await exists(ckptPath)) {
+      const saved = await decodeDetectorState(await readFile(ckptPath), ckptPath);
+      await detector.restore(saved);
+      startEpoch = Number(saved.extra['epoch'] ?? 0);
+      priorSeconds = Number(saved.extra['fitSeconds'] ?? 0);
       progress.log(`${name} seed ${seed}: resuming from epoch ${startEpoch}`);
     }
     const label = `${name} seed ${seed}`;
@@ -235,9 +250,8 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
       ...(cfg.epochs !== null ? { epochs: cfg.epochs } : {}),
       onProgress: (p) => progress.update(`${label} ${p.phase}`, p.done, p.total, p.loss !== undefined ? `loss ${p.loss.toFixed(4)}` : ''),
       onEpochEnd: async (epoch) => {
-        await writeAtomic(ckptPath, encodeDetectorState(await detector.state()));
-        const seconds = priorSeconds + (performance.now() - fitStart) / 1000;
-        await writeAtomic(ckptMeta, JSON.stringify({ epoch, fitSeconds: seconds }) + '\n');
+        const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
+        await writeAtomic(ckptPath, encodeDetectorState(await detector.state(), { epoch, fitSeconds }));
       },
     });
     const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
@@ -262,7 +276,6 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
     await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: state.config }, null, 2));
     await writeAtomic(join(out, 'partial', `${key}.json`), JSON.stringify(result));
     await rm(ckptPath, { force: true });
-    await rm(ckptMeta, { force: true });
     const m = result.metrics;
     progress.log(`${label}: I-AUROC ${(100 * m.imageAUROC).toFixed(1)}  P-AUROC ${(100 * m.pixelAUROC).toFixed(1)}  ` +
       `AUPRO ${(100 * m.aupro).toFixed(1)}  (fit ${fitSeconds.toFixed(0)} s)`);

@@ -2,13 +2,20 @@
 import { SafetensorsReader, encodeSafetensors } from '../io/safetensors.ts';
 import type { DetectorState } from './detector.ts';
 
-/** Serialises a state() to safetensors bytes. */
-export function encodeDetectorState(state: DetectorState): Uint8Array {
-  return encodeSafetensors(state.tensors, { texad_method: state.method, texad_config: JSON.stringify(state.config) });
+/**
+ * Serialises a state() to safetensors bytes. `extra` (e.g. training progress) travels in the same file, so a
+ * checkpoint and what it describes are written in one atomic step.
+ */
+export function encodeDetectorState(state: DetectorState, extra: Record<string, unknown> = {}): Uint8Array {
+  return encodeSafetensors(state.tensors, {
+    texad_method: state.method,
+    texad_config: JSON.stringify(state.config),
+    texad_extra: JSON.stringify(extra),
+  });
 }
 
 /** Parses bytes written by encodeDetectorState; `name` appears in errors (a path, usually). */
-export async function decodeDetectorState(bytes: Uint8Array, name = 'checkpoint'): Promise<DetectorState> {
+export async function decodeDetectorState(bytes: Uint8Array, name = 'checkpoint'): Promise<DetectorState & { extra: Record<string, unknown> }> {
   const reader = await SafetensorsReader.open(bytes);
   const method = reader.metadata['texad_method'];
   const config = reader.metadata['texad_config'];
@@ -17,5 +24,6 @@ export async function decodeDetectorState(bytes: Uint8Array, name = 'checkpoint'
   }
   const tensors: DetectorState['tensors'] = {};
   for (const [key, info] of reader.tensors) tensors[key] = { shape: [...info.shape], data: await reader.read(key) };
-  return { method, config: JSON.parse(config) as Record<string, unknown>, tensors };
+  const extra = JSON.parse(reader.metadata['texad_extra'] ?? '{}') as Record<string, unknown>;
+  return { method, config: JSON.parse(config) as Record<string, unknown>, tensors, extra };
 }
