@@ -1,0 +1,19 @@
+// Every differentiable (and forward-only) tensor op, one namespace. Kernel internals stay in their files.
+export {
+  abs, add, addScalar, affine, atan, clamp, div, exp, expand, full, leakyRelu, log, maximum, mul, neg, relu, scale,
+  sigmoid, softplus, sqrt, square, sub, sumTo, tanh,
+} from './elementwise.ts';
+export { conv2d, type Conv2dOptions } from './conv2d.ts';
+export { linear, matmul, type MatmulOptions } from './matmul.ts';
+export { batchNorm, foldBatchNorm, layerNorm, layerNormChannels, type BatchNormParams, type BatchNormState } from './norm.ts';
+export { adaptiveAvgPool1d, avgPool2d, globalAvgPool, maxPool2d, type AvgPool2dOptions, type Pool2dOptions } from './pool.ts';
+export { resizeBilinear, resizeNearest } from './resize.ts';
+export { concat, gatherChannels, pad2d, permute, slice, split } from './layout.ts';
+export { l2Normalize, logSoftmax, max, mean, softmax, sum } from './reduce.ts';
+export {
+  binomialKernel2d, boxFilter, depthwiseConv2d, gaussianBlur, gaussianKernel1d, gaussianKernel2d, unfold3x3,
+} from './filter.ts';
+export { quantile, topKMean, type SelectOptions } from './select.ts';
+export { knnSquaredDistance, type Neighbours } from './distance.ts';
+export { fft2dMagnitude } from './fft.ts';
+export { Rng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';
