@@ -14,9 +14,17 @@ struct Pool2d {
   stride: u32,
   pad: u32,
   include_pad: u32,
-  pad0: u32,
-  pad1: u32,
-  pad2: u32,
+  spare0: u32,
+  spare1: u32,
+  spare2: u32,
+}
+
+// Adaptive average pooling over rows of length len: bin i covers [floor(i * len / out), ceil((i + 1) * len / out)).
+struct Pool1d {
+  n: u32,
+  len: u32,
+  out: u32,
+  spare: u32,
 }
 
 // (plane, row, column) of flat index i in planes of rows x cols.
@@ -182,8 +190,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 //! entry adaptive_avg
-// Bin i of a row of length len covers [floor(i * len / out), ceil((i + 1) * len / out)).
-struct Pool1d { n: u32, len: u32, out: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Pool1d;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -202,7 +208,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 //! entry adaptive_avg_grad
 // Element j lies in bins floor(j * out / len) up to ceil((j + 1) * out / len) - 1.
-struct Pool1d { n: u32, len: u32, out: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Pool1d;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
