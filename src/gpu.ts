@@ -20,7 +20,7 @@ export { readNpy, writeNpy, type NpyArray } from './io/npy.ts';
 export * from './metrics/index.ts';
 export { createDetector, METHODS, type CreateOptions } from './methods/index.ts';
 export {
-  AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  AbortError, imagesInMemory, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type Progress, type TrainingImages,
 } from './methods/detector.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';

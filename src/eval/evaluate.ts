@@ -2,7 +2,7 @@
 // category and broken down per subclass on the evaluation side.
 import { BatchLoader, type Batch, type ByteSource } from '../data/loader.ts';
 import type { Protocol, SampleRef } from '../data/protocol.ts';
-import type { Detector, ImageBatch, TrainingImages } from '../methods/detector.ts';
+import { seededShuffle, type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
 import { createImageMetrics, createPixelMetrics, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
 
 export interface MetricSet {
@@ -60,19 +60,6 @@ function toImageBatch(b: Batch, crop: number): ImageBatch {
   return { images: centreCrop(b.images, b.count, 3, b.size, crop), count: b.count, height: crop, width: crop };
 }
 
-function seededOrder<T>(items: readonly T[], seed: number): T[] {
-  const out = [...items];
-  let s = (seed >>> 0) ^ 0x9e3779b9 || 1;
-  for (let i = out.length - 1; i > 0; i--) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const j = (s >>> 0) % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 export interface LoaderOptions {
   memoryBudget?: number;
   read?: ByteSource;
@@ -84,7 +71,7 @@ export function trainingImages(protocol: Protocol, opts: LoaderOptions = {}): Tr
   return {
     count: refs.length,
     async *batches({ batchSize, size, crop, shuffleSeed }) {
-      const order = shuffleSeed === undefined ? refs : seededOrder(refs, shuffleSeed);
+      const order = shuffleSeed === undefined ? refs : seededShuffle(refs, shuffleSeed);
       const loader = new BatchLoader(protocol, order, { size, batchSize, ...opts });
       for await (const b of loader) yield toImageBatch(b, crop ?? size);
     },

@@ -86,3 +86,45 @@ export class AbortError extends Error {
     this.name = 'AbortError';
   }
 }
+
+/**
+ * TrainingImages over images already in memory at the detector's input size (`inputSize` x `inputSize`, CHW
+ * RGB in [0, 1]), e.g. decoded in a browser. Shuffling uses `shuffleSeed` like the file loader.
+ */
+export function imagesInMemory(images: readonly Float32Array[], side: number): TrainingImages {
+  images.forEach((img, i) => {
+    if (img.length !== 3 * side * side) {
+      throw new Error(`texad: image ${i} has ${img.length} values; expected 3 x ${side} x ${side} (CHW RGB at the detector's inputSize)`);
+    }
+  });
+  return {
+    count: images.length,
+    async *batches({ batchSize, size, crop, shuffleSeed }) {
+      if ((crop ?? size) !== side) {
+        throw new Error(`texad: the detector wants ${crop ?? size}px inputs; these images are ${side}px (resize them to inputSize first)`);
+      }
+      const indices = images.map((_, i) => i);
+      const order = shuffleSeed === undefined ? indices : seededShuffle(indices, shuffleSeed);
+      for (let start = 0; start < order.length; start += batchSize) {
+        const picked = order.slice(start, start + batchSize);
+        const out = new Float32Array(picked.length * 3 * side * side);
+        picked.forEach((idx, k) => out.set(images[idx]!, k * 3 * side * side));
+        yield { images: out, count: picked.length, height: side, width: side };
+      }
+    },
+  };
+}
+
+/** A seeded Fisher-Yates shuffle (xorshift32): the epoch order of training images, the same in every runtime. */
+export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  let s = (seed >>> 0) ^ 0x9e3779b9 || 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const j = (s >>> 0) % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

@@ -13,7 +13,7 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type Module } from '../../nn/layers.ts';
 import {
-  AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  AbortError, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
 import { simpleNetConfig, type PresetName, type SimpleNetConfig } from './config.ts';
@@ -303,7 +303,7 @@ class FeatureCache {
 
   /** Images shuffled with a seeded permutation, concatenated `batchSize` at a time, like a shuffling DataLoader. */
   *shuffledBatches(batchSize: number, seed: number): Iterable<Float32Array> {
-    const order = seededPermutation(this.images.length, seed);
+    const order = seededShuffle(this.images.map((_, i) => i), seed);
     for (let start = 0; start < order.length; start += batchSize) {
       const picked = order.slice(start, start + batchSize).map((i) => this.images[i]!);
       const out = new Float32Array(picked.reduce((n, a) => n + a.length, 0));
@@ -315,17 +315,4 @@ class FeatureCache {
       yield out;
     }
   }
-}
-
-function seededPermutation(n: number, seed: number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  let s = (seed >>> 0) || 1;
-  for (let i = n - 1; i > 0; i--) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const j = (s >>> 0) % (i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
 }
