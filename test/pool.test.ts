@@ -61,6 +61,14 @@ describe('pool: beyond the golden sizes', () => {
     const y = await rt.tidyAsync(async () => adaptiveAvgPool1d(rt.tensor(x, [2, 4608]), 1536).read());
     assertClose(y, Array.from({ length: 2 * 1536 }, (_, i) => (x[3 * i]! + x[3 * i + 1]! + x[3 * i + 2]!) / 3), 'triples');
   });
+  it('globalAvgPool of a 40x36 plane (two stages over 36 bins)', async () => {
+    const rt = await gpuRuntime();
+    const x = randomData(2 * 1440, 63, -1, 3);
+    const y = await rt.tidyAsync(async () => globalAvgPool(rt.tensor(x, [1, 2, 40, 36])).read());
+    const mean = (k: number) => x.slice(k * 1440, (k + 1) * 1440).reduce((a, b) => a + b, 0) / 1440;
+    assertClose(y, [mean(0), mean(1)], 'plane means');
+    await gradCheck(rt, ([t]) => globalAvgPool(t!), [{ data: x, shape: [1, 2, 40, 36] }]);
+  });
   it('maxPool2d without autograd keeps no argmax and matches the recorded path', async () => {
     const rt = await gpuRuntime();
     const x = randomData(2 * 3 * 9 * 9, 62);

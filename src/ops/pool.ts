@@ -111,13 +111,21 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   return rt.record(y, 'avgPool2d', [x], (gy) => [poolBackward('avg', g, includePad, [gy], x.shape)]);
 }
 
-/** Mean over each plane: [N, C, H, W] -> [N, C, 1, 1]. */
+/**
+ * Mean over each plane: [N, C, H, W] -> [N, C, 1, 1]. Large planes are averaged in two stages over equal bins
+ * (the mean of equal-sized bin means is the mean), so no invocation walks a whole plane alone.
+ */
 export function globalAvgPool(x: Tensor): Tensor {
   x.assertAlive('globalAvgPool');
   if (x.rank !== 4) throw new Error(`texad: globalAvgPool needs x of shape [N, C, H, W], got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
-  if (h * w === 0) throw new Error(`texad: globalAvgPool x${formatShape(x.shape)}: empty planes have no mean`);
-  return adaptiveAvgPool1d(x.reshape([n, c, h * w]), 1).reshape([n, c, 1, 1]);
+  const size = h * w;
+  if (size === 0) throw new Error(`texad: globalAvgPool x${formatShape(x.shape)}: empty planes have no mean`);
+  let bins = Math.floor(Math.sqrt(size));
+  while (size % bins !== 0) bins--;
+  let planes = x.reshape([n, c, size]);
+  if (size >= 1024 && bins >= 16) planes = adaptiveAvgPool1d(planes, bins);
+  return adaptiveAvgPool1d(planes, 1).reshape([n, c, 1, 1]);
 }
 
 /**
