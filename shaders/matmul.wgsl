@@ -45,12 +45,13 @@ fn row_offset(i: u32, r1: u32, r0: u32, s2: u32, s1: u32, s0: u32) -> u32 {
 }
 
 //! entry gemm
-// TU rows x TLV vec4 columns per invocation on a WGX x WGY grid. STAGED (for GPUs) first copies the
-// workgroup's U rows and L columns for KT reduction steps into workgroup memory, so each global value is read
-// once per workgroup; without it (CPUs) WGY must be 1 and every U load is workgroup-uniform. Compilers count
-// the staging arrays even when STAGED is false, so register variants pass KT = 1 to keep them small.
-// BIAS: 0 none, 1 per column (linear, conv), 2 per row (linear computed transposed). RES adds a tensor laid out
-// like Y before RELU, matching ResNet's relu(bn(conv(x)) + shortcut).
+// TU rows x TLV vec4 columns per invocation on a WGX x WGY grid. Register variants (WGY = 1) share the
+// workgroup's rows, so U loads are uniform and lanes run along columns; with LANE_ROWS they share columns
+// instead (uniform L loads, lanes along rows), for outputs only a few columns wide. STAGED (for GPUs) first
+// copies the workgroup's U rows and L columns for KT reduction steps into workgroup memory, so each global
+// value is read once per workgroup. Compilers count the staging arrays even when STAGED is false, so register
+// variants pass KT = 1 to keep them small. BIAS adds bias[column]; RES adds a tensor laid out like Y, before
+// RELU, matching ResNet's relu(bn(conv(x)) + shortcut).
 @group(0) @binding(0) var<uniform> p: Gemm;
 @group(0) @binding(1) var<storage, read> u: array<f32>;
 @group(0) @binding(2) var<storage, read> l: array<vec4<f32>>;
@@ -71,9 +72,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   // Spelled out for WGY == 1 so that CPU compilers see the rows as workgroup-uniform.
   let ty = select(lid.y, 0u, WGY == 1u);
   let tile_row0 = wid.y * ROWS;
-  let row0 = tile_row0 + ty * TU;
   let tile_col0 = wid.x * COLS4;
-  let col = tile_col0 + lid.x * TLV;
+  let row0 = select(tile_row0 + ty * TU, (wid.y * WGX + lid.x) * TU, LANE_ROWS);
+  let col = select(tile_col0 + lid.x * TLV, wid.x * TLV, LANE_ROWS);
   let a_begin = part * p.k2_chunk;
   let a_end = min(a_begin + p.k2_chunk, p.k2);
   var acc: array<vec4<f32>, TU * TLV>;
@@ -147,8 +148,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         if (cj >= p.n) { break; }
         let at = yrow + cj * p.y_cs;
         var v = acc[i * TLV + j][q];
-        if (BIAS == 1u) { v += bias[cj]; }
-        if (BIAS == 2u) { v += bias[row]; }
+        if (BIAS) { v += bias[cj]; }
         if (RES) { v += res[at]; }
         if (RELU) { v = max(v, 0.0); }
         y[at] = v;

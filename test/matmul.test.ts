@@ -21,10 +21,10 @@ describe('matmul: PyTorch golden, default variant', () => {
 });
 
 // Every variant must agree with PyTorch, whichever the autotuner picks on a given adapter. A handful of
-// cases per variant covers row/column tails, transposes, broadcasts, split-K and the transposed skinny path.
+// cases per variant covers row/column tails, transposes, broadcasts, split-K and single-column outputs.
 describe('matmul: PyTorch golden, every variant', () => {
   const picked = ['19x37 * 37x26', 'transA transB', 'broadcast a batch 1', 'skinny output 40x6 * 6x3',
-    'linear 17x33 -> 19', 'linear one output feature 20x9 -> 1'];
+    'long reduction (split-K) 3x150 * 150x5', 'linear 17x33 -> 19', 'linear one output feature 20x9 -> 1'];
   const subset = picked.map((n) => cases.find((c) => c.name === n)).filter((c): c is GoldenCase => c !== undefined);
   it('picks every named case', () => expect(subset.length).toBe(picked.length));
   for (const v of GEMM_VARIANTS) {

@@ -108,7 +108,7 @@ function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, wh
     yCol: oh * ow,
     yOffset: 0,
     yBatch: o * oh * ow,
-    ...(bias ? { bias: { t: bias, perRow: false } } : {}),
+    ...(bias ? { bias } : {}),
     ...(residual ? { residual } : {}),
     relu,
   });

@@ -7,29 +7,35 @@ import { requestTuning, shapeBucket, tunedVariant, type Candidate } from '../run
 import { Params, type Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad } from '../runtime/tensor.ts';
 
-/** A gemm kernel variant: TU rows x TLV vec4 columns per invocation; `staged` tiles through workgroup memory. */
+/**
+ * A gemm kernel variant: TU rows x TLV vec4 columns per invocation. `cols`: the workgroup shares its rows
+ * (uniform U loads) and lanes run along columns; `rows`: it shares columns and lanes run along rows, for
+ * outputs a few columns wide; `staged`: a 2-D workgroup tiles through workgroup memory (GPUs).
+ */
 export interface GemmVariant {
   name: string;
+  mode: 'cols' | 'rows' | 'staged';
   tu: number;
   tlv: number;
-  /** Workgroup width; register variants size it to the column count (8..64 lanes). */
+  /** Workgroup width for staged variants; register variants size it to the lane dimension (8..64 lanes). */
   wgx?: number;
   wgy: number;
-  staged: boolean;
 }
 
 /**
- * The variants the autotuner chooses from. Register tiles (r<rows>x<columns>) suit CPU drivers: on lavapipe
- * (2 cores) r8x16 reaches about 25 GFLOP/s, r8x8 20, r4x4 10. `wg64` (64x64 tiles staged in workgroup memory,
- * 16x16 invocations of 4x4) is the classic layout for GPUs.
+ * The variants the autotuner chooses from. Register tiles suit CPU drivers: on lavapipe (2 cores, CPU time)
+ * r8x16 reaches about 25 GFLOP/s on a 1024^3 product, r8x8 20, r4x4 10; l8x4 (lanes along rows) computes
+ * single-column outputs 10x faster than any column-lane tile, which would idle 31 of 32 columns. `wg64` (64x64
+ * tiles staged in workgroup memory, 16x16 invocations of 4x4) is the classic layout for GPUs.
  */
 export const GEMM_VARIANTS: readonly GemmVariant[] = [
-  { name: 'r8x16', tu: 8, tlv: 4, wgy: 1, staged: false },
-  { name: 'r8x8', tu: 8, tlv: 2, wgy: 1, staged: false },
-  { name: 'r4x8', tu: 4, tlv: 2, wgy: 1, staged: false },
-  { name: 'r8x4', tu: 8, tlv: 1, wgy: 1, staged: false },
-  { name: 'r4x4', tu: 4, tlv: 1, wgy: 1, staged: false },
-  { name: 'wg64', tu: 4, tlv: 1, wgx: 16, wgy: 16, staged: true },
+  { name: 'r8x16', mode: 'cols', tu: 8, tlv: 4, wgy: 1 },
+  { name: 'r8x8', mode: 'cols', tu: 8, tlv: 2, wgy: 1 },
+  { name: 'r4x8', mode: 'cols', tu: 4, tlv: 2, wgy: 1 },
+  { name: 'r8x4', mode: 'cols', tu: 8, tlv: 1, wgy: 1 },
+  { name: 'r4x4', mode: 'cols', tu: 4, tlv: 1, wgy: 1 },
+  { name: 'l8x4', mode: 'rows', tu: 8, tlv: 1, wgy: 1 },
+  { name: 'wg64', mode: 'staged', tu: 4, tlv: 1, wgx: 16, wgy: 16 },
 ];
 
 /** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
@@ -39,13 +45,13 @@ function isCpuAdapter(rt: Runtime): boolean {
 }
 
 /**
- * The variant used until a bucket is tuned, and always with TEXAD_AUTOTUNE=0. GPUs: wg64. CPU adapters: the
- * widest register tile that keeps 8 lanes busy on n4 vec4 columns (r8x16 from 128 columns, r8x8 from 64,
- * else r8x4); a 64-channel convolution runs twice as fast on r8x8 as on r8x16, which would idle half its lanes.
+ * The variant used until a bucket is tuned, and always with TEXAD_AUTOTUNE=0. GPUs: wg64. CPU adapters: l8x4
+ * for outputs up to 8 columns wide, else the widest column tile that keeps 8 lanes busy (r8x16 from 128
+ * columns, r8x8 from 64, else r8x4); a 64-channel convolution runs twice as fast on r8x8 as on r8x16.
  */
 export function defaultGemmVariant(rt: Runtime, n4: number): string {
   if (!isCpuAdapter(rt)) return 'wg64';
-  return n4 >= 32 ? 'r8x16' : n4 >= 16 ? 'r8x8' : 'r8x4';
+  return n4 <= 2 ? 'l8x4' : n4 >= 32 ? 'r8x16' : n4 >= 16 ? 'r8x8' : 'r8x4';
 }
 
 /** Reduction steps per workgroup-memory round of staged variants (KT in matmul.wgsl). */
@@ -93,10 +99,14 @@ export interface GemmCall {
   yCol: number;
   yOffset: number;
   yBatch: number;
-  bias?: { t: Tensor; perRow: boolean };
+  /** Added per column. */
+  bias?: Tensor;
   residual?: Tensor;
   relu?: boolean;
-  /** The call writes all of `out` and has no epilogue, so k2 may be split into partial sums. */
+  /**
+   * The call writes all of `out` and has no epilogue, so the reduction may be split into partial sums: along
+   * k2, or along k0 when it is the only loop.
+   */
   splitK?: boolean;
 }
 
@@ -107,15 +117,17 @@ function variantByName(name: string): GemmVariant | undefined {
   return GEMM_VARIANTS.find((v) => v.name === name);
 }
 
-function workgroupWidth(v: GemmVariant, n4: number): number {
-  return v.wgx ?? Math.min(64, Math.max(8, pow2Ceil(ceilDiv(n4, v.tlv))));
+/** Lanes per workgroup: fixed for staged variants, else enough for the lane dimension (8..64). */
+function workgroupWidth(v: GemmVariant, call: GemmCall): number {
+  const lanes = v.mode === 'rows' ? ceilDiv(call.m, v.tu) : ceilDiv(call.n4, v.tlv);
+  return v.wgx ?? Math.min(64, Math.max(8, pow2Ceil(lanes)));
 }
 
 /** Whether the device can run `v` (workgroup size and memory limits). */
-function fits(rt: Runtime, v: GemmVariant, n4: number): boolean {
+function fits(rt: Runtime, v: GemmVariant, call: GemmCall): boolean {
   const lim = rt.limits;
-  const wgx = workgroupWidth(v, n4);
-  const shared = v.staged ? STAGE_KT * 4 * (v.wgy * v.tu + 4 * wgx * v.tlv) : 0;
+  const wgx = workgroupWidth(v, call);
+  const shared = v.mode === 'staged' ? STAGE_KT * 4 * (v.wgy * v.tu + 4 * wgx * v.tlv) : 0;
   return wgx * v.wgy <= lim.maxComputeInvocationsPerWorkgroup && wgx <= lim.maxComputeWorkgroupSizeX &&
     v.wgy <= lim.maxComputeWorkgroupSizeY && shared <= lim.maxComputeWorkgroupStorageSize;
 }
@@ -138,7 +150,7 @@ export function withGemmVariant<T>(name: string, fn: () => T): T {
 /** Records one gemm with the variant tuned for its bucket (or the default), queueing the bucket for tuning. */
 export function gemm(rt: Runtime, call: GemmCall): void {
   if (forcedVariant) {
-    if (!fits(rt, forcedVariant, call.n4)) throw new Error(`texad: ${call.what}: gemm variant ${forcedVariant.name} exceeds this device's limits`);
+    if (!fits(rt, forcedVariant, call)) throw new Error(`texad: ${call.what}: gemm variant ${forcedVariant.name} exceeds this device's limits`);
     dispatchGemm(rt, call, forcedVariant);
     return;
   }
@@ -147,7 +159,7 @@ export function gemm(rt: Runtime, call: GemmCall): void {
   const tuned = variantByName(tunedVariant(rt, TUNE_KERNEL, bucket) ?? '');
   if (!tuned) requestTuning(rt, TUNE_KERNEL, bucket, ...tuningCandidates(rt, call));
   const fallback = variantByName(defaultGemmVariant(rt, call.n4))!;
-  dispatchGemm(rt, call, tuned && fits(rt, tuned, call.n4) ? tuned : fits(rt, fallback, call.n4) ? fallback : GEMM_VARIANTS[0]!);
+  dispatchGemm(rt, call, tuned && fits(rt, tuned, call) ? tuned : fits(rt, fallback, call) ? fallback : GEMM_VARIANTS[0]!);
 }
 
 /**
@@ -156,8 +168,7 @@ export function gemm(rt: Runtime, call: GemmCall): void {
  */
 function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () => void] {
   const { u, l, out, bias, residual, ...rest } = call;
-  const sizes = { u: u.size, l: l.size, out: out.size, bias: bias?.t.size, residual: residual?.size };
-  const perRow = bias?.perRow ?? false;
+  const sizes = { u: u.size, l: l.size, out: out.size, bias: bias?.size, residual: residual?.size };
   const scratch: Tensor[] = [];
   const zeros = (n: number): Tensor => {
     const t = rt.zeros([n]).keep();
@@ -166,37 +177,43 @@ function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () =
   };
   const candidates = (): Candidate[] => {
     const c: GemmCall = { ...rest, u: zeros(sizes.u), l: zeros(sizes.l), out: zeros(sizes.out) };
-    if (sizes.bias !== undefined) c.bias = { t: zeros(sizes.bias), perRow };
+    if (sizes.bias !== undefined) c.bias = zeros(sizes.bias);
     if (sizes.residual !== undefined) c.residual = zeros(sizes.residual);
-    return GEMM_VARIANTS.filter((v) => fits(rt, v, call.n4)).map((v) => ({ name: v.name, run: () => dispatchGemm(rt, c, v) }));
+    return GEMM_VARIANTS.filter((v) => fits(rt, v, call)).map((v) => ({ name: v.name, run: () => dispatchGemm(rt, c, v) }));
   };
   return [candidates, () => scratch.forEach((t) => t.dispose())];
 }
 
 function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
-  const wgx = workgroupWidth(v, call.n4);
-  const rowsPerGroup = v.tu * v.wgy;
-  const colGroups = ceilDiv(call.n4, wgx * v.tlv);
+  const wgx = workgroupWidth(v, call);
+  const rowsPerGroup = v.mode === 'rows' ? v.tu * wgx : v.tu * v.wgy;
+  const colGroups = ceilDiv(call.n4, v.mode === 'rows' ? v.tlv : wgx * v.tlv);
   const maxGroups = rt.limits.maxComputeWorkgroupsPerDimension;
-  const [k2] = call.k;
+  let k = call.k;
+  let kStrides = call.kStrides;
   let splits = 1;
-  if (call.splitK && k2 > 1) {
+  if (call.splitK) {
     const tiles = colGroups * ceilDiv(call.m, rowsPerGroup) * call.batches;
-    const wanted = Math.min(k2, ceilDiv(MIN_TILES, tiles), Math.max(1, Math.floor(MAX_PARTIALS / call.out.size)));
-    splits = ceilDiv(k2, ceilDiv(k2, wanted));
+    // A lone flat reduction moves to k2, the loop that splits.
+    if (k[0] === 1 && k[1] === 1 && tiles < MIN_TILES) [k, kStrides] = [[k[2], 1, 1], [kStrides[2], 0, 0]];
+    const wanted = Math.max(1, Math.min(k[0], ceilDiv(MIN_TILES, tiles), Math.floor(maxGroups / call.batches),
+      Math.floor(MAX_PARTIALS / call.out.size)));
+    splits = ceilDiv(k[0], ceilDiv(k[0], wanted));
   }
+  const k2 = k[0];
   const chunk = ceilDiv(k2, splits);
   if (call.batches * splits > maxGroups) {
     throw new Error(`texad: ${call.what}: ${call.batches} batch items exceed the device's ${maxGroups} workgroups per dimension; split the batch`);
   }
   const partials = splits > 1 ? rt.empty([splits * call.out.size], 'split-K partials') : null;
   const target = partials ?? call.out;
+  const staged = v.mode === 'staged';
   const spec = {
-    TU: v.tu, TLV: v.tlv, WGX: wgx, WGY: v.wgy, STAGED: v.staged, KT: v.staged ? STAGE_KT : 1,
-    BIAS: call.bias ? (call.bias.perRow ? 2 : 1) : 0, RES: call.residual !== undefined, RELU: call.relu === true,
+    TU: v.tu, TLV: v.tlv, WGX: wgx, WGY: v.wgy, STAGED: staged, LANE_ROWS: v.mode === 'rows', KT: staged ? STAGE_KT : 1,
+    BIAS: call.bias !== undefined, RES: call.residual !== undefined, RELU: call.relu === true,
   };
   // Placeholders keep the binding layout fixed; the shader never reads them.
-  const inputs = [call.u, call.l, call.bias?.t ?? call.u, call.residual ?? call.u];
+  const inputs = [call.u, call.l, call.bias ?? call.u, call.residual ?? call.u];
   // More row tiles than one grid dimension holds: dispatch whole multiples of r1 * r0 rows at a time, so the
   // first row coordinate of each chunk only shifts the U and Y offsets.
   const [r1, r0] = call.rows;
@@ -209,7 +226,7 @@ function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
     const params = new Params()
       .u32(m, call.n, call.n4, splits, r1, r0)
       .u32(...call.uStrides, call.uOffset + lead * call.uStrides[0], call.uBatch)
-      .u32(k2, chunk, call.k[1], call.k[2], ...call.kStrides, call.lBatch)
+      .u32(k2, chunk, k[1], k[2], ...kStrides, call.lBatch)
       .u32(...call.yStrides, call.yCol, call.yOffset + lead * call.yStrides[0], call.yBatch, call.out.size);
     rt.dispatch({
       family: 'matmul',
@@ -297,23 +314,11 @@ function matrices(t: Tensor, trans = false): MatView {
   return trans ? transposed(v) : v;
 }
 
-/** Outputs with fewer columns than this (and many rows) are computed transposed, so lanes run along rows. */
-const SKINNY_COLS = 8;
-
 /**
  * out = u * l per batch item (broadcasting batch 1), or with `reduceBatch` the sum over batch items of the
  * products (out has batch 1): the backward of a broadcast operand. `bias` is added per output column.
  */
 function contract(u: MatView, l: MatView, out: MatView, what: string, reduceBatch = false, bias?: Tensor): void {
-  if (out.cols < SKINNY_COLS && out.rows >= 8 * out.cols) {
-    contractOriented(transposed(l), transposed(u), transposed(out), what, reduceBatch, bias, true);
-  } else {
-    contractOriented(u, l, out, what, reduceBatch, bias, false);
-  }
-}
-
-function contractOriented(u: MatView, l: MatView, out: MatView, what: string, reduceBatch: boolean,
-  bias: Tensor | undefined, biasPerRow: boolean): void {
   const rt = out.t.rt;
   const K = u.cols;
   const batches = reduceBatch ? 1 : out.batch;
@@ -344,8 +349,8 @@ function contractOriented(u: MatView, l: MatView, out: MatView, what: string, re
     yCol: out.cs,
     yOffset: 0,
     yBatch: out.batch === 1 ? 0 : out.bs,
-    ...(bias ? { bias: { t: bias, perRow: biasPerRow } } : {}),
-    splitK: reduceBatch && !bias,
+    ...(bias ? { bias } : {}),
+    splitK: !bias,
   });
   if (packed !== l.t) packed.dispose();
 }

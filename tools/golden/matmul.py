@@ -29,6 +29,7 @@ mm('broadcast a batch 1', (1, 4, 5), (3, 5, 6))
 mm('broadcast b rank 2', (3, 4, 5), (5, 8))
 mm('broadcast a rank 2 transB', (4, 5), (2, 6, 5), trans_b=True)
 mm('skinny output 40x6 * 6x3', (40, 6), (6, 3))
+mm('long reduction (split-K) 3x150 * 150x5', (3, 150), (150, 5))
 mm('skinny batched transA', (2, 6, 30), (2, 6, 1), trans_a=True)
 
 
