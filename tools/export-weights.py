@@ -182,6 +182,23 @@ def save_safetensors(tensors, path, metadata, dtype='f32'):
             f.write(c)
 
 
+def load_safetensors(path):
+    """The tensors of a safetensors file (F32, F16 or BF16) as float32 torch tensors, by name."""
+    with open(path, 'rb') as f:
+        header = json.loads(f.read(int(np.frombuffer(f.read(8), '<u8')[0])))
+        data = f.read()
+    header.pop('__metadata__', None)
+    kinds = {'F32': '<f4', 'F16': '<f2', 'BF16': '<u2'}
+    out = {}
+    for name, t in header.items():
+        begin, end = t['data_offsets']
+        values = np.frombuffer(data[begin:end], kinds[t['dtype']])
+        if t['dtype'] == 'BF16':
+            values = (values.astype('<u4') << 16).view('<f4')
+        out[name] = torch.from_numpy(values.astype(np.float32)).reshape(t['shape'])
+    return out
+
+
 class Features(nn.Module):
     """ImageNet normalisation + the backbone's taps: the network texad's loadBackbone(...).forward runs."""
 

@@ -1,0 +1,322 @@
+// Backbone forward throughput at 256x256 (images/s): texad, onnxruntime-web's WebGPU EP on the same Dawn adapter in
+// this process, and PyTorch on the CPU (tools/bench-backbones.py, 2 threads), on the same weights and input. Samples
+// are interleaved round by round (machines of this class drift by up to 2x over minutes); speed-ups are medians of
+// per-round time ratios.
+//
+//   npx tsc -p tsconfig.json && node dist/bench/backbones.js [--cases wide_resnet50_2,pdn_small] [--rounds 3] [--json]
+//
+// tools/export-weights.py --random-init 0 writes the safetensors file texad and PyTorch load and the ONNX graph
+// onnxruntime-web runs; both are cached under .texad-cache/bench/.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as Ort from 'onnxruntime-web/webgpu';
+import { loadBackbone, type Backbone, type BackboneName } from '../src/backbones/index.ts';
+import { tuneWhile } from '../src/runtime/autotune.ts';
+import { Runtime } from '../src/runtime/runtime.ts';
+
+const PYTHON = process.env['TEXAD_BENCH_PYTHON'] ?? '/usr/bin/python3';
+const SIZE = 256;
+const FINGERPRINT_RTOL = 1e-3;
+
+interface Case {
+  arch: BackboneName;
+  taps: string[];
+  /** Which baseline runs this network this far. */
+  usedBy: string;
+  /** Minimum texad speed-up over onnxruntime-web the project commits to. */
+  floorVsOrt?: number;
+}
+
+const CASES: Case[] = [
+  { arch: 'wide_resnet50_2', taps: ['layer2', 'layer3'], usedBy: 'SimpleNet, MSFlow', floorVsOrt: 2 },
+  { arch: 'resnet18', taps: ['layer1'], usedBy: 'PyramidFlow' },
+  { arch: 'resnet152', taps: ['layer4'], usedBy: 'Mean-Shift' },
+  { arch: 'pdn_small', taps: ['out'], usedBy: 'EfficientAD-S teacher' },
+  { arch: 'pdn_medium', taps: ['out'], usedBy: 'EfficientAD-M teacher' },
+];
+
+/** One contestant on one case: `sample` runs `iterations` forward passes and returns their median time in ms. */
+interface Contestant {
+  name: 'texad' | 'ort' | 'torch';
+  /** Version and where it ran, for the report. */
+  about: string;
+  sample(iterations: number): Promise<number>;
+  /** sum |y| and sum y^2 over every output, to check that contestants computed the same thing. */
+  fingerprint: [number, number];
+  dispose(): Promise<void>;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function fingerprintOf(arrays: ArrayLike<number>[]): [number, number] {
+  let abs = 0;
+  let sq = 0;
+  for (const a of arrays) for (let i = 0; i < a.length; i++) (abs += Math.abs(a[i]!)), (sq += a[i]! * a[i]!);
+  return [abs, sq];
+}
+
+/** The input every contestant sees: (sin(i) + 1) / 2 over the flat [1, 3, S, S] index (tools/bench-backbones.py). */
+function inputData(): Float32Array {
+  return Float32Array.from({ length: 3 * SIZE * SIZE }, (_, i) => (Math.sin(i) + 1) / 2);
+}
+
+async function timed(iterations: number, once: () => Promise<void>): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const start = performance.now();
+    await once();
+    ms.push(performance.now() - start);
+  }
+  return median(ms);
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+
+/** The case's safetensors weights and ONNX graph, exported once by tools/export-weights.py. */
+function files(root: string, c: Case): { weights: string; onnx: string } {
+  const dir = join(root, '.texad-cache', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const weights = join(dir, `${c.arch}.safetensors`);
+  const onnx = join(dir, `${c.arch}-${c.taps.join('+')}-${SIZE}.onnx`);
+  if (!existsSync(weights) || !existsSync(onnx)) {
+    execFileSync(PYTHON, [join(root, 'tools', 'export-weights.py'), c.arch, '--random-init', '0', '--out', weights,
+      '--onnx', onnx, '--taps', c.taps.join(','), '--onnx-size', String(SIZE)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return { weights, onnx };
+}
+
+async function texad(rt: Runtime, c: Case, weights: string, log: (l: string) => void): Promise<Contestant> {
+  const bb: Backbone = await loadBackbone(rt, c.arch, { weights, taps: c.taps });
+  const x = rt.tensor(inputData(), [1, 3, SIZE, SIZE]).keep();
+  // Kernel variants are tuned once per adapter, as an application would; winners persist across runs.
+  log(`${c.arch}: tuning kernel variants (slow only the first time on an adapter)`);
+  await tuneWhile(rt, () => rt.tidy(() => void bb.forward(x)));
+  const fingerprint = fingerprintOf(await rt.tidyAsync(async () => {
+    const out = bb.forward(x);
+    return Promise.all(bb.taps.map((t) => out[t]!.read()));
+  }));
+  return {
+    name: 'texad',
+    about: rt.gpu.describe(),
+    fingerprint,
+    sample: (n) => timed(n, async () => {
+      rt.tidy(() => void bb.forward(x));
+      await rt.sync();
+    }),
+    async dispose() {
+      bb.dispose();
+      x.dispose();
+    },
+  };
+}
+
+let ortModule: Promise<typeof Ort> | null = null;
+
+/**
+ * onnxruntime-web's WebGPU build on a second Dawn instance of this process (the adapter texad uses), with its wasm
+ * loaded from node_modules. Its wasm heap is a SharedArrayBuffer, which Dawn's writeBuffer rejects, so uploads
+ * from shared memory are copied first.
+ */
+function loadOrt(): Promise<typeof Ort> {
+  ortModule ??= (async () => {
+    const name = 'webgpu';
+    const dawn = (await import(name)) as { create(flags: string[]): GPU };
+    const g = globalThis as unknown as { navigator?: { gpu?: GPU }; GPUQueue: { prototype: GPUQueue } };
+    const gpu = dawn.create([]);
+    if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+    else g.navigator = { gpu };
+    const writeBuffer = g.GPUQueue.prototype.writeBuffer;
+    g.GPUQueue.prototype.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset?, size?) {
+      const shared = ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer;
+      const copy = shared ? (data as unknown as { slice(): ArrayBufferView }).slice() : data;
+      return writeBuffer.call(this, buffer, offset, copy as GPUAllowSharedBufferSource, dataOffset, size);
+    };
+    const ort = await import('onnxruntime-web/webgpu');
+    ort.env.wasm.wasmPaths = new URL('./', import.meta.resolve('onnxruntime-web/webgpu')).href;
+    ort.env.wasm.numThreads = 1;
+    ort.env.logLevel = 'error';
+    return ort;
+  })();
+  return ortModule;
+}
+
+async function onnxRuntime(c: Case, onnx: string): Promise<Contestant> {
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(readFileSync(onnx), {
+    executionProviders: ['webgpu'],
+    preferredOutputLocation: 'gpu-buffer',
+  });
+  const device = await ort.env.webgpu.device;
+  const feeds = { image: new ort.Tensor('float32', inputData(), [1, 3, SIZE, SIZE]) };
+  const first = await session.run(feeds);
+  const names = c.taps;
+  const values = await Promise.all(names.map(async (n) => (await first[n]!.getData(true)) as Float32Array));
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return {
+    name: 'ort',
+    about: `onnxruntime-web ${ort.env.versions.web ?? '?'} WebGPU EP on ${info?.description || info?.device || 'unknown adapter'}`,
+    fingerprint: fingerprintOf(values),
+    sample: (n) => timed(n, async () => {
+      const out = await session.run(feeds);
+      await device.queue.onSubmittedWorkDone();
+      for (const t of Object.values(out)) t.dispose();
+    }),
+    dispose: () => session.release(),
+  };
+}
+
+async function pytorch(root: string, c: Case, weights: string): Promise<Contestant> {
+  const script = join(root, 'tools', 'bench-backbones.py');
+  const run = (iterations: number) =>
+    JSON.parse(execFileSync(PYTHON, [script, c.arch, weights, '--taps', c.taps.join(','), '--size', String(SIZE),
+      '--iterations', String(iterations)], { encoding: 'utf8', env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' } })) as
+      { ms: number[]; fingerprint: [number, number]; torch: string; threads: number };
+  const probe = run(0);
+  return {
+    name: 'torch',
+    about: `PyTorch ${probe.torch} CPU, ${probe.threads} threads`,
+    fingerprint: probe.fingerprint,
+    sample: async (n) => median(run(n).ms),
+    dispose: async () => {},
+  };
+}
+
+function mismatch(got: [number, number], want: [number, number]): boolean {
+  return got.some((g, i) => !(Math.abs(g - want[i]!) <= FINGERPRINT_RTOL * Math.abs(want[i]!)));
+}
+
+/** One case's figures: per contestant the median ms over rounds, images/s, and texad's per-round speed-ups. */
+export interface CaseResult {
+  arch: BackboneName;
+  taps: string[];
+  usedBy: string;
+  /** Contestant -> version and device. */
+  contestants: Partial<Record<Contestant['name'], string>>;
+  ms: Partial<Record<Contestant['name'], number>>;
+  imagesPerSecond: Partial<Record<Contestant['name'], number>>;
+  speedup: { vs_ort?: number; vs_torch?: number };
+  floorVsOrt?: { required: number; pass: boolean | null };
+  skipped: Partial<Record<Contestant['name'], string>>;
+}
+
+async function runCase(rt: Runtime, root: string, c: Case, rounds: number, iterations: number,
+  log: (l: string) => void): Promise<CaseResult> {
+  const res: CaseResult = {
+    arch: c.arch, taps: c.taps, usedBy: c.usedBy, contestants: {}, ms: {}, imagesPerSecond: {}, speedup: {}, skipped: {},
+  };
+  const { weights, onnx } = files(root, c);
+  const contestants: Contestant[] = [await texad(rt, c, weights, log)];
+  const reference = contestants[0]!.fingerprint;
+  for (const [name, make] of [['ort', () => onnxRuntime(c, onnx)], ['torch', () => pytorch(root, c, weights)]] as const) {
+    try {
+      const peer = await make();
+      if (mismatch(peer.fingerprint, reference)) {
+        res.skipped[name] = `output differs from texad's (${peer.fingerprint} vs ${reference})`;
+        await peer.dispose();
+      } else contestants.push(peer);
+    } catch (err) {
+      res.skipped[name] = (err as Error).message;
+    }
+  }
+  for (const ct of contestants) res.contestants[ct.name] = ct.about;
+  const perRound = new Map<string, number[]>(contestants.map((ct) => [ct.name, []]));
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < contestants.length; i++) {
+        const ct = contestants[(i + r) % contestants.length]!;
+        perRound.get(ct.name)!.push(await ct.sample(iterations));
+      }
+      log(`${c.arch} round ${r + 1}/${rounds}: ${contestants.map((ct) => `${ct.name} ${perRound.get(ct.name)!.at(-1)!.toFixed(0)} ms`).join(', ')}`);
+    }
+  } finally {
+    for (const ct of contestants) await ct.dispose();
+  }
+  const texadMs = perRound.get('texad')!;
+  for (const [name, ms] of perRound) {
+    const m = median(ms);
+    res.ms[name as Contestant['name']] = m;
+    res.imagesPerSecond[name as Contestant['name']] = 1000 / m;
+    if (name !== 'texad') res.speedup[`vs_${name as 'ort' | 'torch'}`] = median(ms.map((t, r) => t / texadMs[r]!));
+  }
+  if (c.floorVsOrt !== undefined) {
+    const s = res.speedup.vs_ort;
+    res.floorVsOrt = { required: c.floorVsOrt, pass: s === undefined ? null : s >= c.floorVsOrt };
+  }
+  return res;
+}
+
+export interface BackboneBenchReport {
+  date: string;
+  size: number;
+  rounds: number;
+  iterations: number;
+  cases: CaseResult[];
+}
+
+/** Runs the cases named in `only` (all when empty). */
+export async function runBackboneBench(opts: { only?: string[]; rounds?: number; iterations?: number; log?: (l: string) => void } = {}): Promise<BackboneBenchReport> {
+  const log = opts.log ?? (() => {});
+  const rounds = opts.rounds ?? 3;
+  const iterations = opts.iterations ?? 1;
+  const cases = opts.only?.length ? CASES.filter((c) => opts.only!.includes(c.arch)) : CASES;
+  const root = packageRoot();
+  const rt = await Runtime.create();
+  const report: BackboneBenchReport = { date: new Date().toISOString(), size: SIZE, rounds, iterations, cases: [] };
+  try {
+    for (const c of cases) report.cases.push(await runCase(rt, root, c, rounds, iterations, log));
+  } finally {
+    await rt.destroy();
+  }
+  return report;
+}
+
+function fmt(v: number | undefined, digits = 3): string {
+  return v === undefined ? '-' : v.toPrecision(digits);
+}
+
+/** The report as a table: images/s per contestant and texad's speed-ups. */
+export function formatBackboneReport(r: BackboneBenchReport): string {
+  const about = r.cases[0]?.contestants ?? {};
+  const lines = [
+    `backbones forward, batch 1, ${r.size}x${r.size}, ${r.date}`,
+    ...Object.entries(about).map(([k, v]) => `  ${k}: ${v}`),
+    `median of ${r.rounds} interleaved rounds (${r.iterations} pass(es) each); images/s`,
+    'backbone           taps            texad    ort    torch   vs ort  vs torch  used by',
+  ];
+  for (const c of r.cases) {
+    const ips = c.imagesPerSecond;
+    lines.push(`${c.arch.padEnd(18)} ${c.taps.join(',').padEnd(15)} ${fmt(ips.texad).padStart(6)} ${fmt(ips.ort).padStart(6)} ` +
+      `${fmt(ips.torch).padStart(7)}  ${fmt(c.speedup.vs_ort).padStart(6)}x ${fmt(c.speedup.vs_torch).padStart(7)}x  ${c.usedBy}`);
+    for (const [k, v] of Object.entries(c.skipped)) lines.push(`  ${k} skipped: ${v}`);
+    if (c.floorVsOrt) {
+      const verdict = c.floorVsOrt.pass === null ? 'not measured' : c.floorVsOrt.pass ? 'met' : 'MISSED';
+      lines.push(`  floor: texad >= ${c.floorVsOrt.required}x onnxruntime-web: ${verdict}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const flag = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const report = await runBackboneBench({
+    only: flag('cases')?.split(','),
+    rounds: flag('rounds') ? Number(flag('rounds')) : undefined,
+    iterations: flag('iterations') ? Number(flag('iterations')) : undefined,
+    log: (l) => console.error(l),
+  });
+  console.log(args.includes('--json') ? JSON.stringify(report, null, 2) : formatBackboneReport(report));
+}
