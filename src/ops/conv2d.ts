@@ -1,11 +1,12 @@
 // 2-D convolution in NCHW with PyTorch's semantics, forward and backward. Every pass is an implicit GEMM on
 // matmul.ts's gemm(): the im2col matrix is never built, its entries are gathered through strides from a
-// zero-padded copy of the image, so the hot loop has no bounds checks (the copy costs one pass over the image,
-// about 2% of a 3x3 convolution). That is why this family has no shader of its own: its only kernels are
-// gemm, pack and strided_sum (shaders/matmul.wgsl) and layout's pad2d.
+// zero-padded copy of the image, so the hot loop has no bounds checks (bounds checks there cost 15% on
+// lavapipe; the copy is one pass over the image, ~2% of a 3x3 convolution with 256 channels, ~10% with 64).
+// That is why this family has no shader of its own: its kernels are gemm, pack and strided_sum
+// (shaders/matmul.wgsl) and layout's pad2d.
 //
-//   forward  y[b, o, p]      rows = output pixels, columns = O,  reduction over (ky, kx, c)
-//   dX       dx[b, c, p']    rows = input pixels of one stride phase, columns = C, reduction over (jy, jx, o)
+//   forward  y[b, o, p]       rows = output pixels, columns = O, reduction over (ky, kx, c)
+//   dX       dx[b, c, p']     rows = input pixels of one stride phase, columns = C, reduction over (jy, jx, o)
 //   dW       dw[o, c, ky, kx] rows = (c, ky, kx), columns = O, reduction over (oy, b, ox), split-K when small
 //   dBias    ordered sum over batch and pixels
 //

@@ -117,14 +117,16 @@ function variantByName(name: string): GemmVariant | undefined {
   return GEMM_VARIANTS.find((v) => v.name === name);
 }
 
+type GemmExtent = Pick<GemmCall, 'm' | 'n4'>;
+
 /** Lanes per workgroup: fixed for staged variants, else enough for the lane dimension (8..64). */
-function workgroupWidth(v: GemmVariant, call: GemmCall): number {
+function workgroupWidth(v: GemmVariant, call: GemmExtent): number {
   const lanes = v.mode === 'rows' ? ceilDiv(call.m, v.tu) : ceilDiv(call.n4, v.tlv);
   return v.wgx ?? Math.min(64, Math.max(8, pow2Ceil(lanes)));
 }
 
 /** Whether the device can run `v` (workgroup size and memory limits). */
-function fits(rt: Runtime, v: GemmVariant, call: GemmCall): boolean {
+function fits(rt: Runtime, v: GemmVariant, call: GemmExtent): boolean {
   const lim = rt.limits;
   const wgx = workgroupWidth(v, call);
   const shared = v.mode === 'staged' ? STAGE_KT * 4 * (v.wgy * v.tu + 4 * wgx * v.tlv) : 0;
@@ -179,7 +181,7 @@ function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () =
     const c: GemmCall = { ...rest, u: zeros(sizes.u), l: zeros(sizes.l), out: zeros(sizes.out) };
     if (sizes.bias !== undefined) c.bias = zeros(sizes.bias);
     if (sizes.residual !== undefined) c.residual = zeros(sizes.residual);
-    return GEMM_VARIANTS.filter((v) => fits(rt, v, call)).map((v) => ({ name: v.name, run: () => dispatchGemm(rt, c, v) }));
+    return GEMM_VARIANTS.filter((v) => fits(rt, v, rest)).map((v) => ({ name: v.name, run: () => dispatchGemm(rt, c, v) }));
   };
   return [candidates, () => scratch.forEach((t) => t.dispose())];
 }

@@ -9,14 +9,15 @@ torch.manual_seed(3)
 cases = []
 
 
-def conv(name, n, c, h, w, o, k, stride, pad, bias=True, grads=True, relu=False, residual=False):
+def conv(name, n, c, h, w, o, k, stride, pad, bias=True, grads=True, relu=False, residual=False, kw=None):
+    kh, kw = k, kw or k
     x = torch.randn(n, c, h, w)
-    weight = torch.randn(o, c, k, k) / (c * k * k) ** 0.5
+    weight = torch.randn(o, c, kh, kw) / (c * kh * kw) ** 0.5
     inputs = {'x': x, 'weight': weight}
     if bias:
         inputs['bias'] = torch.randn(o)
-    ho = (h + 2 * pad - k) // stride + 1
-    wo = (w + 2 * pad - k) // stride + 1
+    ho = (h + 2 * pad - kh) // stride + 1
+    wo = (w + 2 * pad - kw) // stride + 1
     if residual:
         inputs['residual'] = torch.randn(n, o, ho, wo)
 
@@ -38,6 +39,7 @@ for i, (k, stride, pad) in enumerate([(1, 1, 0), (1, 2, 1), (3, 1, 1), (3, 2, 2)
 conv('wide channels 3x3 s1 p1', 1, 9, 5, 5, 6, 3, 1, 1)
 conv('stride 3 k3 (phases without taps)', 1, 2, 8, 7, 3, 3, 3, 1)
 conv('stride 2 k1 (taps only on even pixels)', 2, 3, 7, 6, 4, 1, 2, 0)
+conv('rectangular 3x2 kernel stride 2 pad 1', 1, 2, 7, 6, 3, 3, 2, 1, kw=2)
 conv('inference relu', 2, 3, 7, 9, 5, 3, 1, 1, grads=False, relu=True)
 conv('inference residual relu', 1, 4, 6, 7, 8, 3, 2, 1, grads=False, relu=True, residual=True)
 conv('training residual relu (unfused)', 1, 3, 5, 6, 4, 3, 1, 1, relu=True, residual=True)
