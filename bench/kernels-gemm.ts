@@ -68,6 +68,7 @@ export function gemmCases(): BenchCase[] {
   ];
 }
 
+/** The suite as the bench harness lists it. */
 export const gemmSuite: Suite = { name: 'gemm', cases: () => gemmCases() };
 
 /** Backward (dX + dW) of the 3x3 convolution within 2.5x of its forward. */

@@ -19,6 +19,7 @@ import { gemm, pack, stridedSum } from './matmul.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad } from '../runtime/tensor.ts';
 
+/** Stride, padding and the fused inference epilogue of conv2d. */
 export interface Conv2dOptions {
   /** Same stride along both axes (default 1). */
   stride?: number;

@@ -365,6 +365,7 @@ function checkOperand(op: string, t: Tensor, name: string, ranks: readonly numbe
   if (t.size === 0) throw new Error(`texad: ${op}: ${name} ${formatShape(t.shape)} is empty; empty products are not supported`);
 }
 
+/** Transposes applied to the operands of matmul (the last two dims). */
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;

@@ -23,6 +23,7 @@ export interface Candidate {
   run(): void;
 }
 
+/** How long autotune() measures. */
 export interface TuneOptions {
   /** Timed rounds per candidate after a warm-up run (default 3); the fastest round counts. */
   rounds?: number;
