@@ -63,6 +63,7 @@ const ROWS: u32 = WGY * TU;
 const COLS4: u32 = WGX * TLV;
 var<workgroup> us: array<f32, KT * ROWS>;
 var<workgroup> ls: array<vec4<f32>, KT * COLS4>;
+var<workgroup> koffs: array<u32, KT>;
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -82,22 +83,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (STAGED) {
     let inner = p.k1 * p.k0;
     let k_end = a_end * inner;
+    // Each invocation stages the same U row and L column every round (the workgroup size is a multiple of
+    // ROWS and COLS4), so their bases are computed once; the KT reduction offsets, which take divisions, are
+    // computed once per round by KT invocations and shared.
+    let u_base = p.u_off + batch * p.u_bs +
+      row_offset(min(tile_row0 + flat % ROWS, p.m - 1u), p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0);
+    let l_col = batch * p.l_bs + min(tile_col0 + flat % COLS4, p.n4 - 1u);
     for (var kt = a_begin * inner; kt < k_end; kt += KT) {
+      if (flat < KT) {
+        let k = kt + flat;
+        koffs[flat] = (k / inner) * p.t2 + ((k / p.k0) % p.k1) * p.t1 + (k % p.k0) * p.t0;
+      }
+      workgroupBarrier();
       // Reduction steps past k_end stage zeros, so the inner loop needs no bounds.
       for (var e = flat; e < KT * ROWS; e += WGX * WGY) {
-        let k = kt + e / ROWS;
-        let row = min(tile_row0 + e % ROWS, p.m - 1u);
-        var v = 0.0;
-        if (k < k_end) {
-          let koff = (k / inner) * p.t2 + ((k / p.k0) % p.k1) * p.t1 + (k % p.k0) * p.t0;
-          v = u[p.u_off + batch * p.u_bs + row_offset(row, p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0) + koff];
-        }
-        us[e] = v;
+        let kq = e / ROWS;
+        us[e] = select(0.0, u[u_base + select(0u, koffs[kq], kt + kq < k_end)], kt + kq < k_end);
       }
       for (var e = flat; e < KT * COLS4; e += WGX * WGY) {
         let k = kt + e / COLS4;
-        let c4 = min(tile_col0 + e % COLS4, p.n4 - 1u);
-        ls[e] = select(vec4<f32>(0.0), l[batch * p.l_bs + min(k, k_end - 1u) * p.n4 + c4], k < k_end);
+        ls[e] = select(vec4<f32>(0.0), l[min(k, k_end - 1u) * p.n4 + l_col], k < k_end);
       }
       workgroupBarrier();
       for (var kq = 0u; kq < KT; kq++) {

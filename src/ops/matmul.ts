@@ -129,9 +129,14 @@ function workgroupWidth(v: GemmVariant, call: GemmExtent): number {
 function fits(rt: Runtime, v: GemmVariant, call: GemmExtent): boolean {
   const lim = rt.limits;
   const wgx = workgroupWidth(v, call);
-  const shared = v.mode === 'staged' ? STAGE_KT * 4 * (v.wgy * v.tu + 4 * wgx * v.tlv) : 0;
-  return wgx * v.wgy <= lim.maxComputeInvocationsPerWorkgroup && wgx <= lim.maxComputeWorkgroupSizeX &&
-    v.wgy <= lim.maxComputeWorkgroupSizeY && shared <= lim.maxComputeWorkgroupStorageSize;
+  const threads = wgx * v.wgy;
+  if (threads > lim.maxComputeInvocationsPerWorkgroup || wgx > lim.maxComputeWorkgroupSizeX || v.wgy > lim.maxComputeWorkgroupSizeY) return false;
+  if (v.mode !== 'staged') return true;
+  // The staging loops of matmul.wgsl assume every invocation keeps one U row and one L column.
+  const rows = v.wgy * v.tu;
+  const cols4 = wgx * v.tlv;
+  const shared = STAGE_KT * 4 * (rows + 4 * cols4 + 1);
+  return threads % rows === 0 && threads % cols4 === 0 && threads >= STAGE_KT && shared <= lim.maxComputeWorkgroupStorageSize;
 }
 
 let forcedVariant: GemmVariant | null = null;
