@@ -75,6 +75,18 @@ describe('conv2d: errors', () => {
     expect(() => conv2d(x!, w!, null, { residual: r! })).toThrow(/residual \[1, 3, 5, 5\] must match the output \[1, 3, 4, 4\]/);
     expect(() => conv2d(x!, w!, null, { activation: 'gelu' as 'relu' })).toThrow(/unsupported activation 'gelu'/);
   });
+  it('names the op and the fix when a tensor exceeds one storage binding', async () => {
+    const rt = await gpuRuntime();
+    const [x, w] = await tensors([1, 4, 32, 32], [2, 4, 3, 3]);
+    const saved = Object.getOwnPropertyDescriptor(rt.gpu, 'limits');
+    Object.defineProperty(rt.gpu, 'limits', { value: { ...rt.limits, maxStorageBufferBindingSize: 4096 }, configurable: true });
+    try {
+      expect(() => rt.tidy(() => conv2d(x!, w!, null))).toThrow(
+        /conv2d x\[1, 4, 32, 32\] weight\[2, 4, 3, 3\]: tensor \[1, 4, 32, 32\] is 16384 bytes.*use a smaller batch or input size/);
+    } finally {
+      if (saved) Object.defineProperty(rt.gpu, 'limits', saved);
+    }
+  });
   it('rejects inputs that are not NCHW', async () => {
     const [x, w] = await tensors([3, 8, 8], [4, 3, 3, 3]);
     expect(() => conv2d(x!, w!, null)).toThrow(/x must be \[N, C, H, W\]/);
