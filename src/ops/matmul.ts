@@ -57,7 +57,11 @@ export function defaultGemmVariant(rt: Runtime, n4: number): string {
 /** Reduction steps per workgroup-memory round of staged variants (KT in matmul.wgsl). */
 const STAGE_KT = 16;
 const WG = 256; // pack and strided_sum
-/** Split-K is used when fewer output tiles than this would keep the device busy. */
+/**
+ * Split-K is used when fewer output tiles than this would keep the device busy. The partial sums are added in
+ * a fixed order, so a variant always gives the same bits; variants with other tile sizes may split
+ * differently and differ in the last bits.
+ */
 const MIN_TILES = 32;
 /** Split-K partial results are capped at this many floats. */
 const MAX_PARTIALS = 1 << 24;
