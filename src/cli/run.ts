@@ -273,7 +273,9 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
     const state = await detector.state();
     const result = seedResult(seed, ev, fitSeconds, report.finalLoss);
     await mkdir(join(out, 'partial'), { recursive: true });
-    await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: state.config }, null, 2));
+    // The hyper-parameters as run; optimizer bookkeeping belongs to checkpoints, not to the results.
+    const { optimizers: _optimizers, ...hyper } = state.config;
+    await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: hyper }, null, 2));
     await writeAtomic(join(out, 'partial', `${key}.json`), JSON.stringify(result));
     await rm(ckptPath, { force: true });
     const m = result.metrics;
