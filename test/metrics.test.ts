@@ -425,6 +425,17 @@ describe('texad metrics CLI', () => {
     expectGolden(JSON.parse(merged.out), expected);
   });
 
+  it('takes a single H x W map with --pixel', async () => {
+    const { scores, labels, expected } = fixture('pixel-single');
+    const [, h, w] = scores.shape as [number, number, number];
+    const dir = mkdtempSync(join(tmpdir(), 'texad-metrics-'));
+    writeFileSync(join(dir, 's.npy'), writeNpy(scores.data as Float32Array, [h, w]));
+    writeFileSync(join(dir, 'l.npy'), writeNpy(labels.data as Uint8Array, [h, w]));
+    const r = await run(['--scores', join(dir, 's.npy'), '--labels', join(dir, 'l.npy'), '--pixel', '--json']);
+    expect(r.code).toBe(0);
+    expectGolden(JSON.parse(r.out), expected);
+  });
+
   it('prints a readable table with reasons for NaN', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'texad-metrics-'));
     writeFileSync(join(dir, 's.npy'), writeNpy(new Float32Array([0.2, 0.1]), [2]));
