@@ -21,7 +21,7 @@ struct Gemm {
   u_s2: u32,      // U strides of the row coordinates
   u_s1: u32,
   u_s0: u32,
-  u_off: u32,
+  u_off: u32,     // U offset of row 0 (a dX stride phase starts inside the padded dy)
   u_bs: u32,      // U batch stride (0 = broadcast)
   k2: u32,        // reduction loop nest extents; split-K divides k2 into chunks of k2_chunk
   k2_chunk: u32,
@@ -35,7 +35,7 @@ struct Gemm {
   y_s1: u32,
   y_s0: u32,
   y_cs: u32,
-  y_off: u32,
+  y_off: u32,     // Y offset of row 0 (a dX stride phase writes every s-th pixel from its own)
   y_bs: u32,      // Y batch stride
   y_ss: u32,      // Y stride between split-K partial results
 }
