@@ -244,7 +244,11 @@ export class Runtime {
 
   /** Submits everything recorded so far. */
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      // Everything recorded is already submitted, so buffers released since are free to reuse.
+      this.pool.afterSubmit();
+      return;
+    }
     this.endPass();
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
