@@ -8,6 +8,7 @@ export interface Command {
 }
 
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  bench: () => import('./bench.ts'),
   devices: () => import('./devices.ts'),
   features: () => import('./features.ts'),
   info: () => import('./info.ts'),

@@ -1,0 +1,392 @@
+// The benchmark harness: runs each case on texad and on same-run peers (onnxruntime-web and tfjs on the same Dawn
+// adapter in this process, PyTorch on the CPU in a child process), interleaving their samples round by round
+// because this class of machine drifts by up to 2x over minutes. Ratios come from samples taken side by side.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Bench } from 'tinybench';
+import { Runtime } from '../src/runtime/runtime.ts';
+import { elementwiseSuite } from './kernels-elementwise.ts';
+import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
+import { installDawnNavigator } from './peers/dawn.ts';
+import { opLabel, opWork, type Metric, type OpSpec, type Runner } from './peers/ops.ts';
+import { ortAdapter, ortRunner, ortVersion } from './peers/ort.ts';
+import { tfjsAdapter, tfjsRunner, tfjsVersion } from './peers/tfjs.ts';
+import { TorchPeer } from './peers/torch.ts';
+
+export type ContestantName = 'texad' | 'ort' | 'tfjs' | 'torch';
+const PEERS = ['ort', 'tfjs', 'torch'] as const;
+/** Peers on the same WebGPU adapter as texad; the floors compare against the faster of these. */
+const GPU_PEERS = ['ort', 'tfjs'] as const;
+
+/** One benchmarked op: what every contestant runs, and how texad runs it. */
+export interface BenchCase {
+  spec: OpSpec;
+  texad(rt: Runtime): Runner | Promise<Runner>;
+  /** Minimum texad speed-up over the faster same-adapter WebGPU peer that the project commits to. */
+  floorVsFasterPeer?: number;
+}
+
+/** A family of cases; `quick` asks for the cases that matter most (CI, smoke). */
+export interface Suite {
+  name: string;
+  cases(quick: boolean): BenchCase[];
+}
+
+/** A floor across two texad cases, e.g. conv2d backward within 2.5x of its forward. */
+export interface RelativeFloor {
+  name: string;
+  /** opLabel of the slower case and of the reference case. */
+  slow: string;
+  reference: string;
+  /** slow's time may be at most this multiple of reference's time. */
+  maxTimeRatio: number;
+}
+
+const SUITES: Suite[] = [elementwiseSuite, gemmSuite];
+const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
+
+export function suiteNames(): string[] {
+  return SUITES.map((s) => s.name);
+}
+
+export interface BenchOptions {
+  /** Suite names; all when empty. */
+  suites?: string[];
+  /** Fewer, shorter rounds and only each suite's key cases. */
+  quick?: boolean;
+  /** Dawn's disable_robustness toggle for texad and for the peers alike. */
+  disableRobustness?: boolean;
+  /** Progress lines (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+export interface ContestantResult {
+  /** Median time of one op over the rounds, ms. */
+  ms: number;
+  /** GFLOP/s or GB/s at that median time. */
+  rate: number;
+  /** Ops per timed sample (batched so that one sample lasts tens of ms). */
+  batch: number;
+  /** Median time of one op in each round, ms, in round order. */
+  roundsMs: number[];
+}
+
+export interface CaseResult {
+  name: string;
+  spec: OpSpec;
+  metric: Metric;
+  /** FLOPs or bytes of one op. */
+  work: number;
+  results: Partial<Record<ContestantName, ContestantResult>>;
+  /** Why a contestant has no result (op not supported, peer unavailable, wrong output). */
+  skipped: Partial<Record<ContestantName, string>>;
+  /**
+   * texad's speed-up over each peer and over the faster WebGPU peer: the median over rounds of
+   * peer time / texad time within the same round. Above 1 means texad is faster.
+   */
+  speedup: Partial<Record<`vs_${Exclude<ContestantName, 'texad'>}` | 'vs_faster_gpu_peer', number>>;
+}
+
+export interface FloorResult {
+  name: string;
+  required: string;
+  measured: number | null;
+  pass: boolean | null;
+}
+
+export interface BenchReport {
+  texad: string;
+  date: string;
+  node: string;
+  adapter: { texad: string; ort?: string; tfjs?: string };
+  disableRobustness: boolean;
+  quick: boolean;
+  peers: { ort?: string; tfjs?: string; torch?: string; unavailable: Record<string, string> };
+  method: string;
+  suites: Array<{ name: string; cases: CaseResult[] }>;
+  floors: FloorResult[];
+}
+
+interface Contestant {
+  name: ContestantName;
+  runner: Runner;
+  batch: number;
+  roundsMs: number[];
+}
+
+/** The package root, found from bench/ (sources) and dist/bench/ (build) alike. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'texad') return dir;
+    } catch {
+      // no package.json at this level
+    }
+    dir = dirname(dir);
+  }
+  throw new Error('texad bench: cannot find the texad package.json above bench/');
+}
+
+/** Times to run per contestant and round; quick mode is for CI and smoke checks, not for numbers. */
+function plan(quick: boolean) {
+  return quick
+    ? { rounds: 2, sampleBudgetMs: 150, minSamples: 1, targetSampleMs: 10 }
+    : { rounds: 5, sampleBudgetMs: 600, minSamples: 3, targetSampleMs: 25 };
+}
+
+const FINGERPRINT_RTOL = 1e-3;
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Wall time of one run(1) in ms, or the contestant's own measurement when it reports one. */
+async function timeOnce(runner: Runner): Promise<number> {
+  const start = performance.now();
+  const own = await runner.run(1);
+  return own ? own.overriddenDuration : performance.now() - start;
+}
+
+/** One round's median time per op for one contestant, measured by tinybench. */
+async function sample(c: Contestant, budgetMs: number, minSamples: number): Promise<number> {
+  const bench = new Bench({ time: budgetMs, iterations: minSamples, warmup: false, throws: true });
+  // An async function: tinybench calls any other function once, un-awaited, to see whether it returns a promise,
+  // and a second overlapping run deadlocks onnxruntime-web (one session.run at a time).
+  bench.add(c.name, async () => c.runner.run(c.batch));
+  const [task] = await bench.run();
+  const result = task!.result;
+  if (!('latency' in result)) throw new Error(`texad bench: ${c.name} produced no samples (${result.state})`);
+  return result.latency.p50 / c.batch;
+}
+
+function fingerprintMismatch(got: [number, number], want: [number, number]): string | null {
+  const bad = got.some((g, i) => !(Math.abs(g - want[i]!) <= FINGERPRINT_RTOL * Math.abs(want[i]!)));
+  return bad ? `output differs from texad's (sum|y| ${got[0]} vs ${want[0]}, sum y^2 ${got[1]} vs ${want[1]})` : null;
+}
+
+interface Peers {
+  torch: TorchPeer | null;
+  unavailable: Record<string, string>;
+}
+
+async function prepareContestants(rt: Runtime, c: BenchCase, peers: Peers, res: CaseResult): Promise<Contestant[]> {
+  const texad = await c.texad(rt);
+  const reference = await texad.fingerprint();
+  const contestants: Contestant[] = [{ name: 'texad', runner: texad, batch: 1, roundsMs: [] }];
+  const makers: Record<(typeof PEERS)[number], () => Promise<Runner | null>> = {
+    ort: () => ortRunner(c.spec),
+    tfjs: () => tfjsRunner(c.spec),
+    torch: async () => (peers.torch ? peers.torch.runner(c.spec) : null),
+  };
+  for (const name of PEERS) {
+    if (peers.unavailable[name]) {
+      res.skipped[name] = peers.unavailable[name];
+      continue;
+    }
+    try {
+      const runner = await makers[name]();
+      if (!runner) {
+        res.skipped[name] = 'op not supported by this peer';
+        continue;
+      }
+      const mismatch = fingerprintMismatch(await runner.fingerprint(), reference);
+      if (mismatch) {
+        await runner.dispose();
+        res.skipped[name] = mismatch;
+        continue;
+      }
+      contestants.push({ name, runner, batch: 1, roundsMs: [] });
+    } catch (err) {
+      res.skipped[name] = `failed: ${(err as Error).message}`;
+    }
+  }
+  return contestants;
+}
+
+async function runCase(rt: Runtime, c: BenchCase, peers: Peers, quick: boolean, log: (l: string) => void): Promise<CaseResult> {
+  const { metric, amount } = opWork(c.spec);
+  const res: CaseResult = { name: opLabel(c.spec), spec: c.spec, metric, work: amount, results: {}, skipped: {}, speedup: {} };
+  const p = plan(quick);
+  const contestants = await prepareContestants(rt, c, peers, res);
+  try {
+    for (const ct of contestants) {
+      await ct.runner.run(1); // pipelines, buffer pools, allocator warm-up
+      ct.batch = Math.min(1000, Math.max(1, Math.round(p.targetSampleMs / Math.max(1e-3, await timeOnce(ct.runner)))));
+    }
+    for (let round = 0; round < p.rounds; round++) {
+      // Rotate the order so no contestant always runs right after the same neighbour.
+      for (let i = 0; i < contestants.length; i++) {
+        const ct = contestants[(i + round) % contestants.length]!;
+        ct.roundsMs.push(await sample(ct, p.sampleBudgetMs, p.minSamples));
+      }
+      log(`  ${res.name} round ${round + 1}/${p.rounds}: ` +
+        contestants.map((ct) => `${ct.name} ${ct.roundsMs.at(-1)!.toPrecision(3)} ms`).join(', '));
+    }
+  } finally {
+    for (const ct of contestants) await ct.runner.dispose();
+  }
+  for (const ct of contestants) {
+    const ms = median(ct.roundsMs);
+    res.results[ct.name] = { ms, rate: amount / (ms * 1e6), batch: ct.batch, roundsMs: ct.roundsMs };
+  }
+  const texadMs = res.results.texad!.roundsMs;
+  for (const name of PEERS) {
+    const peer = res.results[name];
+    if (peer) res.speedup[`vs_${name}`] = median(peer.roundsMs.map((ms, r) => ms / texadMs[r]!));
+  }
+  const gpuPeers = GPU_PEERS.map((n) => res.results[n]).filter((r): r is ContestantResult => r !== undefined);
+  if (gpuPeers.length > 0) {
+    res.speedup.vs_faster_gpu_peer = median(texadMs.map((t, r) => Math.min(...gpuPeers.map((g) => g.roundsMs[r]!)) / t));
+  }
+  return res;
+}
+
+function evaluateFloors(cases: CaseResult[], selected: Suite[], quick: boolean): FloorResult[] {
+  const floors: FloorResult[] = [];
+  for (const suite of selected) {
+    for (const c of suite.cases(quick)) {
+      if (c.floorVsFasterPeer === undefined) continue;
+      const res = cases.find((r) => r.name === opLabel(c.spec));
+      const measured = res?.speedup.vs_faster_gpu_peer ?? null;
+      floors.push({
+        name: `${opLabel(c.spec)}: texad vs the faster WebGPU peer`,
+        required: `>= ${c.floorVsFasterPeer}x`,
+        measured,
+        pass: measured === null ? null : measured >= c.floorVsFasterPeer,
+      });
+    }
+  }
+  for (const f of RELATIVE_FLOORS) {
+    const slow = cases.find((r) => r.name === f.slow)?.results.texad;
+    const ref = cases.find((r) => r.name === f.reference)?.results.texad;
+    if (!slow && !ref) continue;
+    const measured = slow && ref ? median(slow.roundsMs.map((ms, r) => ms / ref.roundsMs[r]!)) : null;
+    floors.push({
+      name: f.name,
+      required: `time <= ${f.maxTimeRatio}x`,
+      measured,
+      pass: measured === null ? null : measured <= f.maxTimeRatio,
+    });
+  }
+  return floors;
+}
+
+/**
+ * Runs the selected suites and returns every figure. Acquires texad's device first, then gives the peers a
+ * navigator.gpu on a second Dawn instance with the same flags, and refuses to run if a peer's adapter differs.
+ */
+export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
+  const log = opts.log ?? (() => {});
+  const quick = opts.quick ?? false;
+  const wanted = opts.suites?.length ? opts.suites : suiteNames();
+  for (const name of wanted) {
+    if (!suiteNames().includes(name)) throw new Error(`unknown suite '${name}' (suites: ${suiteNames().join(', ')})`);
+  }
+  const selected = SUITES.filter((s) => wanted.includes(s.name));
+  const root = packageRoot();
+  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+  const rt = await Runtime.create({ disableRobustness: opts.disableRobustness ?? false });
+  const texadAdapter = `${rt.gpu.adapter.description || rt.gpu.adapter.device} (${rt.gpu.adapter.vendor})`;
+  // The flag texad's device.ts passes for disableRobustness, so both Dawn instances run with the same toggles.
+  await installDawnNavigator(opts.disableRobustness ? ['enable-dawn-features=disable_robustness'] : []);
+  const report: BenchReport = {
+    texad: version,
+    date: new Date().toISOString(),
+    node: process.version,
+    adapter: { texad: texadAdapter },
+    disableRobustness: opts.disableRobustness ?? false,
+    quick,
+    peers: { unavailable: {} },
+    method:
+      'per case and round, each contestant is sampled by tinybench in turn (order rotated per round); a sample runs ' +
+      'a batch of ops and waits for the device; figures are medians over rounds; speed-ups are medians of ' +
+      'per-round time ratios. Peers on the GPU keep inputs and outputs on the device.',
+    suites: [],
+    floors: [],
+  };
+  const peers: Peers = { torch: null, unavailable: report.peers.unavailable };
+  try {
+    for (const [name, version, adapter] of [['ort', ortVersion, ortAdapter], ['tfjs', tfjsVersion, tfjsAdapter]] as const) {
+      try {
+        report.peers[name] = await version();
+        report.adapter[name] = await adapter();
+      } catch (err) {
+        peers.unavailable[name] = `could not start: ${(err as Error).message}`;
+        continue;
+      }
+      if (report.adapter[name] !== texadAdapter) {
+        throw new Error(`texad bench: ${name} runs on '${report.adapter[name]}', texad on '${texadAdapter}'; ` +
+          'the comparison needs one adapter (set Dawn flags such as adapter=... for both)');
+      }
+    }
+    try {
+      peers.torch = await TorchPeer.start(join(root, 'tools', 'bench-torch.py'));
+      report.peers.torch = peers.torch.version;
+    } catch (err) {
+      peers.unavailable.torch = `${(err as Error).message}; install python3-torch or set TEXAD_BENCH_PYTHON`;
+      log(`PyTorch peer unavailable: ${peers.unavailable.torch}`);
+    }
+    const all: CaseResult[] = [];
+    for (const suite of selected) {
+      const cases: CaseResult[] = [];
+      for (const c of suite.cases(quick)) {
+        log(`${suite.name}: ${opLabel(c.spec)}`);
+        cases.push(await runCase(rt, c, peers, quick, log));
+      }
+      report.suites.push({ name: suite.name, cases });
+      all.push(...cases);
+    }
+    report.floors = evaluateFloors(all, selected, quick);
+  } finally {
+    peers.torch?.close();
+    await rt.destroy();
+  }
+  return report;
+}
+
+function fmt(v: number | undefined, digits = 3): string {
+  return v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toPrecision(digits);
+}
+
+/** The report as a plain-text table: rates per contestant, then texad's speed-ups, then the floors. */
+export function formatReport(r: BenchReport): string {
+  const lines = [
+    `texad ${r.texad} bench, ${r.date}, node ${r.node}${r.quick ? ', quick' : ''}`,
+    `adapter: ${r.adapter.texad}${r.disableRobustness ? ', robustness disabled' : ''} (peers verified on the same adapter)`,
+    `peers: onnxruntime-web ${r.peers.ort ?? '-'} (WebGPU EP), tfjs ${r.peers.tfjs ?? '-'} (webgpu), ` +
+      `PyTorch CPU ${r.peers.torch ?? '-'}`,
+    ...Object.entries(r.peers.unavailable).map(([k, v]) => `  ${k} unavailable: ${v}`),
+    '',
+  ];
+  const header = ['case', 'unit', 'texad', 'ort', 'tfjs', 'torch', 'x ort', 'x tfjs', 'x torch', 'x faster GPU peer'];
+  const rows: string[][] = [];
+  for (const s of r.suites) {
+    for (const c of s.cases) {
+      rows.push([
+        `${s.name}: ${c.name}`,
+        c.metric,
+        ...(['texad', ...PEERS] as const).map((n) => fmt(c.results[n]?.rate)),
+        ...(['vs_ort', 'vs_tfjs', 'vs_torch', 'vs_faster_gpu_peer'] as const).map((k) => fmt(c.speedup[k])),
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  lines.push(line(header), ...rows.map(line));
+  const notes = r.suites.flatMap((s) => s.cases.flatMap((c) =>
+    Object.entries(c.skipped).map(([k, why]) => `  ${c.name}: ${k} skipped: ${why}`)));
+  if (notes.length) lines.push('', ...notes);
+  if (r.floors.length) {
+    lines.push('', 'floors:');
+    for (const f of r.floors) {
+      const verdict = f.pass === null ? 'NOT MEASURED' : f.pass ? 'pass' : 'FAIL';
+      lines.push(`  ${f.name}: required ${f.required}, measured ${f.measured === null ? '-' : f.measured.toFixed(2)}x: ${verdict}`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,174 @@
+// The vocabulary shared by texad's benchmark cases and the peers: which op a case runs on which shapes, how
+// much work one run is, the inputs every contestant computes on, and the contract a contestant implements.
+
+/** One benchmarked op. Every contestant runs exactly this op on these shapes. */
+export type OpSpec =
+  | { op: 'add'; shape: number[] }
+  | { op: 'relu'; shape: number[] }
+  | { op: 'matmul'; m: number; k: number; n: number }
+  | ConvSpec
+  | (Omit<ConvSpec, 'op'> & { op: 'conv2d_backward' });
+
+/** Conv2d in PyTorch's terms: x [n, cin, h, w], weight [cout, cin, k, k], no bias, no dilation, no groups. */
+export interface ConvSpec {
+  op: 'conv2d';
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  k: number;
+  stride: number;
+  pad: number;
+}
+
+export type Metric = 'GFLOP/s' | 'GB/s';
+
+/** A contestant's handle on one case, prepared once and then timed in rounds. */
+export interface Runner {
+  /**
+   * Queues `iterations` runs of the op back to back and resolves when the device has finished them. A
+   * contestant timed in another process (PyTorch) resolves with that process's own measurement in ms.
+   */
+  run(iterations: number): Promise<void | { overriddenDuration: number }>;
+  /**
+   * Sum of |v| and sum of v^2 over every output value (both gradients for conv2d_backward), in float64.
+   * Both are invariant to memory layout, so peers that compute in NHWC can be checked against texad's NCHW.
+   */
+  fingerprint(): Promise<[number, number]>;
+  dispose(): Promise<void> | void;
+}
+
+export function convOutSize(s: Omit<ConvSpec, 'op'>): [number, number] {
+  return [Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1, Math.floor((s.w + 2 * s.pad - s.k) / s.stride) + 1];
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** What one run of the op costs: floating-point operations for matmul/conv, bytes moved for memory-bound ops. */
+export function opWork(spec: OpSpec): { metric: Metric; amount: number } {
+  switch (spec.op) {
+    case 'add':
+      return { metric: 'GB/s', amount: 3 * 4 * size(spec.shape) };
+    case 'relu':
+      return { metric: 'GB/s', amount: 2 * 4 * size(spec.shape) };
+    case 'matmul':
+      return { metric: 'GFLOP/s', amount: 2 * spec.m * spec.k * spec.n };
+    case 'conv2d':
+    case 'conv2d_backward': {
+      const [oh, ow] = convOutSize(spec);
+      const forward = 2 * spec.n * spec.cout * oh * ow * spec.cin * spec.k * spec.k;
+      // dX and dW are each a GEMM of the forward's size.
+      return { metric: 'GFLOP/s', amount: spec.op === 'conv2d' ? forward : 2 * forward };
+    }
+  }
+}
+
+/** Short human label, e.g. `matmul 1024x1024x1024` or `conv2d 3x3 256->256 64x64 n1`. */
+export function opLabel(spec: OpSpec): string {
+  switch (spec.op) {
+    case 'add':
+    case 'relu':
+      return `${spec.op} [${spec.shape.join(',')}]`;
+    case 'matmul':
+      return `matmul ${spec.m}x${spec.k}x${spec.n}`;
+    case 'conv2d':
+    case 'conv2d_backward': {
+      const what = spec.op === 'conv2d' ? 'conv2d' : 'conv2d dX+dW';
+      const strided = spec.stride === 1 ? '' : ` s${spec.stride}`;
+      return `${what} ${spec.k}x${spec.k} ${spec.cin}->${spec.cout} ${spec.h}x${spec.w} n${spec.n}${strided}`;
+    }
+  }
+}
+
+/** Named input tensors of the op in PyTorch layout (NCHW, OIHW). */
+export function opInputShapes(spec: OpSpec): Record<string, number[]> {
+  switch (spec.op) {
+    case 'add':
+      return { a: spec.shape, b: spec.shape };
+    case 'relu':
+      return { x: spec.shape };
+    case 'matmul':
+      return { a: [spec.m, spec.k], b: [spec.k, spec.n] };
+    case 'conv2d':
+      return { x: [spec.n, spec.cin, spec.h, spec.w], w: [spec.cout, spec.cin, spec.k, spec.k] };
+    case 'conv2d_backward': {
+      const [oh, ow] = convOutSize(spec);
+      return {
+        x: [spec.n, spec.cin, spec.h, spec.w],
+        w: [spec.cout, spec.cin, spec.k, spec.k],
+        dy: [spec.n, spec.cout, oh, ow],
+      };
+    }
+  }
+}
+
+/** Output shapes in PyTorch layout; conv2d_backward has two, dX then dW. */
+export function opOutputShapes(spec: OpSpec): number[][] {
+  switch (spec.op) {
+    case 'add':
+    case 'relu':
+      return [spec.shape];
+    case 'matmul':
+      return [[spec.m, spec.n]];
+    case 'conv2d':
+      return [[spec.n, spec.cout, ...convOutSize(spec)]];
+    case 'conv2d_backward':
+      return [[spec.n, spec.cin, spec.h, spec.w], [spec.cout, spec.cin, spec.k, spec.k]];
+  }
+}
+
+/**
+ * Deterministic input values in [-1, 1]: sin(i * 0.7548776662 + seed). tools/bench-torch.py computes the same
+ * formula in float64 and rounds to float32, so every contestant sees the same numbers without shipping arrays.
+ */
+export function inputData(length: number, seed: number): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) out[i] = Math.sin(i * 0.7548776662 + seed);
+  return out;
+}
+
+/** The inputs of `spec`, keyed like opInputShapes; the k-th input uses seed k. */
+export function opInputs(spec: OpSpec): Record<string, { shape: number[]; data: Float32Array<ArrayBuffer> }> {
+  const out: Record<string, { shape: number[]; data: Float32Array<ArrayBuffer> }> = {};
+  Object.entries(opInputShapes(spec)).forEach(([name, shape], seed) => {
+    out[name] = { shape, data: inputData(size(shape), seed) };
+  });
+  return out;
+}
+
+/** Folds output values into a Runner.fingerprint. */
+export function fingerprintOf(...arrays: ArrayLike<number>[]): [number, number] {
+  let abs = 0;
+  let sq = 0;
+  for (const a of arrays) {
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i]!;
+      abs += Math.abs(v);
+      sq += v * v;
+    }
+  }
+  return [abs, sq];
+}
+
+/** Permutes an NCHW array to NHWC (tfjs computes convolutions in NHWC). */
+export function nchwToNhwc(src: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let b = 0; b < n!; b++)
+    for (let ch = 0; ch < c!; ch++)
+      for (let y = 0; y < h!; y++)
+        for (let x = 0; x < w!; x++) out[((b * h! + y) * w! + x) * c! + ch] = src[((b * c! + ch) * h! + y) * w! + x]!;
+  return out;
+}
+
+/** Permutes an OIHW conv weight to tfjs's HWIO. */
+export function oihwToHwio(src: Float32Array, [o, i, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let a = 0; a < o!; a++)
+    for (let b = 0; b < i!; b++)
+      for (let y = 0; y < h!; y++)
+        for (let x = 0; x < w!; x++) out[((y * w! + x) * i! + b) * o! + a] = src[((a * i! + b) * h! + y) * w! + x]!;
+  return out;
+}

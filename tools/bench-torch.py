@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""PyTorch CPU timings for texad's benchmark cases (bench/peers/torch.ts drives it).
+
+A line-oriented JSON server on stdin/stdout, so the Node harness can interleave PyTorch samples with the
+WebGPU contestants' samples in one run. Requests: {"id", "cmd": "prepare"|"run"|"fingerprint"|"dispose",
+"key", "spec", "iterations"}; every reply carries the request's id and either the result or "error".
+Run with Debian's /usr/bin/python3 (python3-torch); the harness sets MALLOC_MMAP_THRESHOLD_ so that large
+tensors are recycled by malloc instead of being mmap'd and page-faulted again on every iteration.
+"""
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+THREADS = 2
+
+
+def input_data(shape, seed):
+    """Same values as bench/peers/ops.ts inputData: sin(i * 0.7548776662 + seed), float64 rounded to float32."""
+    n = math.prod(shape)
+    i = torch.arange(n, dtype=torch.float64)
+    return torch.sin(i * 0.7548776662 + seed).to(torch.float32).reshape(shape)
+
+
+def conv_out(spec):
+    return [(d + 2 * spec["pad"] - spec["k"]) // spec["stride"] + 1 for d in (spec["h"], spec["w"])]
+
+
+def build(spec):
+    """Returns a zero-argument function running the op once and returning its outputs."""
+    op = spec["op"]
+    if op in ("add", "relu"):
+        x = input_data(spec["shape"], 0)
+        if op == "relu":
+            return lambda: (torch.relu(x),)
+        y = input_data(spec["shape"], 1)
+        return lambda: (x + y,)
+    if op == "matmul":
+        a = input_data([spec["m"], spec["k"]], 0)
+        b = input_data([spec["k"], spec["n"]], 1)
+        return lambda: (torch.mm(a, b),)
+    if op in ("conv2d", "conv2d_backward"):
+        x = input_data([spec["n"], spec["cin"], spec["h"], spec["w"]], 0)
+        w = input_data([spec["cout"], spec["cin"], spec["k"], spec["k"]], 1)
+        stride, pad = [spec["stride"]] * 2, [spec["pad"]] * 2
+        if op == "conv2d":
+            return lambda: (F.conv2d(x, w, None, stride, pad),)
+        dy = input_data([spec["n"], spec["cout"], *conv_out(spec)], 2)
+        # The kernels autograd runs for conv2d's backward, without the forward: dX and dW, no bias.
+        backward = torch.ops.aten.convolution_backward
+        return lambda: backward(dy, x, w, None, stride, pad, [1, 1], False, [0, 0], 1, [True, True, False])[:2]
+    raise ValueError(f"unknown op {op!r}")
+
+
+def main():
+    torch.set_num_threads(THREADS)
+    torch.set_grad_enabled(False)
+    cases = {}
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        reply = {"id": req["id"]}
+        try:
+            cmd = req["cmd"]
+            if cmd == "prepare":
+                fn = build(req["spec"])
+                fn()  # first call: allocator and kernel selection warm-up
+                cases[req["key"]] = fn
+            elif cmd == "run":
+                fn = cases[req["key"]]
+                start = time.perf_counter()
+                for _ in range(req["iterations"]):
+                    fn()
+                reply["ms"] = (time.perf_counter() - start) * 1e3
+            elif cmd == "fingerprint":
+                outs = cases[req["key"]]()
+                reply["fingerprint"] = [
+                    sum(o.double().abs().sum().item() for o in outs),
+                    sum(o.double().square().sum().item() for o in outs),
+                ]
+            elif cmd == "dispose":
+                cases.pop(req["key"], None)
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+        except Exception as err:  # reported to the harness, which names the case
+            reply["error"] = f"{type(err).__name__}: {err}"
+        print(json.dumps(reply), flush=True)
+
+
+if __name__ == "__main__":
+    main()
