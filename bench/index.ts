@@ -5,9 +5,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import { VERSION } from '../src/generated/meta.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
+import { runMetricsBench, type MetricsBenchReport } from './metrics.ts';
 import { installDawnNavigator } from './peers/dawn.ts';
 import { opLabel, opWork, type Metric, type OpSpec, type Runner } from './peers/ops.ts';
 import { ortAdapter, ortRunner, ortVersion } from './peers/ort.ts';
@@ -46,8 +48,12 @@ export interface RelativeFloor {
 const SUITES: Suite[] = [elementwiseSuite, gemmSuite];
 const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
 
+/** The AUROC suite of bench/metrics.ts: CPU only, with its own harness and report. */
+const METRICS_SUITE = 'metrics';
+
+/** Every suite `--suite` accepts. */
 export function suiteNames(): string[] {
-  return SUITES.map((s) => s.name);
+  return [...SUITES.map((s) => s.name), METRICS_SUITE];
 }
 
 export interface BenchOptions {
@@ -106,6 +112,8 @@ export interface BenchReport {
   method: string;
   suites: Array<{ name: string; cases: CaseResult[] }>;
   floors: FloorResult[];
+  /** bench/metrics.ts's report, when the metrics suite ran. */
+  metrics?: MetricsBenchReport;
 }
 
 interface Contestant {
@@ -275,9 +283,47 @@ function evaluateFloors(cases: CaseResult[], selected: Suite[], quick: boolean):
   return floors;
 }
 
+/** Opens texad's device, then the peers' navigator.gpu with the same Dawn flags, and checks they share the adapter. */
+async function startContestants(opts: BenchOptions, report: BenchReport, log: (l: string) => void): Promise<{ rt: Runtime; peers: Peers }> {
+  const rt = await Runtime.create({ disableRobustness: report.disableRobustness });
+  const texadAdapter = `${rt.gpu.adapter.description || rt.gpu.adapter.device} (${rt.gpu.adapter.vendor})`;
+  report.adapter = { texad: texadAdapter };
+  const peers: Peers = { torch: null, unavailable: report.peers.unavailable };
+  try {
+    // The flag texad's device.ts passes for disableRobustness, so both Dawn instances run with the same toggles.
+    await installDawnNavigator(opts.disableRobustness ? ['enable-dawn-features=disable_robustness'] : []);
+    for (const [name, version, adapter] of [['ort', ortVersion, ortAdapter], ['tfjs', tfjsVersion, tfjsAdapter]] as const) {
+      try {
+        report.peers[name] = await version();
+        report.adapter[name] = await adapter();
+      } catch (err) {
+        peers.unavailable[name] = `could not start: ${(err as Error).message}`;
+        log(`${name} peer unavailable: ${peers.unavailable[name]}`);
+        continue;
+      }
+      if (report.adapter[name] !== texadAdapter) {
+        throw new Error(`texad bench: ${name} runs on '${report.adapter[name]}', texad on '${texadAdapter}'; ` +
+          'the comparison needs one adapter (give both the same Dawn flags, e.g. adapter=...)');
+      }
+    }
+    try {
+      peers.torch = await TorchPeer.start(join(packageRoot(), 'tools', 'bench-torch.py'));
+      report.peers.torch = peers.torch.version;
+    } catch (err) {
+      peers.unavailable.torch = `${(err as Error).message}; install python3-torch or set TEXAD_BENCH_PYTHON`;
+      log(`PyTorch peer unavailable: ${peers.unavailable.torch}`);
+    }
+  } catch (err) {
+    await rt.destroy();
+    throw err;
+  }
+  return { rt, peers };
+}
+
 /**
  * Runs the selected suites and returns every figure. Acquires texad's device first, then gives the peers a
  * navigator.gpu on a second Dawn instance with the same flags, and refuses to run if a peer's adapter differs.
+ * The metrics suite (bench/metrics.ts, CPU only) runs its own harness and is embedded as it reports.
  */
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const log = opts.log ?? (() => {});
@@ -287,18 +333,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     if (!suiteNames().includes(name)) throw new Error(`unknown suite '${name}' (suites: ${suiteNames().join(', ')})`);
   }
   const selected = SUITES.filter((s) => wanted.includes(s.name));
-  const root = packageRoot();
-  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-
-  const rt = await Runtime.create({ disableRobustness: opts.disableRobustness ?? false });
-  const texadAdapter = `${rt.gpu.adapter.description || rt.gpu.adapter.device} (${rt.gpu.adapter.vendor})`;
-  // The flag texad's device.ts passes for disableRobustness, so both Dawn instances run with the same toggles.
-  await installDawnNavigator(opts.disableRobustness ? ['enable-dawn-features=disable_robustness'] : []);
   const report: BenchReport = {
-    texad: version,
+    texad: VERSION,
     date: new Date().toISOString(),
     node: process.version,
-    adapter: { texad: texadAdapter },
+    adapter: { texad: '-' },
     disableRobustness: opts.disableRobustness ?? false,
     quick,
     peers: { unavailable: {} },
@@ -309,48 +348,46 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     suites: [],
     floors: [],
   };
-  const peers: Peers = { torch: null, unavailable: report.peers.unavailable };
-  try {
-    for (const [name, version, adapter] of [['ort', ortVersion, ortAdapter], ['tfjs', tfjsVersion, tfjsAdapter]] as const) {
-      try {
-        report.peers[name] = await version();
-        report.adapter[name] = await adapter();
-      } catch (err) {
-        peers.unavailable[name] = `could not start: ${(err as Error).message}`;
-        continue;
-      }
-      if (report.adapter[name] !== texadAdapter) {
-        throw new Error(`texad bench: ${name} runs on '${report.adapter[name]}', texad on '${texadAdapter}'; ` +
-          'the comparison needs one adapter (set Dawn flags such as adapter=... for both)');
-      }
-    }
+  if (selected.length > 0) {
+    const { rt, peers } = await startContestants(opts, report, log);
     try {
-      peers.torch = await TorchPeer.start(join(root, 'tools', 'bench-torch.py'));
-      report.peers.torch = peers.torch.version;
-    } catch (err) {
-      peers.unavailable.torch = `${(err as Error).message}; install python3-torch or set TEXAD_BENCH_PYTHON`;
-      log(`PyTorch peer unavailable: ${peers.unavailable.torch}`);
-    }
-    const all: CaseResult[] = [];
-    for (const suite of selected) {
-      const cases: CaseResult[] = [];
-      for (const c of suite.cases(quick)) {
-        log(`${suite.name}: ${opLabel(c.spec)}`);
-        cases.push(await runCase(rt, c, peers, quick, log));
+      const all: CaseResult[] = [];
+      for (const suite of selected) {
+        const cases: CaseResult[] = [];
+        for (const c of suite.cases(quick)) {
+          log(`${suite.name}: ${opLabel(c.spec)}`);
+          cases.push(await runCase(rt, c, peers, quick, log));
+        }
+        report.suites.push({ name: suite.name, cases });
+        all.push(...cases);
       }
-      report.suites.push({ name: suite.name, cases });
-      all.push(...cases);
+      report.floors = evaluateFloors(all, selected, quick);
+    } finally {
+      peers.torch?.close();
+      await rt.destroy();
     }
-    report.floors = evaluateFloors(all, selected, quick);
-  } finally {
-    peers.torch?.close();
-    await rt.destroy();
+  }
+  if (wanted.includes(METRICS_SUITE)) {
+    log('metrics: AUROC against Float32Array.sort and scikit-learn (bench/metrics.ts)');
+    report.metrics = await runMetricsBench({ sizes: quick ? [1e6] : undefined, log });
   }
   return report;
 }
 
 function fmt(v: number | undefined, digits = 3): string {
   return v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toPrecision(digits);
+}
+
+/** bench/metrics.ts's figures: texad's exact AUROC against a Float32Array.sort AUROC and scikit-learn, by CPU time. */
+function formatMetrics(m: MetricsBenchReport): string[] {
+  const lines = [`metrics (AUROC by CPU time; peer: ${m.sklearn}):`, '         n  texad ms  x TS sort  x sklearn'];
+  for (const row of m.auroc) {
+    lines.push(`${row.n.toExponential(0).padStart(10)}  ${fmt(row.texad.cpuMs).padStart(8)}  ${fmt(row.vsTsSort).padStart(9)}` +
+      `  ${fmt(row.vsSklearn ?? undefined).padStart(9)}`);
+  }
+  const verdict = (v: boolean | null) => (v === null ? 'not measured' : v ? 'pass' : 'FAIL');
+  lines.push(`  metrics floors: ${Object.entries(m.floors).map(([k, v]) => `${k} ${verdict(v)}`).join(', ')}`);
+  return lines;
 }
 
 /** The report as a plain-text table: rates per contestant, then texad's speed-ups, then the floors. */
@@ -381,6 +418,7 @@ export function formatReport(r: BenchReport): string {
   const notes = r.suites.flatMap((s) => s.cases.flatMap((c) =>
     Object.entries(c.skipped).map(([k, why]) => `  ${c.name}: ${k} skipped: ${why}`)));
   if (notes.length) lines.push('', ...notes);
+  if (r.metrics) lines.push('', ...formatMetrics(r.metrics));
   if (r.floors.length) {
     lines.push('', 'floors:');
     for (const f of r.floors) {
