@@ -50,14 +50,16 @@ function assertTap(actual: Float32Array, expected: Float32Array, what: string): 
 }
 
 describe('backbone parity with PyTorch (same weights, same input)', () => {
-  const cases: BackboneName[] = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_medium'];
-  for (const arch of cases) {
-    it(arch, async () => {
+  const cases = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_small-padded', 'pdn_medium'];
+  for (const name of cases) {
+    it(name, async () => {
       const rt = await gpuRuntime();
-      const fx = await fixture(arch);
-      const { seed, size, batch, taps } = fx.metadata as Record<string, string>;
+      const fx = await fixture(name);
+      const { seed, size, batch, taps, padding } = fx.metadata as Record<string, string>;
+      const arch = fx.metadata['arch'] as BackboneName;
       const tapList = taps!.split(',');
-      const bb = await loadBackbone(rt, arch, { weights: fixtureWeights(Number(seed)), taps: tapList });
+      const weights = fixtureWeights(Number(seed));
+      const bb = await loadBackbone(rt, arch, { weights, taps: tapList, padding: padding === 'true' });
       try {
         const shape = [Number(batch), 3, Number(size), Number(size)];
         await rt.tidyAsync(async () => {

@@ -58,7 +58,8 @@ function resnetTaps(name: string, requested: readonly string[] | undefined): Res
   const taps = requested ?? RESNET_TAPS;
   const unknown = taps.filter((t) => !(RESNET_TAPS as readonly string[]).includes(t));
   if (unknown.length > 0 || taps.length === 0) {
-    throw new Error(`texad: ${name} has no tap ${unknown.map((t) => `'${t}'`).join(', ') || '(none asked)'}; choose from ${RESNET_TAPS.join(', ')}`);
+    const asked = unknown.map((t) => `'${t}'`).join(', ') || '(none asked)';
+    throw new Error(`texad: ${name} has no tap ${asked}; choose from ${RESNET_TAPS.join(', ')}`);
   }
   // Network order, duplicates dropped, whatever order they were asked in.
   return RESNET_TAPS.filter((t) => taps.includes(t));
@@ -72,8 +73,8 @@ function resnetTrainable(name: string, taps: ResNetTap[], trainable: BackboneOpt
   const bad = trainable.filter((t) => !(built as readonly string[]).includes(t));
   if (bad.length > 0) {
     throw new Error(
-      `texad: ${name}: trainable part ${bad.map((t) => `'${t}'`).join(', ')} is not built for taps ${taps.join(', ')}; ` +
-        `choose from ${built.join(', ')}`,
+      `texad: ${name}: trainable part ${bad.map((t) => `'${t}'`).join(', ')} is not built for taps ` +
+        `${taps.join(', ')}; choose from ${built.join(', ')}`,
     );
   }
   return new Set(trainable as ResNetTap[]);
@@ -87,7 +88,9 @@ function resnetTrainable(name: string, taps: ResNetTap[], trainable: BackboneOpt
  * tensor is read; tensors are then streamed to the GPU one at a time.
  */
 export async function loadBackbone(rt: Runtime, name: BackboneName, opts: BackboneOptions): Promise<Backbone> {
-  if (!BACKBONES.includes(name)) throw new Error(`texad: unknown backbone '${name}'; choose from ${BACKBONES.join(', ')}`);
+  if (!BACKBONES.includes(name)) {
+    throw new Error(`texad: unknown backbone '${name}'; choose from ${BACKBONES.join(', ')}`);
+  }
   const store = await openWeights(opts.weights, opts.seed ?? 0);
   // Whatever was opened here is closed here; a WeightStore passed in stays open for its owner.
   const ownStore = store !== opts.weights;
@@ -95,15 +98,17 @@ export async function loadBackbone(rt: Runtime, name: BackboneName, opts: Backbo
   try {
     if (isResNet(name)) {
       const taps = resnetTaps(name, opts.taps);
-      return await ResNet.load(rt, name, store, { taps, trainable: resnetTrainable(name, taps, opts.trainable), normalize });
+      const trainable = resnetTrainable(name, taps, opts.trainable);
+      return await ResNet.load(rt, name, store, { taps, trainable, normalize });
     }
     if (opts.taps && opts.taps.some((t) => t !== 'out')) {
       throw new Error(`texad: ${name} has one tap, 'out'; got ${opts.taps.join(', ')}`);
     }
-    if (Array.isArray(opts.trainable)) throw new Error(`texad: ${name}: trainable must be true or false (it has no parts)`);
-    return await Pdn.load(rt, name, store, {
-      outChannels: opts.outChannels ?? 384, padding: opts.padding ?? false, trainable: opts.trainable === true, normalize,
-    });
+    if (Array.isArray(opts.trainable)) {
+      throw new Error(`texad: ${name}: trainable must be true or false (it has no parts)`);
+    }
+    const { outChannels = 384, padding = false } = opts;
+    return await Pdn.load(rt, name, store, { outChannels, padding, trainable: opts.trainable === true, normalize });
   } finally {
     if (ownStore) await store.close();
   }

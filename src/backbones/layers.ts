@@ -63,11 +63,13 @@ async function asArray(v: Float32Array | Tensor): Promise<Float32Array> {
   return data;
 }
 
-/** Uploads CPU values; a tensor from the store is reshaped-checked and taken over. Either way the result is kept. */
+/** Uploads CPU values, or takes over (shape-checked) a tensor the store made; either way outside any scope. */
 function asTensor(rt: Runtime, v: Float32Array | Tensor, p: ParamSpec, store: WeightStore): Tensor {
   if (v instanceof Float32Array) return rt.tensor(v, p.shape).keep();
   if (v.shape.length !== p.shape.length || v.shape.some((d, i) => d !== p.shape[i])) {
-    throw new Error(`texad: ${store.name} gave '${p.key}' the shape ${formatShape(v.shape)}, expected ${formatShape(p.shape)}`);
+    throw new Error(
+      `texad: ${store.name} gave '${p.key}' the shape ${formatShape(v.shape)}, expected ${formatShape(p.shape)}`,
+    );
   }
   return v.keep();
 }
@@ -101,14 +103,16 @@ export class ConvLayer {
     const o = def.outChannels;
     if (weight instanceof Float32Array) {
       const folded = foldBatchNorm(weight, null, bn, o, BN_EPS);
-      return new ConvLayer(def, rt.tensor(folded.weight, weightSpec.shape).keep(), rt.tensor(folded.bias, [o]).keep(), null);
+      const w = rt.tensor(folded.weight, weightSpec.shape).keep();
+      return new ConvLayer(def, w, rt.tensor(folded.bias, [o]).keep(), null);
     }
     // A weight already on the GPU (random init) is scaled there. Folding a weight of ones gives the per-channel
     // factors; at BatchNorm's identity init they are all equal and a scalar scale avoids the broadcast kernel.
     const factors = foldBatchNorm(new Float32Array(o).fill(1), null, bn, o, BN_EPS);
     const k = factors.weight;
     const w = asTensor(rt, weight, weightSpec, store);
-    const scaled = rt.noGrad(() => rt.tidy(() => (k.every((v) => v === k[0]) ? scale(w, k[0]!) : mul(w, rt.tensor(k, [o, 1, 1, 1])))));
+    const uniform = k.every((v) => v === k[0]);
+    const scaled = rt.noGrad(() => rt.tidy(() => (uniform ? scale(w, k[0]!) : mul(w, rt.tensor(k, [o, 1, 1, 1])))));
     w.dispose();
     return new ConvLayer(def, scaled.keep(), rt.tensor(factors.bias, [o]).keep(), null);
   }
@@ -120,18 +124,20 @@ export class ConvLayer {
   forward(x: Tensor, opts: { relu: boolean; residual?: Tensor }): Tensor {
     const { stride, padding } = this.def;
     if (!this.bn) {
-      return conv2d(x, this.weight, this.bias, { stride, padding, residual: opts.residual, activation: opts.relu ? 'relu' : undefined });
+      const activation = opts.relu ? 'relu' : undefined;
+      return conv2d(x, this.weight, this.bias, { stride, padding, residual: opts.residual, activation });
     }
+    const { gamma, beta, state } = this.bn;
     const conv = conv2d(x, this.weight, null, { stride, padding });
-    let y = consumed(conv, batchNorm(conv, this.bn.gamma, this.bn.beta, this.bn.state, { training: false, eps: BN_EPS }));
+    let y = consumed(conv, batchNorm(conv, gamma, beta, state, { training: false, eps: BN_EPS }));
     if (opts.residual) y = consumed(y, add(y, opts.residual));
     return opts.relu ? consumed(y, relu(y)) : y;
   }
 
   /** The trainable tensors under their state-dict names (none when frozen). */
   parameters(): Array<[string, Tensor]> {
-    const { name } = this.def;
-    if (this.bn) return [[`${name}.weight`, this.weight], [`${this.def.bn}.weight`, this.bn.gamma], [`${this.def.bn}.bias`, this.bn.beta]];
+    const { name, bn } = this.def;
+    if (this.bn) return [[`${name}.weight`, this.weight], [`${bn}.weight`, this.bn.gamma], [`${bn}.bias`, this.bn.beta]];
     if (this.weight.requiresGrad) return [[`${name}.weight`, this.weight], [`${name}.bias`, this.bias!]];
     return [];
   }
@@ -139,7 +145,10 @@ export class ConvLayer {
   dispose(): void {
     this.weight.dispose();
     this.bias?.dispose();
-    if (this.bn) for (const t of [this.bn.gamma, this.bn.beta, this.bn.state.runningMean, this.bn.state.runningVar]) t.dispose();
+    if (this.bn) {
+      const { gamma, beta, state } = this.bn;
+      for (const t of [gamma, beta, state.runningMean, state.runningVar]) t.dispose();
+    }
   }
 }
 
@@ -174,10 +183,9 @@ export class ImageNetNormalize {
 }
 
 /** Checks that `images` is [N, 3, H, W], naming the backbone and the shape otherwise. */
-export function checkImages(images: Tensor, backbone: string, minSize: number): void {
+export function checkImages(images: Tensor, backbone: string): void {
   images.assertAlive(backbone);
-  const [, c = 0, h = 0, w = 0] = images.shape;
-  if (images.rank !== 4 || c !== 3 || h < minSize || w < minSize) {
-    throw new Error(`texad: ${backbone} needs images of shape [N, 3, H, W] with H, W >= ${minSize} (RGB in [0, 1]), got ${formatShape(images.shape)}`);
+  if (images.rank !== 4 || images.shape[1] !== 3) {
+    throw new Error(`texad: ${backbone} needs images of shape [N, 3, H, W] (RGB in [0, 1]), got ${formatShape(images.shape)}`);
   }
 }

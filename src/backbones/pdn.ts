@@ -4,10 +4,12 @@
 import { avgPool2d } from '../ops/pool.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
-import { ConvLayer, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef } from './layers.ts';
+import {
+  ConvLayer, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef,
+} from './layers.ts';
 import type { Manifest, WeightStore } from './weights.ts';
 
-/** [in, out, kernel, padding when padded]; 0 channels stand for the output width. Average pools follow conv1 and conv2. */
+/** [in, out, kernel, padding when padded]; 0 channels stand for the output width. Pools follow conv1 and conv2. */
 const LAYOUTS = {
   pdn_small: [[3, 128, 4, 3], [128, 256, 4, 3], [256, 256, 3, 1], [256, 0, 4, 0]],
   pdn_medium: [[3, 256, 4, 3], [256, 512, 4, 3], [512, 512, 1, 0], [512, 512, 3, 1], [512, 0, 4, 0], [0, 0, 1, 0]],
@@ -89,10 +91,11 @@ export class Pdn {
 
   /** Images [N, 3, H, W] (RGB in [0, 1] unless built with normalize: false) -> { out }. */
   forward(images: Tensor): Record<string, Tensor> {
-    const [, oh, ow] = this.outputShape('out', [images.shape[2] ?? 0, images.shape[3] ?? 0]);
-    checkImages(images, this.name, 1);
+    checkImages(images, this.name);
+    const [h = 0, w = 0] = images.shape.slice(2);
+    const [, oh, ow] = this.outputShape('out', [h, w]);
     if (oh < 1 || ow < 1) {
-      throw new Error(`texad: ${this.name}: a ${images.shape[2]}x${images.shape[3]} image is smaller than the network's receptive field`);
+      throw new Error(`texad: ${this.name}: a ${h}x${w} image is smaller than the network's receptive field`);
     }
     const run = () => {
       let x = this.normalizer ? this.normalizer.forward(images) : images;

@@ -3,7 +3,9 @@
 import { maxPool2d } from '../ops/pool.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
-import { ConvLayer, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef } from './layers.ts';
+import {
+  ConvLayer, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef,
+} from './layers.ts';
 import type { Manifest, WeightStore } from './weights.ts';
 
 interface ResNetConfig {
@@ -63,7 +65,8 @@ function define(name: ResNetName): ResNetDef {
         ? [conv(1, inChannels, planes, 3, stride), conv(2, planes, planes, 3, 1)]
         : [conv(1, inChannels, inner, 1, 1), conv(2, inner, inner, 3, stride), conv(3, inner, out, 1, 1)];
       const downsample = stride !== 1 || inChannels !== out
-        ? { name: `${prefix}.downsample.0`, bn: `${prefix}.downsample.1`, inChannels, outChannels: out, kernel: 1, stride, padding: 0 }
+        ? { name: `${prefix}.downsample.0`, bn: `${prefix}.downsample.1`, inChannels, outChannels: out, kernel: 1,
+          stride, padding: 0 }
         : null;
       inChannels = out;
       return { convs, downsample };
@@ -170,7 +173,7 @@ export class ResNet {
    * parts record nothing and free their activations as they go; trainable parts record for backward().
    */
   forward(images: Tensor): Record<string, Tensor> {
-    checkImages(images, this.name, 1);
+    checkImages(images, this.name);
     const run = () => {
       const out: Record<string, Tensor> = {};
       const kept = new Set<Tensor>([images]);

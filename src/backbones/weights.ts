@@ -97,15 +97,18 @@ export function checkpointWeights(reader: SafetensorsReader): WeightStore {
         );
       }
       const known = new Set(manifest.params.map((p) => p.key));
-      const missing = manifest.params.filter((p) => needed.has(p.key) && !reader.tensors.has(p.key)).map((p) => `'${p.key}'`);
+      const missing = manifest.params.filter((p) => needed.has(p.key) && !reader.tensors.has(p.key))
+        .map((p) => `'${p.key}'`);
       const misshaped: string[] = [];
       for (const p of manifest.params) {
         const stored = reader.tensors.get(p.key);
         if (stored && !sameShape(stored.shape, p.shape)) {
-          misshaped.push(`'${p.key}' is ${formatShape(stored.shape)} in the file but ${formatShape(p.shape)} in ${manifest.arch}`);
+          const [file, arch] = [formatShape(stored.shape), formatShape(p.shape)];
+          misshaped.push(`'${p.key}' is ${file} in the file but ${arch} in ${manifest.arch}`);
         }
       }
-      const unexpected = [...reader.tensors.keys()].filter((k) => !known.has(k) && !manifest.ignore?.test(k)).map((k) => `'${k}'`);
+      const unexpected = [...reader.tensors.keys()].filter((k) => !known.has(k) && !manifest.ignore?.test(k))
+        .map((k) => `'${k}'`);
       if (missing.length + misshaped.length + unexpected.length === 0) return;
       const problems = [
         misshaped.length ? `${misshaped.length} tensors have other shapes (${listSome(misshaped)})` : '',
@@ -122,7 +125,7 @@ export function checkpointWeights(reader: SafetensorsReader): WeightStore {
   };
 }
 
-/** Weights: 'random' (seeded init), a safetensors path (Node, Deno), its bytes (browsers), a ByteRangeSource or a store. */
+/** 'random' (seeded init), a safetensors path (Node, Deno), its bytes (browsers), a ByteRangeSource, or a store. */
 export type WeightsSource = 'random' | string | Uint8Array | ByteRangeSource | WeightStore;
 
 function isStore(s: WeightsSource): s is WeightStore {

@@ -1,7 +1,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from './main.ts';
 import { boolFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
-import { BACKBONES, RESNET_TAPS, WEIGHTS_ENV, conventionalWeightsPath, loadBackbone, type BackboneName } from '../backbones/index.ts';
+import {
+  BACKBONES, RESNET_TAPS, WEIGHTS_ENV, conventionalWeightsPath, loadBackbone, type BackboneName,
+} from '../backbones/index.ts';
 import { loadImage } from '../data/loader.ts';
 import { writeNpy } from '../io/npy.ts';
 import { Runtime } from '../runtime/runtime.ts';
@@ -28,16 +30,23 @@ shape [1, C, H, W]: OUT.npy with --layers layer2,layer3 gives OUT_layer2.npy and
   --no-normalize    feed the [0, 1] pixels without the ImageNet mean/std`,
   async run(argv) {
     const args = parseArgs(argv);
-    const known = new Set(['backbone', 'image', 'out', 'layers', 'size', 'weights', 'weights-dir', 'seed', 'no-normalize']);
+    const known = new Set(['backbone', 'image', 'out', 'layers', 'size', 'weights', 'weights-dir', 'seed',
+      'no-normalize']);
     for (const flag of args.flags.keys()) if (!known.has(flag)) throw new UsageError(`unknown option --${flag}`);
     if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0]}'`);
     const backbone = stringFlag(args, 'backbone') as BackboneName;
-    if (!BACKBONES.includes(backbone)) throw new UsageError(`unknown backbone '${backbone}'; choose from ${BACKBONES.join(', ')}`);
+    if (!BACKBONES.includes(backbone)) {
+      throw new UsageError(`unknown backbone '${backbone}'; choose from ${BACKBONES.join(', ')}`);
+    }
     const imagePath = stringFlag(args, 'image');
     const out = stringFlag(args, 'out');
-    const layers = args.flags.has('layers') ? stringFlag(args, 'layers').split(',').map((l) => l.trim()).filter(Boolean) : undefined;
+    const layers = args.flags.has('layers')
+      ? stringFlag(args, 'layers').split(',').map((l) => l.trim()).filter(Boolean)
+      : undefined;
     const size = args.flags.has('size') ? numberFlag(args, 'size') : undefined;
-    if (size !== undefined && !(Number.isInteger(size) && size > 0)) throw new UsageError(`--size expects a positive integer, got ${size}`);
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) {
+      throw new UsageError(`--size expects a positive integer, got ${size}`);
+    }
     const seed = numberFlag(args, 'seed', 0);
     const weights = resolveWeights(backbone, args.flags.has('weights') ? stringFlag(args, 'weights') : undefined,
       args.flags.has('weights-dir') ? stringFlag(args, 'weights-dir') : undefined);
@@ -45,7 +54,8 @@ shape [1, C, H, W]: OUT.npy with --layers layer2,layer3 gives OUT_layer2.npy and
     const image = await loadImage(imagePath, size === undefined ? {} : { size });
     const rt = await Runtime.create();
     try {
-      const bb = await loadBackbone(rt, backbone, { weights, seed, taps: layers, normalize: !boolFlag(args, 'no-normalize') });
+      const normalize = !boolFlag(args, 'no-normalize');
+      const bb = await loadBackbone(rt, backbone, { weights, seed, taps: layers, normalize });
       try {
         const taps = await rt.tidyAsync(async () => {
           const outputs = bb.forward(rt.tensor(image.data, [1, 3, image.height, image.width]));

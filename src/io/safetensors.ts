@@ -56,9 +56,8 @@ export async function fileSource(path: string): Promise<ByteRangeSource> {
     handle = await fs.open(path, 'r');
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw new SafetensorsError(
-      code === 'ENOENT' ? `weights file ${path} does not exist` : `cannot open weights file ${path}: ${(err as Error).message}`,
-    );
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be opened: ${(err as Error).message}`;
+    throw new SafetensorsError(`weights file ${path} ${why}`);
   }
   const { size } = await handle.stat();
   return {
@@ -68,7 +67,9 @@ export async function fileSource(path: string): Promise<ByteRangeSource> {
       const buf = new Uint8Array(length);
       for (let done = 0; done < length;) {
         const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new SafetensorsError(`${path}: file ended at byte ${offset + done} while reading (truncated?)`);
+        if (bytesRead === 0) {
+          throw new SafetensorsError(`${path}: the file ended at byte ${offset + done} while reading (truncated?)`);
+        }
         done += bytesRead;
       }
       return buf;
@@ -117,7 +118,8 @@ function parseHeader(name: string, json: string, dataStart: number, fileSize: nu
       throw bad(`has an invalid shape ${JSON.stringify(v.shape)}`);
     }
     const off = v.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1]) {
+    const offsetsOk = Array.isArray(off) && off.length === 2 && off.every((o) => Number.isSafeInteger(o) && o >= 0);
+    if (!offsetsOk || off[0] > off[1]) {
       throw bad(`has invalid data_offsets ${JSON.stringify(off)}`);
     }
     const shape = v.shape as number[];
@@ -194,7 +196,9 @@ export class SafetensorsReader {
     const src = source instanceof Uint8Array ? bytesSource(source) : source;
     const name = src.name;
     if (src.size < 8) {
-      throw new SafetensorsError(`${name} is not a safetensors file: ${src.size} bytes, too short for the 8-byte header length`);
+      throw new SafetensorsError(
+        `${name} is not a safetensors file: ${src.size} bytes, too short for the 8-byte header length`,
+      );
     }
     const lenBytes = await src.read(0, 8);
     const view = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8);
@@ -226,7 +230,8 @@ export class SafetensorsReader {
   async read(key: string, expectedShape?: readonly number[]): Promise<Float32Array> {
     const info = this.tensors.get(key);
     if (!info) throw new SafetensorsError(`${this.name} has no tensor '${key}'`);
-    if (expectedShape && (info.shape.length !== expectedShape.length || info.shape.some((d, i) => d !== expectedShape[i]))) {
+    const mismatch = (s: readonly number[]) => info.shape.length !== s.length || info.shape.some((d, i) => d !== s[i]);
+    if (expectedShape && mismatch(expectedShape)) {
       throw new SafetensorsError(
         `${this.name}: tensor '${key}' has shape ${formatShape(info.shape)}, expected ${formatShape(expectedShape)}`,
       );
@@ -298,7 +303,9 @@ export function encodeSafetensors(
   for (const [key, t] of list) {
     const dtype = t.dtype ?? 'F32';
     if (t.data.length !== product(t.shape)) {
-      throw new SafetensorsError(`encodeSafetensors: tensor '${key}' has ${t.data.length} values but shape ${formatShape(t.shape)}`);
+      throw new SafetensorsError(
+        `encodeSafetensors: tensor '${key}' has ${t.data.length} values but shape ${formatShape(t.shape)}`,
+      );
     }
     const bytes = t.data.length * DTYPE_BYTES[dtype]!;
     header[key] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };

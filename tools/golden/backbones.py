@@ -95,13 +95,15 @@ def fill_parameters(arch, model, seed=SEED):
 
 
 CASES = [
-    # arch, input size, batch, taps; sizes keep every case under ~1 GFLOP and make stride-2 layers meet odd sizes.
-    ('resnet18', 64, 2, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']),
-    ('resnet50', 48, 1, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']),
-    ('wide_resnet50_2', 40, 1, ['layer1', 'layer2', 'layer3', 'layer4']),
-    ('resnet152', 32, 1, ['layer2', 'layer3', 'layer4']),
-    ('pdn_small', 64, 1, ['out']),
-    ('pdn_medium', 40, 1, ['out']),
+    # fixture, arch, input size, batch, taps; sizes keep every case under ~1 GFLOP and make stride-2 layers meet
+    # odd sizes. The padded PDN is the form of EfficientAD's paper table (convs and pools padded).
+    ('resnet18', 'resnet18', 64, 2, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']),
+    ('resnet50', 'resnet50', 48, 1, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']),
+    ('wide_resnet50_2', 'wide_resnet50_2', 40, 1, ['layer1', 'layer2', 'layer3', 'layer4']),
+    ('resnet152', 'resnet152', 32, 1, ['layer2', 'layer3', 'layer4']),
+    ('pdn_small', 'pdn_small', 64, 1, ['out']),
+    ('pdn_small-padded', 'pdn_small', 36, 1, ['out']),
+    ('pdn_medium', 'pdn_medium', 40, 1, ['out']),
 ]
 # The trainable case: Mean-Shift's setting (layer3/4 train, BatchNorm in eval mode) on resnet18.
 TRAIN_ARCH, TRAIN_SIZE, TRAIN_STAGES = 'resnet18', 32, ('layer3', 'layer4')
@@ -114,15 +116,16 @@ def write_fixture(path, tensors, metadata):
 
 def parity_fixtures(out_dir):
     os.makedirs(out_dir, exist_ok=True)
-    for arch, size, batch, taps in CASES:
-        model = fill_parameters(arch, ew.build(arch)).double().eval()
+    for fixture, arch, size, batch, taps in CASES:
+        padded = fixture.endswith('-padded')
+        model = fill_parameters(arch, ew.PDN(arch, padding=True) if padded else ew.build(arch)).double().eval()
         x = uniform('input', (batch, 3, size, size), 0.0, 1.0)
         with torch.no_grad():
             outs = ew.Features(arch, model, taps).double()(x)
         names = ['out'] if arch in ew.PDNS else taps
-        write_fixture(os.path.join(out_dir, arch + '.safetensors'), {'tap/' + t: o for t, o in zip(names, outs)},
-                      {'arch': arch, 'seed': SEED, 'size': size, 'batch': batch, 'taps': ','.join(names),
-                       'generator': 'tools/golden/backbones.py', 'torch': torch.__version__})
+        write_fixture(os.path.join(out_dir, fixture + '.safetensors'), {'tap/' + t: o for t, o in zip(names, outs)},
+                      {'arch': arch, 'padding': str(padded).lower(), 'seed': SEED, 'size': size, 'batch': batch,
+                       'taps': ','.join(names), 'generator': 'tools/golden/backbones.py', 'torch': torch.__version__})
 
     model = fill_parameters(TRAIN_ARCH, ew.build(TRAIN_ARCH)).double().eval()
     trained = {k: p for k, p in model.named_parameters() if k.split('.')[0] in TRAIN_STAGES}
