@@ -11,10 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type * as Ort from 'onnxruntime-web/webgpu';
 import { loadBackbone, type Backbone, type BackboneName } from '../src/backbones/index.ts';
 import { tuneWhile } from '../src/runtime/autotune.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
+import { deviceAdapterName, installDawnNavigator } from './peers/dawn.ts';
+import { fingerprintOf } from './peers/ops.ts';
+import { loadOrt } from './peers/ort.ts';
 
 const PYTHON = process.env['TEXAD_BENCH_PYTHON'] ?? '/usr/bin/python3';
 const SIZE = 256;
@@ -54,13 +56,6 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function fingerprintOf(arrays: ArrayLike<number>[]): [number, number] {
-  let abs = 0;
-  let sq = 0;
-  for (const a of arrays) for (let i = 0; i < a.length; i++) (abs += Math.abs(a[i]!)), (sq += a[i]! * a[i]!);
-  return [abs, sq];
-}
-
 /** The input every contestant sees: (sin(i) + 1) / 2 over the flat [1, 3, S, S] index (tools/bench-backbones.py). */
 function inputData(): Float32Array {
   return Float32Array.from({ length: 3 * SIZE * SIZE }, (_, i) => (Math.sin(i) + 1) / 2);
@@ -89,8 +84,9 @@ function files(root: string, c: Case): { weights: string; onnx: string } {
   const weights = join(dir, `${c.arch}.safetensors`);
   const onnx = join(dir, `${c.arch}-${c.taps.join('+')}-${SIZE}.onnx`);
   if (!existsSync(weights) || !existsSync(onnx)) {
-    execFileSync(PYTHON, [join(root, 'tools', 'export-weights.py'), c.arch, '--random-init', '0', '--out', weights,
-      '--onnx', onnx, '--taps', c.taps.join(','), '--onnx-size', String(SIZE)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const args = [join(root, 'tools', 'export-weights.py'), c.arch, '--random-init', '0', '--out', weights,
+      '--onnx', onnx, '--taps', c.taps.join(','), '--onnx-size', String(SIZE)];
+    execFileSync(PYTHON, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   }
   return { weights, onnx };
 }
@@ -101,10 +97,11 @@ async function texad(rt: Runtime, c: Case, weights: string, log: (l: string) => 
   // Kernel variants are tuned once per adapter, as an application would; winners persist across runs.
   log(`${c.arch}: tuning kernel variants (slow only the first time on an adapter)`);
   await tuneWhile(rt, () => rt.tidy(() => void bb.forward(x)));
-  const fingerprint = fingerprintOf(await rt.tidyAsync(async () => {
+  const outputs = await rt.tidyAsync(async () => {
     const out = bb.forward(x);
     return Promise.all(bb.taps.map((t) => out[t]!.read()));
-  }));
+  });
+  const fingerprint = fingerprintOf(...outputs);
   return {
     name: 'texad',
     about: rt.gpu.describe(),
@@ -120,56 +117,30 @@ async function texad(rt: Runtime, c: Case, weights: string, log: (l: string) => 
   };
 }
 
-let ortModule: Promise<typeof Ort> | null = null;
-
-/**
- * onnxruntime-web's WebGPU build on a second Dawn instance of this process (the adapter texad uses), with its wasm
- * loaded from node_modules. Its wasm heap is a SharedArrayBuffer, which Dawn's writeBuffer rejects, so uploads
- * from shared memory are copied first.
- */
-function loadOrt(): Promise<typeof Ort> {
-  ortModule ??= (async () => {
-    const name = 'webgpu';
-    const dawn = (await import(name)) as { create(flags: string[]): GPU };
-    const g = globalThis as unknown as { navigator?: { gpu?: GPU }; GPUQueue: { prototype: GPUQueue } };
-    const gpu = dawn.create([]);
-    if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-    else g.navigator = { gpu };
-    const writeBuffer = g.GPUQueue.prototype.writeBuffer;
-    g.GPUQueue.prototype.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset?, size?) {
-      const shared = ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer;
-      const copy = shared ? (data as unknown as { slice(): ArrayBufferView }).slice() : data;
-      return writeBuffer.call(this, buffer, offset, copy as GPUAllowSharedBufferSource, dataOffset, size);
-    };
-    const ort = await import('onnxruntime-web/webgpu');
-    ort.env.wasm.wasmPaths = new URL('./', import.meta.resolve('onnxruntime-web/webgpu')).href;
-    ort.env.wasm.numThreads = 1;
-    ort.env.logLevel = 'error';
-    return ort;
-  })();
-  return ortModule;
-}
-
-async function onnxRuntime(c: Case, onnx: string): Promise<Contestant> {
+/** onnxruntime-web on the same adapter as texad (`adapter`, as deviceAdapterName writes it), else an error. */
+async function onnxRuntime(c: Case, onnx: string, adapter: string): Promise<Contestant> {
   const ort = await loadOrt();
+  const device = await ort.env.webgpu.device;
+  if (deviceAdapterName(device) !== adapter) {
+    throw new Error(`onnxruntime-web runs on '${deviceAdapterName(device)}', texad on '${adapter}'`);
+  }
+  // Outputs are left on the GPU ('gpu-buffer'); a timed run ends by downloading them, the one way to know that
+  // ONNX Runtime has submitted and finished its work (megabytes, against seconds of convolution).
   const session = await ort.InferenceSession.create(readFileSync(onnx), {
     executionProviders: ['webgpu'],
     preferredOutputLocation: 'gpu-buffer',
   });
-  const device = await ort.env.webgpu.device;
   const feeds = { image: new ort.Tensor('float32', inputData(), [1, 3, SIZE, SIZE]) };
   const first = await session.run(feeds);
   const names = c.taps;
   const values = await Promise.all(names.map(async (n) => (await first[n]!.getData(true)) as Float32Array));
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   return {
     name: 'ort',
-    about: `onnxruntime-web ${ort.env.versions.web ?? '?'} WebGPU EP on ${info?.description || info?.device || 'unknown adapter'}`,
-    fingerprint: fingerprintOf(values),
+    about: `onnxruntime-web ${ort.env.versions.web ?? '?'} WebGPU EP on ${deviceAdapterName(device)}`,
+    fingerprint: fingerprintOf(...values),
     sample: (n) => timed(n, async () => {
       const out = await session.run(feeds);
-      await device.queue.onSubmittedWorkDone();
-      for (const t of Object.values(out)) t.dispose();
+      await Promise.all(Object.values(out).map((t) => t.getData(true)));
     }),
     dispose: () => session.release(),
   };
@@ -177,9 +148,11 @@ async function onnxRuntime(c: Case, onnx: string): Promise<Contestant> {
 
 async function pytorch(root: string, c: Case, weights: string): Promise<Contestant> {
   const script = join(root, 'tools', 'bench-backbones.py');
+  const args = [script, c.arch, weights, '--taps', c.taps.join(','), '--size', String(SIZE)];
+  // As for tools/bench-torch.py: large tensors are recycled by malloc instead of mmap'd and faulted in every pass.
+  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' };
   const run = (iterations: number) =>
-    JSON.parse(execFileSync(PYTHON, [script, c.arch, weights, '--taps', c.taps.join(','), '--size', String(SIZE),
-      '--iterations', String(iterations)], { encoding: 'utf8', env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' } })) as
+    JSON.parse(execFileSync(PYTHON, [...args, '--iterations', String(iterations)], { encoding: 'utf8', env })) as
       { ms: number[]; fingerprint: [number, number]; torch: string; threads: number };
   const probe = run(0);
   return {
@@ -209,15 +182,18 @@ export interface CaseResult {
   skipped: Partial<Record<Contestant['name'], string>>;
 }
 
-async function runCase(rt: Runtime, root: string, c: Case, rounds: number, iterations: number,
-  log: (l: string) => void): Promise<CaseResult> {
+async function runCase(rt: Runtime, root: string, c: Case, plan: Plan, log: (l: string) => void): Promise<CaseResult> {
   const res: CaseResult = {
-    arch: c.arch, taps: c.taps, usedBy: c.usedBy, contestants: {}, ms: {}, imagesPerSecond: {}, speedup: {}, skipped: {},
+    arch: c.arch, taps: c.taps, usedBy: c.usedBy, contestants: {}, ms: {}, imagesPerSecond: {}, speedup: {},
+    skipped: {},
   };
   const { weights, onnx } = files(root, c);
   const contestants: Contestant[] = [await texad(rt, c, weights, log)];
   const reference = contestants[0]!.fingerprint;
-  for (const [name, make] of [['ort', () => onnxRuntime(c, onnx)], ['torch', () => pytorch(root, c, weights)]] as const) {
+  const a = rt.gpu.adapter;
+  const adapter = `${a.description || a.device} (${a.vendor})`;
+  const peers = [['ort', () => onnxRuntime(c, onnx, adapter)], ['torch', () => pytorch(root, c, weights)]] as const;
+  for (const [name, make] of peers) {
     try {
       const peer = await make();
       if (mismatch(peer.fingerprint, reference)) {
@@ -231,12 +207,14 @@ async function runCase(rt: Runtime, root: string, c: Case, rounds: number, itera
   for (const ct of contestants) res.contestants[ct.name] = ct.about;
   const perRound = new Map<string, number[]>(contestants.map((ct) => [ct.name, []]));
   try {
-    for (let r = 0; r < rounds; r++) {
+    for (let r = 0; r < plan.rounds; r++) {
+      // Rotate the order so no contestant always runs right after the same neighbour.
       for (let i = 0; i < contestants.length; i++) {
         const ct = contestants[(i + r) % contestants.length]!;
-        perRound.get(ct.name)!.push(await ct.sample(iterations));
+        perRound.get(ct.name)!.push(await ct.sample(plan.iterations));
       }
-      log(`${c.arch} round ${r + 1}/${rounds}: ${contestants.map((ct) => `${ct.name} ${perRound.get(ct.name)!.at(-1)!.toFixed(0)} ms`).join(', ')}`);
+      const last = contestants.map((ct) => `${ct.name} ${perRound.get(ct.name)!.at(-1)!.toFixed(0)} ms`);
+      log(`${c.arch} round ${r + 1}/${plan.rounds}: ${last.join(', ')}`);
     }
   } finally {
     for (const ct of contestants) await ct.dispose();
@@ -263,17 +241,32 @@ export interface BackboneBenchReport {
   cases: CaseResult[];
 }
 
-/** Runs the cases named in `only` (all when empty). */
-export async function runBackboneBench(opts: { only?: string[]; rounds?: number; iterations?: number; log?: (l: string) => void } = {}): Promise<BackboneBenchReport> {
+/** Rounds per case, and forward passes per contestant and round (their median is the round's sample). */
+interface Plan {
+  rounds: number;
+  iterations: number;
+}
+
+export interface BackboneBenchOptions extends Partial<Plan> {
+  /** Backbone names to run; all cases when absent or empty. */
+  only?: string[];
+  /** Progress lines (stderr from the command line). */
+  log?: (line: string) => void;
+}
+
+/** Runs the cases and returns every figure; texad's device comes first, then the peers' navigator.gpu. */
+export async function runBackboneBench(opts: BackboneBenchOptions = {}): Promise<BackboneBenchReport> {
   const log = opts.log ?? (() => {});
-  const rounds = opts.rounds ?? 3;
-  const iterations = opts.iterations ?? 1;
+  const plan: Plan = { rounds: opts.rounds ?? 3, iterations: opts.iterations ?? 1 };
   const cases = opts.only?.length ? CASES.filter((c) => opts.only!.includes(c.arch)) : CASES;
+  if (cases.length === 0) throw new Error(`no such case; cases: ${CASES.map((c) => c.arch).join(', ')}`);
   const root = packageRoot();
   const rt = await Runtime.create();
-  const report: BackboneBenchReport = { date: new Date().toISOString(), size: SIZE, rounds, iterations, cases: [] };
+  // onnxruntime-web takes navigator.gpu: a second Dawn instance of this process, installed after texad's device.
+  await installDawnNavigator([]);
+  const report: BackboneBenchReport = { date: new Date().toISOString(), size: SIZE, ...plan, cases: [] };
   try {
-    for (const c of cases) report.cases.push(await runCase(rt, root, c, rounds, iterations, log));
+    for (const c of cases) report.cases.push(await runCase(rt, root, c, plan, log));
   } finally {
     await rt.destroy();
   }
@@ -295,8 +288,9 @@ export function formatBackboneReport(r: BackboneBenchReport): string {
   ];
   for (const c of r.cases) {
     const ips = c.imagesPerSecond;
-    lines.push(`${c.arch.padEnd(18)} ${c.taps.join(',').padEnd(15)} ${fmt(ips.texad).padStart(6)} ${fmt(ips.ort).padStart(6)} ` +
-      `${fmt(ips.torch).padStart(7)}  ${fmt(c.speedup.vs_ort).padStart(6)}x ${fmt(c.speedup.vs_torch).padStart(7)}x  ${c.usedBy}`);
+    const rates = `${fmt(ips.texad).padStart(6)} ${fmt(ips.ort).padStart(6)} ${fmt(ips.torch).padStart(7)}`;
+    const ratios = `${fmt(c.speedup.vs_ort).padStart(6)}x ${fmt(c.speedup.vs_torch).padStart(7)}x`;
+    lines.push(`${c.arch.padEnd(18)} ${c.taps.join(',').padEnd(15)} ${rates}  ${ratios}  ${c.usedBy}`);
     for (const [k, v] of Object.entries(c.skipped)) lines.push(`  ${k} skipped: ${v}`);
     if (c.floorVsOrt) {
       const verdict = c.floorVsOrt.pass === null ? 'not measured' : c.floorVsOrt.pass ? 'met' : 'MISSED';

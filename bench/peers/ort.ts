@@ -20,7 +20,7 @@ let loaded: Promise<typeof Ort> | null = null;
  * Liftoff. The flag is restored afterwards so texad's own wasm compiles normally; the wasm side of ONNX Runtime
  * only schedules GPU work.
  */
-function loadOrt(): Promise<typeof Ort> {
+export function loadOrt(): Promise<typeof Ort> {
   loaded ??= (async () => {
     v8.setFlagsFromString('--liftoff-only');
     try {
