@@ -77,7 +77,7 @@ export async function ortRunner(spec: OpSpec): Promise<Runner | null> {
   if (!model) return null;
   const ort = await loadOrt();
   // NHWC is ONNX Runtime's faster conv path here: the 3x3 256->256 64x64 conv took 2.7-3.2 s against 5.7-7.9 s
-  // with the default NCHW in one interleaved run on lavapipe; layout-free ops are unaffected.
+  // with the default NCHW, sessions alternated in one process on lavapipe; layout-free ops are unaffected.
   const session = await ort.InferenceSession.create(model.bytes, {
     executionProviders: [{ name: 'webgpu', preferredLayout: 'NHWC' }],
   });
