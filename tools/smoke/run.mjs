@@ -123,12 +123,13 @@ async function runChromium() {
   const { chromium } = await import('playwright-core');
   const server = await startServer();
   const url = `http://127.0.0.1:${server.address().port}/`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: TIMEOUT_MS });
-  const console_ = [];
+  const pageLog = [];
+  let browser;
   try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: TIMEOUT_MS });
     const page = await browser.newPage();
-    page.on('console', (m) => console_.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => console_.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
     page.setDefaultTimeout(TIMEOUT_MS);
     await page.goto(url);
     return await page.evaluate(async () => {
@@ -137,11 +138,11 @@ async function runChromium() {
       return runSmoke(texad, { featureLevel: 'compatibility' });
     });
   } catch (err) {
-    const log = console_.length ? `\npage console:\n  ${console_.slice(-20).join('\n  ')}` : '';
+    const log = pageLog.length ? `\npage console:\n  ${pageLog.slice(-20).join('\n  ')}` : '';
     throw new SmokeFailure(`chromium: ${err instanceof Error ? err.message : String(err)}${log}\n` +
       `(chromium ran with: ${CHROMIUM_FLAGS.join(' ')}; no adapter usually means lavapipe or ANGLE's Vulkan is missing)`);
   } finally {
-    await browser.close();
+    await browser?.close();
     server.close();
   }
 }
