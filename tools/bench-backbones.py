@@ -41,15 +41,17 @@ def main():
     net = ew.Features(args.arch, model.eval(), args.taps.split(',')).eval()
     # The input bench/backbones.ts feeds: (sin(i) + 1) / 2 over the flat [N, 3, S, S] index, float64 -> float32.
     n = args.batch * 3 * args.size * args.size
-    x = ((torch.sin(torch.arange(n, dtype=torch.float64)) + 1) / 2).to(torch.float32).reshape(args.batch, 3, args.size, args.size)
-    outs = net(x)
-    fingerprint = [sum(float(o.double().abs().sum()) for o in outs), sum(float(o.double().square().sum()) for o in outs)]
+    x = ((torch.sin(torch.arange(n, dtype=torch.float64)) + 1) / 2).to(torch.float32)
+    x = x.reshape(args.batch, 3, args.size, args.size)
+    outs = [o.double() for o in net(x)]
+    fingerprint = [sum(float(o.abs().sum()) for o in outs), sum(float(o.square().sum()) for o in outs)]
     ms = []
     for _ in range(args.iterations):
         start = time.perf_counter()
         net(x)
         ms.append((time.perf_counter() - start) * 1e3)
-    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'ms': ms, 'fingerprint': fingerprint}))
+    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'ms': ms,
+                      'fingerprint': fingerprint}))
 
 
 if __name__ == '__main__':

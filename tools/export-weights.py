@@ -50,10 +50,11 @@ class PDN(nn.Module):
         super().__init__()
         self.pad = 1 if padding else 0
         for i, (cin, cout, k, p) in enumerate(self.LAYOUTS[arch]):
-            self.add_module('conv%d' % (i + 1), nn.Conv2d(cin or out_channels, cout or out_channels, k, padding=p * self.pad))
+            conv = nn.Conv2d(cin or out_channels, cout or out_channels, k, padding=p * self.pad)
+            self.add_module('conv%d' % (i + 1), conv)
 
     def forward(self, x):
-        convs = [m for m in self.children()]
+        convs = list(self.children())
         for i, conv in enumerate(convs):
             x = conv(x)
             if i < len(convs) - 1:
@@ -119,17 +120,19 @@ def pdn_state_dict(arch, state, path):
         other = [a for a in PDNS if len(PDN.LAYOUTS[a]) == len(convs)]
         sys.exit('%s has %d convolutions%s, but %s has %d' % (
             path, len(convs), ' (a %s checkpoint)' % other[0] if other else '', arch, want))
-    return {'conv%d.%s' % (i + 1, kind): state['%s.%s' % (m, kind)] for i, m in enumerate(convs) for kind in ('weight', 'bias')}
+    return {'conv%d.%s' % (i + 1, kind): state['%s.%s' % (m, kind)]
+            for i, m in enumerate(convs) for kind in ('weight', 'bias')}
 
 
-def export_state_dict(arch, checkpoint=None, prefix='', seed=None):
+def load_model(arch, checkpoint=None, prefix='', seed=None):
     """The model of `arch` with its weights: torchvision's ImageNet ones, a checkpoint's, or a seeded random init."""
     if seed is not None:
         torch.manual_seed(seed)
         return build(arch)
     if checkpoint is None:
         if arch in PDNS:
-            sys.exit('%s: pass --checkpoint (EfficientAD teachers are not in torchvision) or --random-init SEED' % arch)
+            sys.exit('%s: pass --checkpoint (EfficientAD teachers are not in torchvision) or --random-init SEED'
+                     % arch)
         import torchvision
         return getattr(torchvision.models, arch)(weights='IMAGENET1K_V1')
     state = load_checkpoint(checkpoint, prefix)
@@ -149,14 +152,16 @@ def check_fits(model, state, path, arch):
     want = {k: list(v.shape) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')}
     have = {k: list(v.shape) for k, v in state.items() if not k.endswith('num_batches_tracked')}
     found = [
-        ('with other shapes', ['%s is %s, %s needs %s' % (k, have[k], arch, s) for k, s in want.items() if k in have and have[k] != s]),
+        ('with other shapes',
+         ['%s is %s, %s needs %s' % (k, have[k], arch, s) for k, s in want.items() if k in have and have[k] != s]),
         ('missing', [k for k in want if k not in have]),
         ('unexpected', [k for k in have if k not in want]),
     ]
     problems = ['%d tensors %s (%s%s)' % (len(ks), what, ', '.join(ks[:3]), ', ...' if len(ks) > 3 else '')
                 for what, ks in found if ks]
     if problems:
-        sys.exit('%s does not fit %s: %s. Is it a checkpoint of another architecture?' % (path, arch, '; '.join(problems)))
+        sys.exit('%s does not fit %s: %s. Is it a checkpoint of another architecture?'
+                 % (path, arch, '; '.join(problems)))
 
 
 def save_safetensors(tensors, path, metadata, dtype='f32'):
@@ -229,24 +234,26 @@ def main():
     src = ap.add_mutually_exclusive_group()
     src.add_argument('--checkpoint', help='a .pth state dict (or pickled module) instead of torchvision\'s download')
     src.add_argument('--random-init', type=int, metavar='SEED', help='a seeded, randomly initialised model')
-    ap.add_argument('--prefix', default='', help='take only tensors whose names start with this, e.g. "model.teacher."')
-    ap.add_argument('--dtype', choices=('f32', 'f16', 'bf16'), default='f32', help='storage type (texad computes in f32)')
+    ap.add_argument('--prefix', default='', help='keep only tensors whose names start with this (stripped), '
+                    'e.g. "model.teacher."')
+    ap.add_argument('--dtype', choices=('f32', 'f16', 'bf16'), default='f32',
+                    help='storage type (texad computes in f32)')
     ap.add_argument('--onnx', metavar='FILE', help='also write an ONNX graph of the same network (for benchmarks)')
     ap.add_argument('--taps', default='layer3', help='ResNet outputs of the ONNX graph, e.g. layer2,layer3')
     ap.add_argument('--onnx-size', type=int, default=256, help='input size traced into the ONNX graph')
     args = ap.parse_args()
+    taps = args.taps.split(',')
+    unknown = [t for t in taps if t not in RESNET_TAPS]
+    if args.onnx and args.arch in RESNETS and unknown:
+        sys.exit('--taps: unknown %s (choose from %s)' % (', '.join(unknown), ', '.join(RESNET_TAPS)))
 
-    model = export_state_dict(args.arch, args.checkpoint, args.prefix, args.random_init)
+    model = load_model(args.arch, args.checkpoint, args.prefix, args.random_init)
     source = ('random-init seed %d' % args.random_init if args.random_init is not None
               else os.path.basename(args.checkpoint) if args.checkpoint else 'torchvision IMAGENET1K_V1')
     tensors = {k: v for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')}
     save_safetensors(tensors, args.out, {'format': 'pt', 'texad.arch': args.arch, 'texad.source': source}, args.dtype)
     print('wrote %s: %s, %d tensors, %.1f MB' % (args.out, args.arch, len(tensors), os.path.getsize(args.out) / 1e6))
     if args.onnx:
-        taps = args.taps.split(',')
-        unknown = [t for t in taps if t not in RESNET_TAPS]
-        if args.arch in RESNETS and unknown:
-            sys.exit('--taps: unknown %s (choose from %s)' % (', '.join(unknown), ', '.join(RESNET_TAPS)))
         export_onnx(args.arch, model, taps, args.onnx_size, args.onnx)
         print('wrote %s (ONNX, outputs %s)' % (args.onnx, 'out' if args.arch in PDNS else ','.join(taps)))
 

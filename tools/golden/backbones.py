@@ -6,7 +6,7 @@ conv weights follow texad's random-init mode (src/backbones/weights.ts), BatchNo
 from uniform draws (ranges in BN_RANGES). A fixture holds only the expected taps (float64 reference, stored f32).
 
   /usr/bin/python3 tools/golden/backbones.py                 writes test/fixtures/backbones/<arch>.safetensors
-  /usr/bin/python3 tools/golden/backbones.py roundtrip DIR   tools/export-weights.py round trip (test/backbones-export)
+  /usr/bin/python3 tools/golden/backbones.py roundtrip DIR   export-weights.py round trip (test/backbones-export)
 """
 import importlib.util
 import math
@@ -69,7 +69,9 @@ def normal(name, shape, std, seed=SEED):
     n = int(np.prod(shape))
     w = philox_words(init_key(name, seed), n + (n & 1))
     u1 = ((w[0::2] >> np.uint64(8)).astype(np.float64) + 1) * 2.0 ** -24
-    theta = np.float32(np.float32(math.pi) * np.float32(2 * (w[1::2] >> np.uint64(8)).astype(np.float64) * 2.0 ** -24 - 1))
+    # The angle in float32 steps, as the shader computes it: pi_f32 * (2 u - 1).
+    u2 = np.float32(2 * (w[1::2] >> np.uint64(8)).astype(np.float64) * 2.0 ** -24 - 1)
+    theta = np.float32(np.float32(math.pi) * u2)
     r = np.sqrt(-2 * np.log(u1))
     z = np.stack([r * np.cos(theta.astype(np.float64)), r * np.sin(theta.astype(np.float64))], axis=1).reshape(-1)[:n]
     return torch.from_numpy(std * z).reshape(shape)
@@ -141,8 +143,9 @@ def parity_fixtures(out_dir):
         else:  # whole conv gradients are large: keep their derivative along a regenerable direction
             tensors['dgrad/' + k] = (p.grad * uniform('direction/' + k, p.shape, -1.0, 1.0)).sum().reshape(1)
     write_fixture(os.path.join(out_dir, TRAIN_ARCH + '-train.safetensors'), tensors,
-                  {'arch': TRAIN_ARCH, 'seed': SEED, 'size': TRAIN_SIZE, 'batch': 1, 'trainable': ','.join(TRAIN_STAGES),
-                   'generator': 'tools/golden/backbones.py', 'torch': torch.__version__})
+                  {'arch': TRAIN_ARCH, 'seed': SEED, 'size': TRAIN_SIZE, 'batch': 1,
+                   'trainable': ','.join(TRAIN_STAGES), 'generator': 'tools/golden/backbones.py',
+                   'torch': torch.__version__})
 
 
 def roundtrip(out_dir):
@@ -153,8 +156,9 @@ def roundtrip(out_dir):
     torch.manual_seed(7)
     models = {'resnet18': ew.build('resnet18'), 'pdn_medium': ew.build('pdn_medium')}
     small = ew.build('pdn_small')
-    sequential = torch.nn.Sequential(small.conv1, torch.nn.ReLU(), torch.nn.AvgPool2d(2, 2), small.conv2, torch.nn.ReLU(),
-                                     torch.nn.AvgPool2d(2, 2), small.conv3, torch.nn.ReLU(), small.conv4)
+    relu, pool = torch.nn.ReLU, lambda: torch.nn.AvgPool2d(2, 2)
+    sequential = torch.nn.Sequential(small.conv1, relu(), pool(), small.conv2, relu(), pool(), small.conv3, relu(),
+                                     small.conv4)
     checkpoints = {'resnet18': models['resnet18'].state_dict(), 'pdn_small': sequential.state_dict(),
                    'pdn_medium': models['pdn_medium'].state_dict()}
     models['pdn_small'] = small
@@ -169,8 +173,8 @@ def roundtrip(out_dir):
         x = uniform('input', (1, 3, size, size), 0.0, 1.0)
         with torch.no_grad():
             outs = ew.Features(arch, models[arch].double().eval(), taps).double()(x)
-        ew.save_safetensors({'tap/' + t: o for t, o in zip(taps, outs)}, os.path.join(out_dir, arch + '.expected.safetensors'),
-                            {'size': str(size), 'taps': ','.join(taps)})
+        ew.save_safetensors({'tap/' + t: o for t, o in zip(taps, outs)},
+                            os.path.join(out_dir, arch + '.expected.safetensors'), {'size': str(size), 'taps': ','.join(taps)})
 
 
 if __name__ == '__main__':
