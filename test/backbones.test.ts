@@ -1,14 +1,29 @@
 // Backbone parity with torchvision / EfficientAD's PDN (fixtures from tools/golden/backbones.py), the trainable
-// path's gradients, random-init mode, and the errors for checkpoints that do not fit.
-import { readFileSync } from 'node:fs';
+// path's gradients, random-init mode, the errors for checkpoints that do not fit, the tools/export-weights.py round
+// trip (PyTorch .pth -> safetensors -> texad; needs Debian's python3-torch, skipped with the reason without it) and
+// `texad features`.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadBackbone, randomWeights, initKey, type BackboneName, type WeightStore } from '../src/backbones/index.ts';
+import { tapPath } from '../src/cli/features.ts';
+import { main } from '../src/cli/main.ts';
+import { encodePng } from '../src/data/encode.ts';
+import { loadImage } from '../src/data/loader.ts';
+import { readNpy } from '../src/io/npy.ts';
 import { SafetensorsReader, encodeSafetensors } from '../src/io/safetensors.ts';
 import { cpuUniform } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { shapeSize } from '../src/runtime/tensor.ts';
 import { assertClose, gpuRuntime } from './helpers/gpu.ts';
+
+const PYTHON = '/usr/bin/python3';
+const GOLDEN = fileURLToPath(new URL('../tools/golden/backbones.py', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'texad-backbones-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** BatchNorm ranges of the fixtures (BN_RANGES in tools/golden/backbones.py). */
 const BN_RANGES: Record<string, [number, number]> = {
@@ -83,7 +98,9 @@ describe('backbone parity with PyTorch (same weights, same input)', () => {
     const fx = await fixture('resnet18-train');
     const seed = Number(fx.metadata['seed']);
     const size = Number(fx.metadata['size']);
-    const bb = await loadBackbone(rt, 'resnet18', { weights: fixtureWeights(seed), taps: ['layer4'], trainable: ['layer3', 'layer4'] });
+    const bb = await loadBackbone(rt, 'resnet18', {
+      weights: fixtureWeights(seed), taps: ['layer4'], trainable: ['layer3', 'layer4'],
+    });
     try {
       const params = bb.parameters();
       const expectedKeys = [...fx.tensors.keys()].filter((k) => k.includes('grad/')).map((k) => k.slice(k.indexOf('/') + 1));
@@ -103,7 +120,8 @@ describe('backbone parity with PyTorch (same weights, same input)', () => {
           let dot = 0;
           for (let i = 0; i < grad.length; i++) dot += grad[i]! * direction[i]!;
           const [expected] = await fx.read(`dgrad/${key}`);
-          expect(Math.abs(dot - expected!), `directional grad ${key}: ${dot} vs ${expected}`).toBeLessThan(2e-3 * Math.abs(expected!) + 1e-6);
+          expect(Math.abs(dot - expected!), `directional grad ${key}: ${dot} vs ${expected}`)
+            .toBeLessThan(2e-3 * Math.abs(expected!) + 1e-6);
         }
       });
       for (const p of params.values()) p.grad?.dispose();
@@ -132,7 +150,8 @@ describe('random-init mode', () => {
 
     // layer1.0.conv1 of resnet18: kaiming_normal_(fan_out) = N(0, 2 / (64 * 3 * 3)).
     const w = await rt.tidyAsync(async () => {
-      const t = await randomWeights(5).read(rt, { key: 'layer1.0.conv1.weight', shape: [64, 64, 3, 3], init: { kind: 'normal', std: Math.sqrt(2 / 576) } });
+      const std = Math.sqrt(2 / 576);
+      const t = await randomWeights(5).read(rt, { key: 'layer1.0.conv1.weight', shape: [64, 64, 3, 3], init: { kind: 'normal', std } });
       return (t as { read(): Promise<Float32Array> }).read();
     });
     let sq = 0;
@@ -146,7 +165,9 @@ describe('checkpoints that do not fit', () => {
 
   it('names mis-shaped, missing and unexpected tensors (a resnet50 file for wide_resnet50_2)', async () => {
     const rt = await gpuRuntime();
-    const bytes = encodeSafetensors({ 'conv1.weight': t([64, 3, 7, 7]), 'layer1.0.conv1.weight': t([64, 64, 1, 1]), 'head.w': t([2]) });
+    const bytes = encodeSafetensors({
+      'conv1.weight': t([64, 3, 7, 7]), 'layer1.0.conv1.weight': t([64, 64, 1, 1]), 'head.w': t([2]),
+    });
     await expect(loadBackbone(rt, 'wide_resnet50_2', { weights: bytes, taps: ['layer1'] })).rejects.toThrow(
       "safetensors bytes does not fit wide_resnet50_2: 1 tensors have other shapes ('layer1.0.conv1.weight' is " +
         "[64, 64, 1, 1] in the file but [128, 64, 1, 1] in wide_resnet50_2); 53 tensors are missing ('bn1.weight', " +
@@ -158,17 +179,19 @@ describe('checkpoints that do not fit', () => {
   it('refuses a file exported for another architecture, and non-float tensors', async () => {
     const rt = await gpuRuntime();
     const other = encodeSafetensors({ 'conv1.weight': t([64, 3, 7, 7]) }, { 'texad.arch': 'resnet50' });
-    await expect(loadBackbone(rt, 'resnet18', { weights: other })).rejects.toThrow('safetensors bytes holds resnet50 weights, not resnet18');
+    await expect(loadBackbone(rt, 'resnet18', { weights: other }))
+      .rejects.toThrow('safetensors bytes holds resnet50 weights, not resnet18');
 
     const pdn = [[128, 3, 4, 4], [128], [256, 128, 4, 4], [256], [256, 256, 3, 3], [256], [384, 256, 4, 4], [384]];
-    const keys = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'conv3.weight', 'conv3.bias', 'conv4.weight', 'conv4.bias'];
+    const keys = [1, 2, 3, 4].flatMap((i) => [`conv${i}.weight`, `conv${i}.bias`]);
     const good = encodeSafetensors(keys.map((k, i) => [k, t(pdn[i]!)] as const));
     // Declare conv2.bias as I32 in the header: same byte size, another dtype.
     const bad = good.slice();
     const headerEnd = 8 + new DataView(bad.buffer).getUint32(0, true);
     const header = new TextDecoder().decode(bad.subarray(8, headerEnd));
     bad.set(new TextEncoder().encode(header.replace('"conv2.bias":{"dtype":"F32"', '"conv2.bias":{"dtype":"I32"')), 8);
-    await expect(loadBackbone(rt, 'pdn_small', { weights: bad })).rejects.toThrow("tensor 'conv2.bias' is I32; texad reads F32, F16 or BF16");
+    await expect(loadBackbone(rt, 'pdn_small', { weights: bad }))
+      .rejects.toThrow("tensor 'conv2.bias' is I32; texad reads F32, F16 or BF16");
     await expect(loadBackbone(rt, 'pdn_medium', { weights: good })).rejects.toThrow('does not fit pdn_medium');
   });
 
@@ -177,15 +200,97 @@ describe('checkpoints that do not fit', () => {
     await expect(loadBackbone(rt, 'resnet18', { weights: 'random', taps: ['layer5'] })).rejects.toThrow(
       "resnet18 has no tap 'layer5'; choose from stem, layer1, layer2, layer3, layer4",
     );
-    await expect(loadBackbone(rt, 'resnet18', { weights: 'random', taps: ['layer2'], trainable: ['layer3'] })).rejects.toThrow(
+    const untrained = loadBackbone(rt, 'resnet18', { weights: 'random', taps: ['layer2'], trainable: ['layer3'] });
+    await expect(untrained).rejects.toThrow(
       "trainable part 'layer3' is not built for taps layer2",
     );
     const bb = await loadBackbone(rt, 'pdn_small', { weights: 'random' });
     try {
-      expect(() => rt.tidy(() => bb.forward(rt.zeros([1, 3, 32, 32])))).toThrow('smaller than the network\'s receptive field');
+      expect(() => rt.tidy(() => bb.forward(rt.zeros([1, 3, 32, 32])))).toThrow("smaller than the network's receptive field");
       expect(() => rt.tidy(() => bb.forward(rt.zeros([1, 1, 64, 64])))).toThrow('needs images of shape [N, 3, H, W]');
     } finally {
       bb.dispose();
     }
+  });
+});
+
+const torchCheck = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+const noTorch = torchCheck.status === 0 ? '' : `${PYTHON} with torch and torchvision is not available`;
+
+/** Runs the CLI, capturing what it prints. */
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  try {
+    return { code: await main(argv), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+describe.skipIf(noTorch !== '')(`tools/export-weights.py round trip${noTorch ? ` (skipped: ${noTorch})` : ''}`, () => {
+  it('converts torchvision, nelson1425 and anomalib checkpoints that texad then runs like PyTorch', async () => {
+    const run = spawnSync(PYTHON, [GOLDEN, 'roundtrip', dir], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const rt = await gpuRuntime();
+    for (const arch of ['resnet18', 'pdn_small', 'pdn_medium'] as BackboneName[]) {
+      const expectedFile = new Uint8Array(readFileSync(join(dir, `${arch}.expected.safetensors`)));
+      const expected = await SafetensorsReader.open(expectedFile);
+      const size = Number(expected.metadata['size']);
+      const taps = expected.metadata['taps']!.split(',');
+      const bb = await loadBackbone(rt, arch, { weights: join(dir, `${arch}.safetensors`), taps });
+      try {
+        const shape = [1, 3, size, size];
+        await rt.tidyAsync(async () => {
+          const out = bb.forward(rt.tensor(input(Number(expected.metadata['seed']), shape), shape));
+          for (const tap of taps) assertTap(await out[tap]!.read(), await expected.read(`tap/${tap}`), `${arch} ${tap}`);
+        });
+      } finally {
+        bb.dispose();
+      }
+    }
+  });
+});
+
+describe('texad features', () => {
+  const image = join(dir, 'image.png');
+  writeFileSync(image, encodePng(new Uint8Array(3 * 40 * 30).map((_, i) => (i * 37) % 256), 40, 30, 3));
+
+  it('writes one float32 .npy per tap, equal to the library forward pass', async () => {
+    const out = join(dir, 'feats.npy');
+    const r = await cli(['features', '--backbone', 'resnet18', '--weights', 'random', '--seed', '3', '--layers', 'layer2,stem',
+      '--image', image, '--size', '48', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain(`${tapPath(out, 'stem')}  stem [1, 64, 12, 12]`);
+    const rt = await gpuRuntime();
+    const bb = await loadBackbone(rt, 'resnet18', { weights: 'random', seed: 3, taps: ['stem', 'layer2'] });
+    try {
+      const img = await loadImage(image, { size: 48 });
+      const want = await rt.tidyAsync(async () => bb.forward(rt.tensor(img.data, [1, 3, 48, 48]))['layer2']!.read());
+      const got = readNpy(new Uint8Array(readFileSync(join(dir, 'feats_layer2.npy'))));
+      expect(got.shape).toEqual([1, 128, 6, 6]);
+      expect(got.data).toEqual(want);
+    } finally {
+      bb.dispose();
+    }
+  });
+
+  it('explains missing weights, unknown backbones and files that are not images', async () => {
+    const empty = join(dir, 'no-weights');
+    const out = join(dir, 'x.npy');
+    const noWeights = await cli(['features', '--backbone', 'pdn_small', '--weights-dir', empty, '--image', image, '--out', out]);
+    expect(noWeights.code, noWeights.err).toBe(2);
+    expect(noWeights.err).toContain(`no weights for pdn_small (${empty}/pdn_small.safetensors does not exist)`);
+    expect(noWeights.err).toContain('python3 tools/export-weights.py pdn_small');
+    const unknown = await cli(['features', '--backbone', 'vgg16', '--image', image, '--out', out]);
+    expect(unknown.err).toContain("unknown backbone 'vgg16'");
+    const notImage = join(dir, 'weights.png');
+    writeFileSync(notImage, 'not an image at all');
+    const bad = await cli(['features', '--backbone', 'resnet18', '--weights', 'random', '--image', notImage, '--out', out]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain(notImage);
   });
 });

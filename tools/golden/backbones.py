@@ -174,7 +174,8 @@ def roundtrip(out_dir):
         with torch.no_grad():
             outs = ew.Features(arch, models[arch].double().eval(), taps).double()(x)
         ew.save_safetensors({'tap/' + t: o for t, o in zip(taps, outs)},
-                            os.path.join(out_dir, arch + '.expected.safetensors'), {'size': str(size), 'taps': ','.join(taps)})
+                            os.path.join(out_dir, arch + '.expected.safetensors'),
+                            {'seed': str(SEED), 'size': str(size), 'taps': ','.join(taps)})
 
 
 if __name__ == '__main__':
