@@ -120,12 +120,40 @@ function pad8(v: readonly number[]): number[] {
   return [...v, ...new Array<number>(MAX_RANK - v.length).fill(0)];
 }
 
-function broadcastParams(a: Shape, b: Shape, out: Shape): Params {
-  return new Params()
-    .u32(shapeSize(out), out.length, 0, 0)
-    .u32(...pad8(out.map((d) => d)))
-    .u32(...pad8(broadcastStrides(a, out)))
-    .u32(...pad8(broadcastStrides(b, out)));
+/**
+ * Merges adjacent output dimensions that both operands traverse contiguously (or both broadcast), so the
+ * kernel's per-element index walk runs over as few dimensions as possible: same-shape operands become rank 1.
+ */
+function collapsedBroadcast(a: Shape, b: Shape, out: Shape): { shape: number[]; sa: number[]; sb: number[] } {
+  const sa = broadcastStrides(a, out);
+  const sb = broadcastStrides(b, out);
+  const shape: number[] = [];
+  const ca: number[] = [];
+  const cb: number[] = [];
+  for (let d = out.length - 1; d >= 0; d--) {
+    const k = shape.length - 1;
+    if (k >= 0 && sa[d] === ca[k]! * shape[k]! && sb[d] === cb[k]! * shape[k]!) {
+      shape[k] = shape[k]! * out[d]!;
+      continue;
+    }
+    if (out[d] === 1) continue;
+    shape.push(out[d]!);
+    ca.push(sa[d]!);
+    cb.push(sb[d]!);
+  }
+  if (shape.length === 0) return { shape: [1], sa: [0], sb: [0] };
+  return { shape: shape.reverse(), sa: ca.reverse(), sb: cb.reverse() };
+}
+
+/** Uniforms of a broadcasting kernel and its collapsed rank (a specialisation constant). */
+function broadcastParams(a: Shape, b: Shape, out: Shape): { params: Params; rank: number } {
+  const c = collapsedBroadcast(a, b, out);
+  const params = new Params()
+    .u32(shapeSize(out), c.shape.length, 0, 0)
+    .u32(...pad8(c.shape))
+    .u32(...pad8(c.sa))
+    .u32(...pad8(c.sb));
+  return { params, rank: c.shape.length };
 }
 
 /** Sums `g` down to `shape` over broadcast dimensions (the backward of broadcasting). */
@@ -155,11 +183,12 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor, outShape = broadcastShapes(a
   const rt = a.rt;
   const y = rt.empty(outShape, op);
   const what = `${op} a${formatShape(a.shape)} b${formatShape(b.shape)}`;
+  const { params, rank } = broadcastParams(a.shape, b.shape, outShape);
   rt.dispatch({
     family: 'elementwise',
     entry: 'binary',
-    spec: { WG, OP: BINARY[op] },
-    params: broadcastParams(a.shape, b.shape, outShape),
+    spec: { WG, OP: BINARY[op], RANK: rank },
+    params,
     inputs: [a, b],
     outputs: [y],
     workgroups: rt.grid(y.size, WG),
@@ -177,8 +206,8 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor, outShape = broadcastShapes(a
       rt.dispatch({
         family: 'elementwise',
         entry: 'binary_grad',
-        spec: { WG, OP: BINARY[op], WHICH: which },
-        params: broadcastParams(a.shape, b.shape, outShape),
+        spec: { WG, OP: BINARY[op], WHICH: which, RANK: rank },
+        params,
         inputs: [a, b, g],
         outputs: [full_],
         workgroups: rt.grid(full_.size, WG),

@@ -7,10 +7,13 @@ import { SHADER_STAGE_COMPUTE } from './buffers.ts';
 export type Specialization = Readonly<Record<string, number | boolean>>;
 
 const ENTRY_HEADER = /^\/\/! entry (\w+)\s*$/m;
+const DEFAULT_CONST = /^\/\/! default (\w+) = (\w+)\s*$/gm;
 
 interface FamilySource {
   preamble: string;
   entries: Map<string, string>;
+  /** `//! default NAME = VALUE` lines: constants the preamble uses, for entries that do not set them. */
+  defaults: Record<string, number | boolean>;
 }
 
 /**
@@ -23,7 +26,11 @@ export function parseFamily(family: string, source: string): FamilySource {
   const entries = new Map<string, string>();
   for (let i = 1; i < parts.length; i += 2) entries.set(parts[i]!, parts[i + 1]!);
   if (entries.size === 0) throw new Error(`texad: shaders/${family}.wgsl has no '//! entry NAME' section`);
-  return { preamble: parts[0]!, entries };
+  const defaults: Record<string, number | boolean> = {};
+  for (const [, name, value] of parts[0]!.matchAll(DEFAULT_CONST)) {
+    defaults[name!] = value === 'true' ? true : value === 'false' ? false : Number(value);
+  }
+  return { preamble: parts[0]!, entries, defaults };
 }
 
 const parsedFamilies = new Map<string, FamilySource>();
@@ -47,9 +54,16 @@ function constDecl(name: string, value: number | boolean): string {
   return `const ${name}: u32 = ${value}u;`;
 }
 
+/** The constants an entry is compiled with: the family's declared defaults, overridden by the call's. */
+function resolvedSpec(family: string, spec: Specialization): Specialization {
+  const { defaults } = familySource(family);
+  return Object.keys(defaults).length === 0 ? spec : { ...defaults, ...spec };
+}
+
 /** The WGSL module text of one entry with its constants; exported for compile tests and error reports. */
-export function entrySource(family: string, entry: string, spec: Specialization): string {
+export function entrySource(family: string, entry: string, callSpec: Specialization): string {
   const fam = familySource(family);
+  const spec = resolvedSpec(family, callSpec);
   const body = fam.entries.get(entry);
   if (body === undefined) {
     throw new Error(`texad: shaders/${family}.wgsl has no entry '${entry}' (has: ${[...fam.entries.keys()].join(', ')})`);
@@ -58,7 +72,8 @@ export function entrySource(family: string, entry: string, spec: Specialization)
   return `${consts}\n${SHADER_SOURCES['common'] ?? ''}\n${fam.preamble}\n${body}`;
 }
 
-export function pipelineKey(family: string, entry: string, spec: Specialization, inputs: number, outputs: number): string {
+export function pipelineKey(family: string, entry: string, callSpec: Specialization, inputs: number, outputs: number): string {
+  const spec = resolvedSpec(family, callSpec);
   const consts = Object.keys(spec).sort().map((k) => `${k}=${spec[k]}`).join(',');
   return `${family}/${entry}[${consts}](${inputs}->${outputs})`;
 }
