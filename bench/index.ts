@@ -2,6 +2,7 @@
 // adapter in this process, PyTorch on the CPU in a child process), interleaving their samples round by round
 // because this class of machine drifts by up to 2x over minutes. Ratios come from samples taken side by side.
 import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
@@ -105,6 +106,8 @@ export interface BenchReport {
   texad: string;
   date: string;
   node: string;
+  /** The host: this machine class is shared and drifts, so the load around the run is part of the record. */
+  machine: { cpu: string; cores: number; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
   adapter: { texad: string; ort?: string; tfjs?: string };
   disableRobustness: boolean;
   quick: boolean;
@@ -118,6 +121,8 @@ export interface BenchReport {
 
 interface Contestant {
   name: ContestantName;
+  /** How progress lines name it: the contestant, or the case when texad's two cases are timed together. */
+  label: string;
   runner: Runner;
   batch: number;
   roundsMs: number[];
@@ -137,8 +142,15 @@ function packageRoot(): string {
   throw new Error('texad bench: cannot find the texad package.json above bench/');
 }
 
+interface Plan {
+  rounds: number;
+  sampleBudgetMs: number;
+  minSamples: number;
+  targetSampleMs: number;
+}
+
 /** Times to run per contestant and round; quick mode is for CI and smoke checks, not for numbers. */
-function plan(quick: boolean) {
+function plan(quick: boolean): Plan {
   return quick
     ? { rounds: 2, sampleBudgetMs: 150, minSamples: 1, targetSampleMs: 10 }
     : { rounds: 5, sampleBudgetMs: 600, minSamples: 3, targetSampleMs: 25 };
@@ -184,7 +196,7 @@ interface Peers {
 async function prepareContestants(rt: Runtime, c: BenchCase, peers: Peers, res: CaseResult): Promise<Contestant[]> {
   const texad = await c.texad(rt);
   const reference = await texad.fingerprint();
-  const contestants: Contestant[] = [{ name: 'texad', runner: texad, batch: 1, roundsMs: [] }];
+  const contestants: Contestant[] = [{ name: 'texad', label: 'texad', runner: texad, batch: 1, roundsMs: [] }];
   const makers: Record<(typeof PEERS)[number], () => Promise<Runner | null>> = {
     ort: () => ortRunner(c.spec),
     tfjs: () => tfjsRunner(c.spec),
@@ -207,7 +219,7 @@ async function prepareContestants(rt: Runtime, c: BenchCase, peers: Peers, res: 
         res.skipped[name] = mismatch;
         continue;
       }
-      contestants.push({ name, runner, batch: 1, roundsMs: [] });
+      contestants.push({ name, label: name, runner, batch: 1, roundsMs: [] });
     } catch (err) {
       res.skipped[name] = `failed: ${(err as Error).message}`;
     }
@@ -215,31 +227,54 @@ async function prepareContestants(rt: Runtime, c: BenchCase, peers: Peers, res: 
   return contestants;
 }
 
-async function runCase(rt: Runtime, c: BenchCase, peers: Peers, quick: boolean, log: (l: string) => void): Promise<CaseResult> {
+/**
+ * Warms each contestant up and sizes its batch, then samples them round by round in rotated order (so no contestant
+ * always runs right after the same neighbour). A contestant that throws is removed and handed to `dropped`, which
+ * may rethrow; the others keep one time per round.
+ */
+async function timeInterleaved(
+  contestants: Contestant[],
+  p: Plan,
+  dropped: (ct: Contestant, err: Error) => void,
+  roundDone: (round: number) => void,
+): Promise<void> {
+  for (const ct of contestants) {
+    await ct.runner.run(1); // pipelines, buffer pools, allocator warm-up
+    ct.batch = Math.min(1000, Math.max(1, Math.round(p.targetSampleMs / Math.max(1e-3, await timeOnce(ct.runner)))));
+  }
+  for (let round = 0; round < p.rounds; round++) {
+    for (const ct of contestants.map((_, i) => contestants[(i + round) % contestants.length]!)) {
+      try {
+        ct.roundsMs.push(await sample(ct, p.sampleBudgetMs, p.minSamples));
+      } catch (err) {
+        contestants.splice(contestants.indexOf(ct), 1);
+        await ct.runner.dispose();
+        dropped(ct, err as Error);
+      }
+    }
+    roundDone(round);
+  }
+}
+
+function roundLine(what: string, round: number, p: Plan, contestants: Contestant[]): string {
+  return `  ${what} round ${round + 1}/${p.rounds}: ` +
+    contestants.map((ct) => `${ct.label} ${ct.roundsMs.at(-1)!.toPrecision(3)} ms`).join(', ');
+}
+
+async function runCase(rt: Runtime, c: BenchCase, peers: Peers, p: Plan, log: (l: string) => void): Promise<CaseResult> {
   const { metric, amount } = opWork(c.spec);
   const res: CaseResult = { name: opLabel(c.spec), spec: c.spec, metric, work: amount, results: {}, skipped: {}, speedup: {} };
-  const p = plan(quick);
   const contestants = await prepareContestants(rt, c, peers, res);
   try {
-    for (const ct of contestants) {
-      await ct.runner.run(1); // pipelines, buffer pools, allocator warm-up
-      ct.batch = Math.min(1000, Math.max(1, Math.round(p.targetSampleMs / Math.max(1e-3, await timeOnce(ct.runner)))));
-    }
-    for (let round = 0; round < p.rounds; round++) {
-      // Rotate the order so no contestant always runs right after the same neighbour.
-      for (const ct of contestants.map((_, i) => contestants[(i + round) % contestants.length]!)) {
-        try {
-          ct.roundsMs.push(await sample(ct, p.sampleBudgetMs, p.minSamples));
-        } catch (err) {
-          if (ct.name === 'texad') throw err;
-          res.skipped[ct.name] = `failed while timed: ${(err as Error).message}`;
-          contestants.splice(contestants.indexOf(ct), 1);
-          await ct.runner.dispose();
-        }
-      }
-      log(`  ${res.name} round ${round + 1}/${p.rounds}: ` +
-        contestants.map((ct) => `${ct.name} ${ct.roundsMs.at(-1)!.toPrecision(3)} ms`).join(', '));
-    }
+    await timeInterleaved(
+      contestants,
+      p,
+      (ct, err) => {
+        if (ct.name === 'texad') throw err;
+        res.skipped[ct.name] = `failed while timed: ${err.message}`;
+      },
+      (round) => log(roundLine(res.name, round, p, contestants)),
+    );
   } finally {
     for (const ct of contestants) await ct.runner.dispose();
   }
@@ -259,32 +294,45 @@ async function runCase(rt: Runtime, c: BenchCase, peers: Peers, quick: boolean, 
   return res;
 }
 
-function evaluateFloors(ran: Array<{ c: BenchCase; res: CaseResult }>): FloorResult[] {
-  const floors: FloorResult[] = [];
-  for (const { c, res } of ran) {
-    if (c.floorVsFasterPeer === undefined) continue;
+function peerFloors(ran: Array<{ c: BenchCase; res: CaseResult }>): FloorResult[] {
+  return ran.filter(({ c }) => c.floorVsFasterPeer !== undefined).map(({ c, res }) => {
     const measured = res.speedup.vs_faster_gpu_peer ?? null;
-    floors.push({
+    return {
       name: `${res.name}: texad vs the faster WebGPU peer`,
       required: `>= ${c.floorVsFasterPeer}x`,
       measured,
-      pass: measured === null ? null : measured >= c.floorVsFasterPeer,
-    });
+      pass: measured === null ? null : measured >= c.floorVsFasterPeer!,
+    };
+  });
+}
+
+/**
+ * Times texad's two cases of a relative floor in alternation, as the peers are timed within a case, so that the
+ * machine's drift cancels out of their ratio (the cases themselves ran minutes apart). Null unless both ran.
+ */
+async function relativeFloor(
+  rt: Runtime,
+  f: RelativeFloor,
+  ran: Array<{ c: BenchCase; res: CaseResult }>,
+  p: Plan,
+  log: (l: string) => void,
+): Promise<FloorResult | null> {
+  const slow = ran.find(({ res }) => res.name === f.slow)?.c;
+  const ref = ran.find(({ res }) => res.name === f.reference)?.c;
+  if (!slow || !ref) return null;
+  log(`floor: ${f.name}`);
+  const pair: Contestant[] = [];
+  try {
+    for (const [c, label] of [[slow, f.slow], [ref, f.reference]] as const) {
+      pair.push({ name: 'texad', label, runner: await c.texad(rt), batch: 1, roundsMs: [] });
+    }
+    const [a, b] = pair as [Contestant, Contestant];
+    await timeInterleaved(pair, p, (_, err) => { throw err; }, (round) => log(roundLine(f.name, round, p, [a, b])));
+    const measured = median(a.roundsMs.map((ms, r) => ms / b.roundsMs[r]!));
+    return { name: f.name, required: `time <= ${f.maxTimeRatio}x`, measured, pass: measured <= f.maxTimeRatio };
+  } finally {
+    for (const ct of pair) await ct.runner.dispose();
   }
-  for (const f of RELATIVE_FLOORS) {
-    const slow = ran.find(({ res }) => res.name === f.slow)?.res.results.texad;
-    const ref = ran.find(({ res }) => res.name === f.reference)?.res.results.texad;
-    if (!slow && !ref) continue;
-    // The two cases ran minutes apart, so their rounds do not pair up: compare the medians.
-    const measured = slow && ref ? slow.ms / ref.ms : null;
-    floors.push({
-      name: f.name,
-      required: `time <= ${f.maxTimeRatio}x`,
-      measured,
-      pass: measured === null ? null : measured <= f.maxTimeRatio,
-    });
-  }
-  return floors;
 }
 
 /** Opens texad's device, then the peers' navigator.gpu with the same Dawn flags, and checks they share the adapter. */
@@ -341,6 +389,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     texad: VERSION,
     date: new Date().toISOString(),
     node: process.version,
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverageAtStart: loadavg(), loadAverageAtEnd: [] },
     adapter: { texad: '-' },
     disableRobustness: opts.disableRobustness ?? false,
     quick,
@@ -354,19 +403,24 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   };
   if (selected.length > 0) {
     const { rt, peers } = await startContestants(opts, report, log);
+    const p = plan(quick);
     try {
       const ran: Array<{ c: BenchCase; res: CaseResult }> = [];
       for (const suite of selected) {
         const cases: CaseResult[] = [];
         for (const c of suite.cases()) {
           log(`${suite.name}: ${opLabel(c.spec)}`);
-          const res = await runCase(rt, c, peers, quick, log);
+          const res = await runCase(rt, c, peers, p, log);
           cases.push(res);
           ran.push({ c, res });
         }
         report.suites.push({ name: suite.name, cases });
       }
-      report.floors = evaluateFloors(ran);
+      report.floors = peerFloors(ran);
+      for (const f of RELATIVE_FLOORS) {
+        const floor = await relativeFloor(rt, f, ran, p, log);
+        if (floor) report.floors.push(floor);
+      }
     } finally {
       peers.torch?.close();
       await rt.destroy();
@@ -376,6 +430,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     log('metrics: AUROC against Float32Array.sort and scikit-learn (bench/metrics.ts)');
     report.metrics = await runMetricsBench({ sizes: quick ? [1e6] : undefined, log });
   }
+  report.machine.loadAverageAtEnd = loadavg();
   return report;
 }
 
@@ -399,6 +454,8 @@ function formatMetrics(m: MetricsBenchReport): string[] {
 export function formatReport(r: BenchReport): string {
   const lines = [
     `texad ${r.texad} bench, ${r.date}, node ${r.node}${r.quick ? ', quick' : ''}`,
+    `machine: ${r.machine.cpu}, ${r.machine.cores} cores, load average ${r.machine.loadAverageAtStart.map((l) => l.toFixed(1)).join(' ')} ` +
+      `at start, ${r.machine.loadAverageAtEnd.map((l) => l.toFixed(1)).join(' ')} at end`,
     `adapter: ${r.adapter.texad}${r.disableRobustness ? ', robustness disabled' : ''} (peers verified on the same adapter)`,
     `peers: onnxruntime-web ${r.peers.ort ?? '-'} (WebGPU EP), tfjs ${r.peers.tfjs ?? '-'} (webgpu), ` +
       `PyTorch CPU ${r.peers.torch ?? '-'}`,

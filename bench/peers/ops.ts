@@ -39,7 +39,7 @@ export interface Runner {
   dispose(): Promise<void> | void;
 }
 
-export function convOutSize(s: Omit<ConvSpec, 'op'>): [number, number] {
+function convOutSize(s: Omit<ConvSpec, 'op'>): [number, number] {
   return [Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1, Math.floor((s.w + 2 * s.pad - s.k) / s.stride) + 1];
 }
 
@@ -84,7 +84,7 @@ export function opLabel(spec: OpSpec): string {
 }
 
 /** Named input tensors of the op in PyTorch layout (NCHW, OIHW). */
-export function opInputShapes(spec: OpSpec): Record<string, number[]> {
+function opInputShapes(spec: OpSpec): Record<string, number[]> {
   switch (spec.op) {
     case 'add':
       return { a: spec.shape, b: spec.shape };
