@@ -88,6 +88,7 @@ export interface OnnxModel {
  * pre-transform them once; matmul multiplies two run-time inputs.
  */
 export function onnxModel(spec: OpSpec): OnnxModel | null {
+  if (spec.op === 'conv2d_backward') return null;
   const inputs = opInputs(spec);
   const node = new Message();
   const graph = new Message();
@@ -112,8 +113,6 @@ export function onnxModel(spec: OpSpec): OnnxModel | null {
       node.message(5, intsAttribute('strides', [spec.stride, spec.stride]));
       node.message(5, intsAttribute('pads', [spec.pad, spec.pad, spec.pad, spec.pad]));
       break;
-    case 'conv2d_backward':
-      return null;
   }
   const outputShape = opOutputShapes(spec)[0]!;
   node.string(2, 'y').string(3, 'op');
