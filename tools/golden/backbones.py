@@ -6,7 +6,7 @@ conv weights follow texad's random-init mode (src/backbones/weights.ts), BatchNo
 from uniform draws (ranges in BN_RANGES). A fixture holds only the expected taps (float64 reference, stored f32).
 
   /usr/bin/python3 tools/golden/backbones.py                 writes test/fixtures/backbones/<arch>.safetensors
-  /usr/bin/python3 tools/golden/backbones.py roundtrip DIR   export-weights.py round trip (test/backbones-export)
+  /usr/bin/python3 tools/golden/backbones.py roundtrip DIR   export-weights.py round trip (test/backbones.test.ts)
 """
 import importlib.util
 import math
