@@ -10,6 +10,7 @@ import { VERSION } from '../src/generated/meta.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
+import { reduceSuite } from './kernels-reduce.ts';
 import { runMetricsBench, type MetricsBenchReport } from './metrics.ts';
 import { installDawnNavigator } from './peers/dawn.ts';
 import { opLabel, opWork, type Metric, type OpSpec, type Runner } from './peers/ops.ts';
@@ -46,7 +47,7 @@ export interface RelativeFloor {
   maxTimeRatio: number;
 }
 
-const SUITES: Suite[] = [elementwiseSuite, gemmSuite];
+const SUITES: Suite[] = [elementwiseSuite, reduceSuite, gemmSuite];
 const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
 
 /** The AUROC suite of bench/metrics.ts: CPU only, with its own harness and report. */

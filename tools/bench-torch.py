@@ -38,6 +38,9 @@ def build(spec):
             return lambda: (torch.relu(x),)
         y = input_data(spec["shape"], 1)
         return lambda: (x + y,)
+    if op == "sum_rows":
+        x = input_data([spec["rows"], spec["cols"]], 0)
+        return lambda: (x.sum(1),)
     if op == "matmul":
         a = input_data([spec["m"], spec["k"]], 0)
         b = input_data([spec["k"], spec["n"]], 1)

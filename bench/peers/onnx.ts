@@ -5,6 +5,8 @@ import { opInputs, opOutputShapes, type OpSpec } from './ops.ts';
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
 const ELEM_FLOAT = 1; // TensorProto.DataType.FLOAT
+const ELEM_INT64 = 7; // TensorProto.DataType.INT64
+const ATTR_INT = 2; // AttributeProto.AttributeType.INT
 const ATTR_INTS = 7; // AttributeProto.AttributeType.INTS
 const IR_VERSION = 8;
 const OPSET = 17;
@@ -61,12 +63,16 @@ function valueInfo(name: string, shape: readonly number[]): Message {
   return new Message().string(1, name).message(2, new Message().message(1, tensorType));
 }
 
-/** TensorProto holding `data` as little-endian raw_data. */
-function initializer(name: string, shape: readonly number[], data: Float32Array): Message {
+/** TensorProto holding `data` (float32, or int64 for axes) as little-endian raw_data. */
+function initializer(name: string, shape: readonly number[], data: Float32Array | BigInt64Array): Message {
   const t = new Message();
   for (const d of shape) t.varint(1, d);
-  t.varint(2, ELEM_FLOAT).string(8, name);
+  t.varint(2, data instanceof Float32Array ? ELEM_FLOAT : ELEM_INT64).string(8, name);
   return t.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}
+
+function intAttribute(name: string, value: number): Message {
+  return new Message().string(1, name).varint(3, value).varint(20, ATTR_INT);
 }
 
 function intsAttribute(name: string, values: readonly number[]): Message {
@@ -112,6 +118,12 @@ export function onnxModel(spec: OpSpec): OnnxModel | null {
       node.message(5, intsAttribute('kernel_shape', [spec.k, spec.k]));
       node.message(5, intsAttribute('strides', [spec.stride, spec.stride]));
       node.message(5, intsAttribute('pads', [spec.pad, spec.pad, spec.pad, spec.pad]));
+      break;
+    case 'sum_rows':
+      // Since opset 13 the axes of ReduceSum are an input, not an attribute.
+      feed('x');
+      graph.message(5, initializer('axes', [1], BigInt64Array.of(1n)));
+      node.string(1, 'axes').string(4, 'ReduceSum').message(5, intAttribute('keepdims', 0));
       break;
   }
   const outputShape = opOutputShapes(spec)[0]!;

@@ -5,6 +5,8 @@
 export type OpSpec =
   | { op: 'add'; shape: number[] }
   | { op: 'relu'; shape: number[] }
+  /** Sum over the last axis of a 2-D tensor: [rows, cols] -> [rows]. */
+  | { op: 'sum_rows'; rows: number; cols: number }
   | { op: 'matmul'; m: number; k: number; n: number }
   | ConvSpec
   | (Omit<ConvSpec, 'op'> & { op: 'conv2d_backward' });
@@ -54,6 +56,8 @@ export function opWork(spec: OpSpec): { metric: Metric; amount: number } {
       return { metric: 'GB/s', amount: 3 * 4 * size(spec.shape) };
     case 'relu':
       return { metric: 'GB/s', amount: 2 * 4 * size(spec.shape) };
+    case 'sum_rows':
+      return { metric: 'GB/s', amount: 4 * (spec.rows * spec.cols + spec.rows) };
     case 'matmul':
       return { metric: 'GFLOP/s', amount: 2 * spec.m * spec.k * spec.n };
     case 'conv2d':
@@ -72,6 +76,8 @@ export function opLabel(spec: OpSpec): string {
     case 'add':
     case 'relu':
       return `${spec.op} [${spec.shape.join(',')}]`;
+    case 'sum_rows':
+      return `sum over rows [${spec.rows},${spec.cols}]`;
     case 'matmul':
       return `matmul ${spec.m}x${spec.k}x${spec.n}`;
     case 'conv2d':
@@ -90,6 +96,8 @@ function opInputShapes(spec: OpSpec): Record<string, number[]> {
       return { a: spec.shape, b: spec.shape };
     case 'relu':
       return { x: spec.shape };
+    case 'sum_rows':
+      return { x: [spec.rows, spec.cols] };
     case 'matmul':
       return { a: [spec.m, spec.k], b: [spec.k, spec.n] };
     case 'conv2d':
@@ -111,6 +119,8 @@ export function opOutputShapes(spec: OpSpec): number[][] {
     case 'add':
     case 'relu':
       return [spec.shape];
+    case 'sum_rows':
+      return [[spec.rows]];
     case 'matmul':
       return [[spec.m, spec.n]];
     case 'conv2d':

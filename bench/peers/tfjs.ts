@@ -73,6 +73,11 @@ export async function tfjsRunner(spec: OpSpec): Promise<Runner> {
       op = () => [tf.relu(x)];
       break;
     }
+    case 'sum_rows': {
+      const x = tensor(inputs.x!.data, inputs.x!.shape);
+      op = () => [tf.sum(x, 1)];
+      break;
+    }
     case 'matmul': {
       const a = tensor(inputs.a!.data, inputs.a!.shape);
       const b = tensor(inputs.b!.data, inputs.b!.shape);
