@@ -398,7 +398,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     method:
       'per case and round, each contestant is sampled by tinybench in turn (order rotated per round); a sample runs ' +
       'a batch of ops and waits for the device; figures are medians over rounds; speed-ups are medians of ' +
-      'per-round time ratios. Peers on the GPU keep inputs and outputs on the device.',
+      'per-round time ratios; a floor across two texad cases times those two in alternation. Peers on the GPU keep ' +
+      'inputs and outputs on the device.',
     suites: [],
     floors: [],
   };
@@ -435,8 +436,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   return report;
 }
 
-function fmt(v: number | undefined, digits = 3): string {
-  return v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toPrecision(digits);
+function fmt(v: number | undefined): string {
+  return v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toPrecision(3);
 }
 
 /** bench/metrics.ts's figures: texad's exact AUROC against a Float32Array.sort AUROC and scikit-learn, by CPU time. */
