@@ -1,7 +1,7 @@
 // SimpleNet behind the Detector interface: frozen backbone features → projection + discriminator trained on
 // feature-space Gaussian anomalies → per-location scores, an upsampled and blurred map, and the max as the image score.
 import { loadBackbone, type Backbone } from '../../backbones/index.ts';
-import type { WeightsSource } from '../../backbones/weights.ts';
+import { randomWeights, type WeightStore, type WeightsSource } from '../../backbones/weights.ts';
 import { neg } from '../../ops/elementwise.ts';
 import { gaussianBlur } from '../../ops/filter.ts';
 import { max } from '../../ops/reduce.ts';
@@ -56,7 +56,7 @@ export class SimpleNet implements Detector {
   static async create(rt: Runtime, opts: SimpleNetOptions = {}): Promise<SimpleNet> {
     const config = simpleNetConfig(opts.preset ?? 'paper', opts.config);
     const backbone = await loadBackbone(rt, config.backbone, {
-      weights: opts.weights ?? 'random',
+      weights: backboneWeights(opts.weights ?? 'random', config),
       // Random backbone weights stand in for the fixed ImageNet ones: the same for every method seed.
       seed: 0,
       taps: config.layers,
@@ -109,7 +109,7 @@ export class SimpleNet implements Detector {
       opts.onProgress?.({ phase: 'features', done: seen, total: train.count });
     }
     if (config.noise_std_relative > 0 && startEpoch === 0) {
-      this.noiseStd = config.noise_std_relative * cache.rms();
+      this.noiseStd = config.noise_std_relative * cache.spread(config.target_embed_dimension);
     }
 
     this.discriminator.training = true;
@@ -266,6 +266,35 @@ function unpackOptimizerState(key: string, p: PackedOptimizer, tensors: Detector
   };
 }
 
+/**
+ * Random backbone weights under `random_init` (see SimpleNetConfig): torchvision's initialisation, or the same
+ * values with every k x k (k > 1) kernel made zero-mean over its window. Weights from a file pass through.
+ */
+function backboneWeights(weights: WeightsSource, config: SimpleNetConfig): WeightsSource {
+  if (weights !== 'random' || config.random_init === 'torchvision') return weights;
+  if (config.random_init !== 'zero-mean') throw new Error(`texad: unknown SimpleNet random_init '${String(config.random_init)}'`);
+  const base = randomWeights(0);
+  const store: WeightStore = {
+    ...base,
+    name: `${base.name}, zero-mean kernels`,
+    async read(rt, p) {
+      const value = await base.read(rt, p);
+      const window = p.shape.length === 4 ? p.shape[2]! * p.shape[3]! : 1;
+      if (window === 1) return value;
+      const data = value instanceof Float32Array ? value : await value.read();
+      if (!(value instanceof Float32Array)) value.dispose();
+      for (let g = 0; g < data.length; g += window) {
+        let mean = 0;
+        for (let k = 0; k < window; k++) mean += data[g + k]!;
+        mean /= window;
+        for (let k = 0; k < window; k++) data[g + k]! -= mean;
+      }
+      return data;
+    },
+  };
+  return store;
+}
+
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new AbortError(what);
 }
@@ -290,15 +319,22 @@ class FeatureCache {
     this.bytes += rows.byteLength;
   }
 
-  /** Root mean square of all cached values (the feature scale the relative noise refers to). */
-  rms(): number {
-    let sum = 0;
-    let n = 0;
+  /** sqrt(mean over the `dim` feature dimensions of their variance): the feature spread the relative noise refers to. */
+  spread(dim: number): number {
+    const sum = new Float64Array(dim);
+    const squares = new Float64Array(dim);
+    let rows = 0;
     for (const img of this.images) {
-      for (let i = 0; i < img.length; i++) sum += img[i]! * img[i]!;
-      n += img.length;
+      for (let i = 0; i < img.length; i++) {
+        sum[i % dim]! += img[i]!;
+        squares[i % dim]! += img[i]! * img[i]!;
+      }
+      rows += img.length / dim;
     }
-    return n > 0 ? Math.sqrt(sum / n) : 0;
+    if (rows === 0) return 0;
+    let variance = 0;
+    for (let d = 0; d < dim; d++) variance += squares[d]! / rows - (sum[d]! / rows) ** 2;
+    return Math.sqrt(Math.max(0, variance / dim));
   }
 
   /** Images shuffled with a seeded permutation, concatenated `batchSize` at a time, like a shuffling DataLoader. */
