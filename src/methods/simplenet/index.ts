@@ -99,7 +99,7 @@ export class SimpleNet implements Detector {
     if (train.count === 0) throw new Error('texad: SimpleNet.fit: no training images');
 
     // Features of the frozen backbone do not change between epochs: embed once, keep them on the CPU.
-    const cache = new FeatureCache(this.featureCacheBytes);
+    const cache = new FeatureCache(this.featureCacheBytes, config.target_embed_dimension);
     let seen = 0;
     for await (const batch of this.batchesOf(train)) {
       throwIfAborted(opts.signal, 'SimpleNet feature extraction');
@@ -109,7 +109,7 @@ export class SimpleNet implements Detector {
       opts.onProgress?.({ phase: 'features', done: seen, total: train.count });
     }
     if (config.noise_std_relative > 0 && startEpoch === 0) {
-      this.noiseStd = config.noise_std_relative * cache.spread(config.target_embed_dimension);
+      this.noiseStd = config.noise_std_relative * cache.spread();
     }
 
     this.discriminator.training = true;
@@ -304,10 +304,22 @@ class FeatureCache {
   private readonly images: Float32Array[] = [];
   private bytes = 0;
   complete = true;
+  /** Per-dimension sums over every row added, kept even when the rows themselves no longer fit. */
+  private readonly sum: Float64Array;
+  private readonly squares: Float64Array;
+  private rows = 0;
 
-  constructor(private readonly budget: number) {}
+  constructor(private readonly budget: number, private readonly dim: number) {
+    this.sum = new Float64Array(dim);
+    this.squares = new Float64Array(dim);
+  }
 
   add(rows: Float32Array, count: number): void {
+    for (let i = 0; i < rows.length; i++) {
+      this.sum[i % this.dim]! += rows[i]!;
+      this.squares[i % this.dim]! += rows[i]! * rows[i]!;
+    }
+    this.rows += rows.length / this.dim;
     if (!this.complete) return;
     if (this.bytes + rows.byteLength > this.budget) {
       this.complete = false;
@@ -319,22 +331,12 @@ class FeatureCache {
     this.bytes += rows.byteLength;
   }
 
-  /** sqrt(mean over the `dim` feature dimensions of their variance): the feature spread the relative noise refers to. */
-  spread(dim: number): number {
-    const sum = new Float64Array(dim);
-    const squares = new Float64Array(dim);
-    let rows = 0;
-    for (const img of this.images) {
-      for (let i = 0; i < img.length; i++) {
-        sum[i % dim]! += img[i]!;
-        squares[i % dim]! += img[i]! * img[i]!;
-      }
-      rows += img.length / dim;
-    }
-    if (rows === 0) return 0;
+  /** sqrt(mean over the feature dimensions of their variance) of all rows added: what the relative noise scales. */
+  spread(): number {
+    if (this.rows === 0) return 0;
     let variance = 0;
-    for (let d = 0; d < dim; d++) variance += squares[d]! / rows - (sum[d]! / rows) ** 2;
-    return Math.sqrt(Math.max(0, variance / dim));
+    for (let d = 0; d < this.dim; d++) variance += this.squares[d]! / this.rows - (this.sum[d]! / this.rows) ** 2;
+    return Math.sqrt(Math.max(0, variance / this.dim));
   }
 
   /** Images shuffled with a seeded permutation, concatenated `batchSize` at a time, like a shuffling DataLoader. */
