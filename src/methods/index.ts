@@ -2,6 +2,7 @@
 import type { WeightsSource } from '../backbones/weights.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Detector } from './detector.ts';
+import { PyramidFlow } from './pyramidflow/index.ts';
 import { SimpleNet, simpleNetConfig } from './simplenet/index.ts';
 
 export type { Detector, DetectorState, FitOptions, ImageBatch, Prediction, TrainingImages } from './detector.ts';
@@ -29,6 +30,18 @@ export const METHODS: Record<string, MethodEntry> = {
     backbone: (preset) => simpleNetConfig(preset as 'quick' | 'paper').backbone,
     async create(rt, opts) {
       return SimpleNet.create(rt, {
+        preset: opts.preset as 'quick' | 'paper',
+        config: { ...opts.config, seed: opts.seed },
+        ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
+      });
+    },
+  },
+  pyramidflow: {
+    presets: ['quick', 'paper'],
+    // Only the paper preset's ResNet18 encoder reads weights; the quick preset's encoder-free variant ignores them.
+    backbone: () => 'resnet18',
+    async create(rt, opts) {
+      return PyramidFlow.create(rt, {
         preset: opts.preset as 'quick' | 'paper',
         config: { ...opts.config, seed: opts.seed },
         ...(opts.weights !== undefined ? { weights: opts.weights } : {}),

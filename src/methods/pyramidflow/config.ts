@@ -1,0 +1,96 @@
+// PyramidFlow's hyper-parameters under the official repository's names (gasharper/PyramidFlow train.py arguments;
+// optimiser values from its Adam call).
+
+export interface PyramidFlowConfig {
+  /** 'resnet18': frozen torchvision ResNet18 stem + layer1 (64 channels at stride 4); 'none': semi-invertible 1x1 conv. */
+  encoder: 'none' | 'resnet18';
+  /** Side of the square input (official: Resize(1024) with the ResNet18 encoder, 256 without). */
+  x_size: number;
+  /** Pyramid levels (official 'auto': 4; 8 for metal_nut/carpet/transistor; 2 for screw). */
+  numLayer: number;
+  /** Volume normalisation of the log-scales: 'CVN' over batch and channels, 'SVN' over batch and pixels. */
+  volumeNorm: 'CVN' | 'SVN';
+  /** Kernel size of both convolutions in each affine parameter block. */
+  kernelSize: number;
+  /** Flow channels with encoder 'none' (the ResNet18 encoder fixes 64). */
+  numChannel: number;
+  /** Repetitions of the per-stack block sequence (official 4: 16 blocks with 4 levels). */
+  numStack: number;
+  /** Images per training step; the loss compares every pair within the batch (official 2, drop_last). */
+  batchSize: number;
+  epochs: number;
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weight_decay: number;
+  /** Global gradient-norm clipping threshold. */
+  max_norm: number;
+  /**
+   * Official texture augmentation: horizontal flip, vertical flip and rot90, each with p = 0.5, on training images
+   * (never for the template). The official code applies it to carpet, leather, tile, wood and grid only; every
+   * Texture-AD category is a texture, so it is on by default.
+   */
+  augment: boolean;
+  seed: number;
+}
+
+/** The official settings with the ResNet18 encoder (Texture-AD Table 2 runs the official defaults). */
+export const PAPER: PyramidFlowConfig = {
+  encoder: 'resnet18',
+  x_size: 1024,
+  numLayer: 4,
+  volumeNorm: 'CVN',
+  kernelSize: 7,
+  numChannel: 16,
+  numStack: 4,
+  batchSize: 2,
+  epochs: 15,
+  lr: 2e-4,
+  betas: [0.5, 0.9],
+  eps: 1e-4,
+  weight_decay: 1e-5,
+  max_norm: 1,
+  augment: true,
+  seed: 0,
+};
+
+/**
+ * A CPU-sized demo: the encoder-free variant (trains from scratch, needs no ImageNet weights) at the tiny synthetic
+ * set's 128 px. Every departure from PAPER is listed, with the measurements behind it, in README.md next to this file.
+ */
+export const QUICK: PyramidFlowConfig = {
+  ...PAPER,
+  encoder: 'none',
+  x_size: 128,
+  numStack: 1,
+  epochs: 4,
+};
+
+export const PRESETS = { paper: PAPER, quick: QUICK } as const;
+export type PresetName = keyof typeof PRESETS;
+
+export function pyramidFlowConfig(preset: PresetName, overrides: Partial<PyramidFlowConfig> = {}): PyramidFlowConfig {
+  const base = PRESETS[preset];
+  if (!base) throw new Error(`texad: unknown PyramidFlow preset '${preset}' (use ${Object.keys(PRESETS).join(' or ')})`);
+  const config = { ...base, ...overrides };
+  checkConfig(config);
+  return config;
+}
+
+function checkConfig(c: PyramidFlowConfig): void {
+  const bad = (what: string) => {
+    throw new Error(`texad: PyramidFlow config: ${what}`);
+  };
+  if (c.encoder !== 'none' && c.encoder !== 'resnet18') bad(`encoder must be 'none' or 'resnet18', got '${String(c.encoder)}'`);
+  if (c.volumeNorm !== 'CVN' && c.volumeNorm !== 'SVN') bad(`volumeNorm must be 'CVN' or 'SVN', got '${String(c.volumeNorm)}'`);
+  if (!Number.isInteger(c.numLayer) || c.numLayer < 2) bad(`numLayer must be an integer >= 2, got ${c.numLayer}`);
+  if (!Number.isInteger(c.kernelSize) || c.kernelSize % 2 !== 1) bad(`kernelSize must be an odd integer, got ${c.kernelSize}`);
+  if (!Number.isInteger(c.batchSize) || c.batchSize < 2) {
+    bad(`batchSize must be an integer >= 2 (the loss compares pairs of images within a batch), got ${c.batchSize}`);
+  }
+  const side = c.encoder === 'resnet18' ? c.x_size / 4 : c.x_size;
+  const unit = 2 ** (c.numLayer - 1);
+  if (!Number.isInteger(side) || side % unit !== 0 || (side & (side - 1)) !== 0) {
+    bad(`x_size ${c.x_size} gives ${side} px flow inputs; they must be a power of two (for the Fourier loss) divisible by 2^(numLayer-1) = ${unit}`);
+  }
+}

@@ -1,0 +1,216 @@
+// PyramidFlow behind the Detector interface: frozen encoder -> Laplacian pyramid -> pyramid normalizing flow trained
+// with the Fourier latent-template contrast; scores compare flow outputs with the per-level mean over the training
+// images (the latent template).
+import { loadBackbone, type Backbone } from '../../backbones/index.ts';
+import type { WeightsSource } from '../../backbones/weights.ts';
+import { add, scale } from '../../ops/elementwise.ts';
+import { max, sum } from '../../ops/reduce.ts';
+import { resizeBilinear } from '../../ops/resize.ts';
+import { backward } from '../../runtime/autograd.ts';
+import { Adam, clipGradNorm } from '../../runtime/optim.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import type { Tensor } from '../../runtime/tensor.ts';
+import { Initializer, writeModule } from '../../nn/layers.ts';
+import { Rng } from '../../data/random.ts';
+import {
+  AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  type TrainingImages,
+} from '../detector.ts';
+import { pyramidFlowConfig, type PresetName, type PyramidFlowConfig } from './config.ts';
+import { Flow, SemiInvertibleConv } from './model.ts';
+import { buildPyramid } from './pyramid.ts';
+import { anomalyMap, augmentTextures, pyramidFlowLoss } from './train.ts';
+
+export { PAPER, QUICK, pyramidFlowConfig, type PyramidFlowConfig } from './config.ts';
+
+export interface PyramidFlowOptions {
+  preset?: PresetName;
+  config?: Partial<PyramidFlowConfig>;
+  /** ResNet18 encoder weights: a safetensors path/bytes, or 'random' (seeded init); unused by encoder 'none'. */
+  weights?: WeightsSource;
+}
+
+/** The frozen feature extractor in front of the flow: images [N, 3, S, S] in [0, 1] -> [N, C, S', S']. */
+interface Encoder {
+  readonly channels: number;
+  /** Side of the features for an S x S input. */
+  readonly stride: number;
+  forward(images: Tensor): Tensor;
+  dispose(): void;
+}
+
+function resnetEncoder(backbone: Backbone): Encoder {
+  return {
+    channels: 64,
+    stride: 4,
+    forward: (images) => backbone.forward(images)['layer1']!,
+    dispose: () => backbone.dispose(),
+  };
+}
+
+export class PyramidFlow implements Detector {
+  readonly method = 'pyramidflow';
+  readonly flow: Flow;
+  /** Per-level mean of the flow outputs over the training images (eval mode); set by fit() or restore(). */
+  private template: Tensor[] | null = null;
+
+  private constructor(
+    private readonly rt: Runtime,
+    readonly config: PyramidFlowConfig,
+    private readonly encoder: Encoder,
+    private readonly inconv: SemiInvertibleConv | null,
+  ) {
+    const init = new Initializer(config.seed);
+    const side = config.x_size / encoder.stride;
+    this.flow = new Flow(rt, encoder.channels, side, config.numLayer, config.numStack, config.kernelSize, config.volumeNorm, init);
+  }
+
+  static async create(rt: Runtime, opts: PyramidFlowOptions = {}): Promise<PyramidFlow> {
+    const config = pyramidFlowConfig(opts.preset ?? 'paper', opts.config);
+    if (config.encoder === 'none') {
+      // A stream of its own, so the flow's initialisation does not depend on the encoder choice.
+      const inconv = new SemiInvertibleConv(rt, config.numChannel, new Initializer(config.seed + 0x1c0));
+      return new PyramidFlow(rt, config, { channels: config.numChannel, stride: 1, forward: (x) => inconv.forward(x), dispose: () => inconv.dispose() }, inconv);
+    }
+    const backbone = await loadBackbone(rt, 'resnet18', { weights: opts.weights ?? 'random', seed: 0, taps: ['layer1'] });
+    return new PyramidFlow(rt, config, resnetEncoder(backbone), null);
+  }
+
+  get inputSize(): number {
+    return this.config.x_size;
+  }
+
+  get resize(): number {
+    return this.config.x_size;
+  }
+
+  /** Flow outputs per level for a batch, in the flow's current mode. */
+  private outputs(batch: ImageBatch): Tensor[] {
+    const { rt, config } = this;
+    const images = rt.tensor(batch.images, [batch.count, 3, batch.height, batch.width]);
+    const features = rt.noGrad(() => this.encoder.forward(images));
+    const pyramid = rt.noGrad(() => buildPyramid(features, config.numLayer));
+    return this.flow.forward(pyramid);
+  }
+
+  async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
+    const { rt, config } = this;
+    const started = performance.now();
+    const epochs = opts.epochs ?? config.epochs;
+    if (train.count < config.batchSize) {
+      throw new Error(`texad: PyramidFlow.fit: ${train.count} training images; the pairwise loss needs at least batchSize = ${config.batchSize} (official drop_last)`);
+    }
+    const params = this.flow.trainable();
+    const adam = new Adam(params, { lr: config.lr, betas: config.betas, eps: config.eps, weightDecay: config.weight_decay });
+    let finalLoss = NaN;
+    try {
+      this.flow.training = true;
+      for (let epoch = opts.startEpoch ?? 0; epoch < epochs; epoch++) {
+        const random = new Rng(config.seed, 0xa0 + epoch);
+        let lastLoss: Tensor | null = null;
+        for await (const batch of train.batches({ batchSize: config.batchSize, size: config.x_size, shuffleSeed: config.seed * 7919 + epoch })) {
+          if (opts.signal?.aborted) throw new AbortError('PyramidFlow training');
+          // drop_last: a short final batch is skipped, as the official DataLoader does.
+          if (batch.count < config.batchSize) continue;
+          if (config.augment) augmentTextures(batch.images, batch.count, batch.width, () => random.next());
+          lastLoss?.dispose();
+          lastLoss = rt.tidy(() => {
+            const loss = pyramidFlowLoss(this.outputs(batch));
+            backward(loss);
+            clipGradNorm(params, config.max_norm);
+            adam.step();
+            adam.zeroGrad();
+            return loss;
+          });
+        }
+        finalLoss = lastLoss ? (await lastLoss.read())[0]! : NaN;
+        lastLoss?.dispose();
+        await adam.checkFinite();
+        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, loss: finalLoss });
+        await opts.onEpochEnd?.(epoch + 1);
+      }
+    } finally {
+      this.flow.training = false;
+      adam.dispose();
+    }
+    await this.buildTemplate(train, opts.onProgress);
+    return { epochs, seconds: (performance.now() - started) / 1000, finalLoss };
+  }
+
+  /** The latent template: per-level mean of the eval-mode flow outputs over every training image (no augmentation). */
+  private async buildTemplate(train: TrainingImages, onProgress: FitOptions['onProgress']): Promise<void> {
+    const { rt, config } = this;
+    let sums: Tensor[] | null = null;
+    let count = 0;
+    for await (const batch of train.batches({ batchSize: config.batchSize, size: config.x_size })) {
+      const prev: Tensor[] | null = sums;
+      sums = rt.tidy(() => rt.noGrad(() => {
+        const outs = this.outputs(batch).map((o) => sum(o, [0], true));
+        return (prev ? outs.map((o, i) => add(o, prev[i]!)) : outs).map((t) => t.keep());
+      }));
+      prev?.forEach((t) => t.dispose());
+      count += batch.count;
+      onProgress?.({ phase: 'features', done: count, total: train.count });
+    }
+    this.disposeTemplate();
+    this.template = rt.noGrad(() => sums!.map((s) => scale(s, 1 / count).keep()));
+    sums!.forEach((t) => t.dispose());
+  }
+
+  async predict(batch: ImageBatch): Promise<Prediction> {
+    const { rt } = this;
+    if (!this.template) throw new Error('texad: PyramidFlow.predict: no latent template yet; fit() or restore() first');
+    const template = this.template;
+    this.flow.training = false;
+    return rt.tidyAsync(async () => {
+      const { map, scores } = rt.noGrad(() => {
+        const m = anomalyMap(this.outputs(batch), template);
+        const full = m.shape[2] === batch.height ? m : resizeBilinear(m, [batch.height, batch.width]);
+        return { map: full, scores: max(m, [1, 2, 3]) };
+      });
+      return { scores: await scores.read(), maps: await map.read(), height: batch.height, width: batch.width };
+    });
+  }
+
+  private namedTensors(): Array<{ name: string; tensor: Tensor }> {
+    return [
+      ...this.flow.tensors(),
+      ...(this.inconv?.tensors() ?? []),
+      ...(this.template ?? []).map((tensor, i) => ({ name: `template.${i}`, tensor })),
+    ];
+  }
+
+  async state(): Promise<DetectorState> {
+    if (!this.template) throw new Error('texad: PyramidFlow.state: not fitted (no latent template); fit() first');
+    const tensors: DetectorState['tensors'] = {};
+    for (const { name, tensor } of this.namedTensors()) tensors[name] = { shape: [...tensor.shape], data: await tensor.read() };
+    return { method: this.method, config: { ...this.config }, tensors };
+  }
+
+  async restore(state: DetectorState): Promise<void> {
+    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into PyramidFlow`);
+    for (const key of Object.keys(this.config) as Array<keyof PyramidFlowConfig>) {
+      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
+        throw new Error(`texad: PyramidFlow state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
+          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
+      }
+    }
+    writeModule(this.flow, state.tensors, 'PyramidFlow.restore');
+    if (this.inconv) writeModule(this.inconv, state.tensors, 'PyramidFlow.restore');
+    const levels = Array.from({ length: this.config.numLayer }, (_, i) => state.tensors[`template.${i}`]);
+    if (levels.some((t) => !t)) throw new Error('texad: PyramidFlow.restore: the state has no latent template (template.0 ...)');
+    this.disposeTemplate();
+    this.template = levels.map((t) => this.rt.tensor(t!.data, t!.shape).keep());
+  }
+
+  private disposeTemplate(): void {
+    this.template?.forEach((t) => t.dispose());
+    this.template = null;
+  }
+
+  dispose(): void {
+    this.disposeTemplate();
+    this.flow.dispose();
+    this.encoder.dispose();
+  }
+}
