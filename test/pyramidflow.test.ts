@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { Initializer, writeModule } from '../src/nn/layers.ts';
+import { Flow, InvConv2dLU, SemiInvertibleConv, blockOrder } from '../src/methods/pyramidflow/model.ts';
+import { buildPyramid, composePyramid } from '../src/methods/pyramidflow/pyramid.ts';
+import { anomalyMap, augmentTextures, pyramidFlowLoss } from '../src/methods/pyramidflow/train.ts';
+import { luDecompose } from '../src/methods/pyramidflow/linalg.ts';
+import { pyramidFlowConfig } from '../src/methods/pyramidflow/config.ts';
+import { mean } from '../src/ops/reduce.ts';
+import { backward } from '../src/runtime/autograd.ts';
+import { Adam, clipGradNorm } from '../src/runtime/optim.ts';
+import { assertClose, checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData, type GoldenArray } from './helpers/gpu.ts';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+describe('PyramidFlow Laplacian pyramid: PyTorch golden', () => {
+  for (const c of loadGolden('pyramidflow')) {
+    it(c.name, async () => {
+      const rt = await gpuRuntime();
+      await checkGoldenCase(rt, c, (inputs, args) => {
+        if (c.op === 'buildPyramid') return buildPyramid(inputs.x!, args.levels as number)[args.index as number]!;
+        return composePyramid(Array.from({ length: args.levels as number }, (_, i) => inputs[`l${i}`]!));
+      });
+    });
+  }
+});
+
+describe('PyramidFlow Laplacian pyramid', () => {
+  it('compose(build(x)) == x, and gradients match finite differences', async () => {
+    const rt = await gpuRuntime();
+    const data = randomData(2 * 16 * 16, 3);
+    await rt.tidyAsync(async () => {
+      const x = rt.tensor(data, [1, 2, 16, 16]);
+      assertClose(await composePyramid(buildPyramid(x, 4)).read(), data, 'roundtrip', { rtol: 1e-5, atol: 1e-5 });
+    });
+    // Level 0 = x - up(down(x)): blur, max pool, nearest upsampling and blur again.
+    await gradCheck(rt, ([x]) => buildPyramid(x!, 3)[0]!, [{ data: randomData(2 * 8 * 8, 4), shape: [1, 2, 8, 8] }]);
+  });
+
+  it('refuses sizes the levels cannot halve', async () => {
+    const rt = await gpuRuntime();
+    rt.tidy(() => expect(() => buildPyramid(rt.zeros([1, 1, 12, 12]), 4)).toThrow(/divisible by 2\^\(levels-1\) = 8/));
+  });
+});
+
+describe('PyramidFlow invertible 1x1 conv (LU)', () => {
+  // Gradients to L, U and s are checked against PyTorch in the parity test below.
+  it('is invertible and has det +-1 whatever s', async () => {
+    const rt = await gpuRuntime();
+    const conv = new InvConv2dLU(rt, 'c', 6, new Initializer(3));
+    try {
+      // Move s away from its initial value: the mean subtraction must still give |det| = 1.
+      rt.write(conv.wS, randomData(6, 9, -2, 2));
+      const w = await rt.tidyAsync(async () => conv.weight().read());
+      const { u } = luDecompose(w, 6);
+      const det = Array.from({ length: 6 }, (_, i) => u[i * 6 + i]!).reduce((p, q) => p * q, 1);
+      expect(Math.abs(Math.abs(det) - 1)).toBeLessThan(1e-4);
+      const x = randomData(2 * 6 * 5 * 5, 5);
+      await rt.tidyAsync(async () => {
+        const y = rt.noGrad(() => conv.forward(rt.tensor(x, [2, 6, 5, 5])));
+        assertClose(await (await conv.inverse(y)).read(), x, 'inverse(forward(x))', { rtol: 1e-4, atol: 1e-5 });
+      });
+    } finally {
+      conv.dispose();
+    }
+  });
+});
+
+describe('PyramidFlow structure and errors', () => {
+  it('orders blocks as the official code', () => {
+    const names = (l: number, s: number) => blockOrder(l, s).map((b) => `${b.kind}${b.start}`).join(' ');
+    expect(names(4, 1)).toBe('fb20 down2 up0 fb21');
+    expect(blockOrder(4, 4)).toHaveLength(16);
+    expect(names(3, 1)).toBe('fb20 up0 down1');
+    expect(names(2, 1)).toBe('down0 up0');
+    expect(names(8, 1)).toBe('fb20 fb22 fb24 down6 up0 fb21 fb23 fb25');
+  });
+
+  it('refuses batches and sizes the loss cannot use', async () => {
+    expect(() => pyramidFlowConfig('quick', { batchSize: 1 })).toThrow(/batchSize must be an integer >= 2/);
+    expect(() => pyramidFlowConfig('quick', { x_size: 96 })).toThrow(/power of two/);
+    const rt = await gpuRuntime();
+    rt.tidy(() => expect(() => pyramidFlowLoss([rt.zeros([1, 2, 8, 8]), rt.zeros([1, 2, 4, 4])])).toThrow(/at least 2 images/));
+  });
+
+  it('augments with flips and quarter turns only (a permutation of each plane)', () => {
+    const side = 5;
+    const img = Float32Array.from({ length: 2 * 3 * side * side }, (_, i) => i);
+    const out = img.slice();
+    let k = 0;
+    const draws = [0.1, 0.9, 0.2, 0.5, 0.7, 0.1, 0.3, 0.9];
+    augmentTextures(out, 2, side, () => draws[k++ % draws.length]!);
+    for (let p = 0; p < 6; p++) {
+      const a = Array.from(out.subarray(p * 25, p * 25 + 25)).sort((x, y) => x - y);
+      expect(a).toEqual(Array.from(img.subarray(p * 25, p * 25 + 25)));
+    }
+    expect(Array.from(out)).not.toEqual(Array.from(img));
+  });
+});
+
+interface ModelCase {
+  name: string;
+  config: { numChannel: number; x_size: number; numLayer: number; numStack: number; kernelSize: number; volumeNorm: 'CVN' | 'SVN' };
+  images: GoldenArray;
+  initial: Record<string, GoldenArray>;
+  outputs: GoldenArray[];
+  loss: number;
+  grads: Record<string, GoldenArray>;
+  after: Record<string, GoldenArray>;
+  template: GoldenArray[];
+  map: GoldenArray;
+}
+
+const modelCases = (JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/pyramidflow-model.json', import.meta.url)), 'utf8')) as { cases: ModelCase[] }).cases;
+
+describe('PyramidFlow parity with the PyTorch reference (tools/golden/pyramidflow.py)', () => {
+  for (const c of modelCases) {
+    it(`${c.name}: flow outputs, Fourier loss, gradients, one clipped Adam step, eval template map`, async () => {
+      const rt = await gpuRuntime();
+      const cfg = c.config;
+      const flow = new Flow(rt, cfg.numChannel, cfg.x_size, cfg.numLayer, cfg.numStack, cfg.kernelSize, cfg.volumeNorm, new Initializer(0));
+      const inconv = new SemiInvertibleConv(rt, cfg.numChannel, new Initializer(1));
+      const values = Object.fromEntries(Object.entries(c.initial).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
+      writeModule(flow, values, 'parity');
+      writeModule(inconv, values, 'parity');
+      const params = flow.trainable();
+      const adam = new Adam(params, { lr: 2e-4, betas: [0.5, 0.9], eps: 1e-4, weightDecay: 1e-5 });
+      try {
+        const images = rt.tensor(c.images.data, c.images.shape).keep();
+        const pyramid = () => rt.noGrad(() => buildPyramid(inconv.forward(images), cfg.numLayer));
+        await rt.tidyAsync(async () => {
+          flow.training = true;
+          const outs = flow.forward(pyramid());
+          for (const [i, o] of outs.entries()) assertClose(await o.read(), c.outputs[i]!.data, `${c.name} output level ${i}`);
+          const loss = pyramidFlowLoss(outs);
+          assertClose(await loss.read(), [c.loss], `${c.name} loss`);
+          backward(loss);
+          for (const { name, tensor } of params) assertClose(await tensor.grad!.read(), c.grads[name]!.data, `${c.name} grad ${name}`, { rtol: 1e-4, atol: 1e-6 });
+          clipGradNorm(params, 1);
+          adam.step();
+        });
+        for (const { name, tensor } of flow.tensors()) {
+          const want = c.after[name];
+          if (!want) continue;
+          const got = await tensor.read();
+          assertClose(got, want.data, `${c.name} after Adam ${name}`);
+          // The step itself (after - before), far smaller than the values, to a looser tolerance.
+          const before = c.initial[name]!.data;
+          assertClose(got.map((v, i) => v - before[i]!), want.data.map((v, i) => v - before[i]!), `${c.name} Adam step ${name}`, { rtol: 2e-2, atol: 2e-7 });
+        }
+        await rt.tidyAsync(async () => {
+          flow.training = false;
+          const outs = rt.noGrad(() => flow.forward(pyramid()));
+          const template = rt.noGrad(() => outs.map((o) => mean(o, [0], true)));
+          for (const [i, t] of template.entries()) assertClose(await t.read(), c.template[i]!.data, `${c.name} template level ${i}`);
+          assertClose(await rt.noGrad(() => anomalyMap(outs, template)).read(), c.map.data, `${c.name} anomaly map`);
+        });
+        images.dispose();
+      } finally {
+        adam.dispose();
+        flow.dispose();
+        inconv.dispose();
+      }
+    });
+  }
+});

@@ -1,0 +1,189 @@
+"""PyramidFlow goldens: a PyTorch reference of the official model (gasharper/PyramidFlow model.py, train.py, util.py),
+written from ../shared/reference/methods.md section 2, in float64.
+
+Writes test/fixtures/golden/pyramidflow.json (Laplacian pyramid decompose/compose with gradients, GoldenCase format)
+and test/fixtures/golden/pyramidflow-model.json (encoder-free model: flow outputs, Fourier loss, gradients of every
+trainable tensor, the parameters after one clipped Adam step, VolumeNorm running means, eval-mode template maps).
+Run: /usr/bin/python3 tools/golden/pyramidflow.py
+"""
+import json
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+from common import ROOT, arr, case, write
+
+torch.manual_seed(13)
+BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64)
+KERNEL = torch.outer(BINOMIAL, BINOMIAL) / 256.0
+
+
+def blur(x):
+    c = x.shape[1]
+    return F.conv2d(F.pad(x, (2, 2, 2, 2)), KERNEL.to(x).expand(c, 1, 5, 5), groups=c)
+
+
+def down(x):
+    return F.max_pool2d(blur(x), kernel_size=2, stride=2)
+
+
+def up(x, size):
+    return blur(F.interpolate(x, size=size, mode='nearest'))
+
+
+def build(x, levels):
+    g = [x]
+    for _ in range(levels - 1):
+        g.append(down(g[-1]))
+    return [g[i] - up(g[i + 1], g[i].shape[2:]) for i in range(levels - 1)] + [g[-1]]
+
+
+def compose(lp):
+    out = lp[-1]
+    for i in range(len(lp) - 2, -1, -1):
+        out = up(out, lp[i].shape[2:]) + lp[i]
+    return out
+
+
+# ---- pyramid cases (GoldenCase format) ----
+cases = []
+for shape, levels in [((1, 2, 16, 16), 4), ((1, 2, 8, 12), 3), ((1, 1, 4, 4), 2)]:
+    for index in range(levels):
+        cases.append(case('buildPyramid %s levels %d, level %d' % (list(shape), levels, index), 'buildPyramid',
+                          {'levels': levels, 'index': index}, {'x': torch.randn(shape)},
+                          lambda x, levels=levels, index=index: build(x, levels)[index], grad_inputs=['x']))
+    lv = build(torch.randn(shape, dtype=torch.float64), levels)
+    names = ['l%d' % i for i in range(levels)]
+    cases.append(case('composePyramid %s levels %d' % (list(shape), levels), 'composePyramid', {'levels': levels},
+                      {n: t + 0.1 * torch.randn(t.shape, dtype=torch.float64) for n, t in zip(names, lv)},
+                      lambda **ls: compose([ls[n] for n in sorted(ls, key=lambda k: int(k[1:]))]), grad_inputs=names))
+write('pyramidflow', cases)
+
+
+# ---- the encoder-free model, one training step ----
+def block_order(levels, stacks):
+    out = []
+    for _ in range(stacks):
+        for range_start in (0, 1):
+            if range_start == 1:
+                out.append(('up', 0))
+            for start in range(range_start, levels, 2):
+                if start + 2 < levels:
+                    out.append(('fb2', start))
+                elif start + 1 < levels:
+                    out.append(('down', start))
+    return out
+
+
+def model_case(name, channels, side, levels, stacks, ksize, vn):
+    dims = (0, 1) if vn == 'CVN' else (0, 2, 3)
+    params, buffers = {}, {}
+    blocks = block_order(levels, stacks)
+    for k, (kind, start) in enumerate(blocks):
+        p = 'nf.moduleslst.%d.' % k
+        cin = 2 * channels if kind == 'fb2' else channels
+        bound = 1 / math.sqrt(cin * ksize * ksize)
+        params[p + 'affineParams.conv.0.weight'] = (torch.rand(2 * channels, cin, ksize, ksize) * 2 - 1) * bound
+        # Official init is zero; small random values make every gradient path non-trivial.
+        params[p + 'affineParams.conv.2.weight'] = torch.randn(2 * channels, 2 * channels, ksize, ksize) * 0.02
+        q, _ = torch.linalg.qr(torch.randn(channels, channels, dtype=torch.float64))
+        w_p, w_l, w_u = torch.linalg.lu(q)
+        s = torch.diagonal(w_u)
+        buffers[p + 'conv1x1.w_p'] = w_p
+        buffers[p + 'conv1x1.s_sign'] = torch.sign(s)
+        params[p + 'conv1x1.w_l'] = w_l + torch.tril(torch.randn(channels, channels), -1) * 0.05
+        params[p + 'conv1x1.w_s'] = torch.log(s.abs()) + torch.randn(channels) * 0.05
+        params[p + 'conv1x1.w_u'] = torch.triu(w_u, 1) + torch.triu(torch.randn(channels, channels), 1) * 0.05
+        at = side // 2 ** (start + 1 if kind == 'fb2' else start)
+        buffers[p + 'affineParams.norm.running_mean'] = torch.zeros((1, 1, at, at) if vn == 'CVN' else (1, channels, 1, 1))
+    q, _ = torch.linalg.qr(torch.randn(channels, 3, dtype=torch.float64))
+    buffers['inconv.weight'] = q.reshape(channels, 3, 1, 1)
+    # float32 values, computed in float64
+    params = {k: v.to(torch.float32).to(torch.float64).requires_grad_() for k, v in params.items()}
+    buffers = {k: v.to(torch.float32).to(torch.float64) for k, v in buffers.items()}
+    initial = {k: v.detach().clone() for k, v in {**params, **buffers}.items()}
+    images = torch.rand(2, 3, side, side).to(torch.float64)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).reshape(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).reshape(1, 3, 1, 1)
+
+    def affine(p, x, training):
+        h = F.leaky_relu(F.conv2d(x, params[p + 'affineParams.conv.0.weight'], padding=ksize // 2), 0.01)
+        raw, bias = F.conv2d(h, params[p + 'affineParams.conv.2.weight'], padding=ksize // 2).chunk(2, 1)
+        logscale = 2 * 0.636 * torch.atan(raw / 2)
+        key = p + 'affineParams.norm.running_mean'
+        if training:
+            sample = logscale.mean(dim=dims, keepdim=True)
+            buffers[key] = 0.9 * buffers[key] + 0.1 * sample.detach()
+            logscale = logscale - sample
+        else:
+            logscale = logscale - buffers[key]
+        return torch.exp(logscale), bias
+
+    def conv1x1(p, x):
+        c = channels
+        ws = params[p + 'conv1x1.w_s']
+        lower = params[p + 'conv1x1.w_l'] * torch.tril(torch.ones(c, c), -1).to(x) + torch.eye(c).to(x)
+        upper = params[p + 'conv1x1.w_u'] * torch.triu(torch.ones(c, c), 1).to(x) + \
+            torch.diag(buffers[p + 'conv1x1.s_sign'] * torch.exp(ws - ws.mean()))
+        w = buffers[p + 'conv1x1.w_p'] @ lower @ upper
+        return F.conv2d(x, w.reshape(c, c, 1, 1))
+
+    def forward(training):
+        feat = F.conv2d((images - mean) / std, buffers['inconv.weight'])
+        xs = build(feat, levels)
+        for k, (kind, start) in enumerate(blocks):
+            p = 'nf.moduleslst.%d.' % k
+            if kind == 'up':
+                x0, x1 = xs[start], xs[start + 1]
+                s, b = affine(p, F.interpolate(x1, size=x0.shape[2:], mode='nearest'), training)
+                xs[start] = conv1x1(p, s * x0 + b)
+            elif kind == 'down':
+                x0, x1 = xs[start], xs[start + 1]
+                s, b = affine(p, x0, training)
+                size = x1.shape[2:]
+                xs[start + 1] = conv1x1(p, F.interpolate(s, size=size, mode='nearest') * x1 +
+                                        F.interpolate(b, size=size, mode='nearest'))
+            else:
+                x0, x1, x2 = xs[start:start + 3]
+                size = x1.shape[2:]
+                cond = torch.cat([F.interpolate(x0, size=size, mode='nearest'), F.interpolate(x2, size=size, mode='nearest')], 1)
+                s, b = affine(p, cond, training)
+                xs[start + 1] = conv1x1(p, s * x1 + b)
+        return xs
+
+    outs = forward(True)
+    diffs = [(o[[0]] - o[[1]]).abs() ** 2 for o in outs]
+    loss = torch.fft.fft2(compose(diffs).mean(1)).abs().mean()
+    loss.backward()
+    grads = {k: v.grad.detach().clone() for k, v in params.items()}
+    plist = list(params.values())
+    torch.nn.utils.clip_grad_norm_(plist, max_norm=1.0)
+    opt = torch.optim.Adam(plist, lr=2e-4, eps=1e-4, weight_decay=1e-5, betas=(0.5, 0.9))
+    opt.step()
+    with torch.no_grad():
+        evals = forward(False)
+        template = [e.mean(0, keepdim=True) for e in evals]
+        amap = compose([(e - t).abs() for e, t in zip(evals, template)]).mean(1, keepdim=True)
+    return {
+        'name': name,
+        'config': {'numChannel': channels, 'x_size': side, 'numLayer': levels, 'numStack': stacks, 'kernelSize': ksize,
+                   'volumeNorm': vn},
+        'images': arr(images),
+        'initial': {k: arr(v) for k, v in initial.items()},
+        'outputs': [arr(o) for o in outs],
+        'loss': loss.item(),
+        'grads': {k: arr(v) for k, v in grads.items()},
+        'after': {k: arr(v) for k, v in {**params, **{k: v for k, v in buffers.items() if 'running_mean' in k}}.items()},
+        'template': [arr(t) for t in template],
+        'map': arr(amap),
+    }
+
+
+models = [model_case('CVN, 4 levels, 1 stack, k3', 4, 16, 4, 1, 3, 'CVN'),
+          model_case('SVN, 3 levels, 2 stacks, k3', 3, 16, 3, 2, 3, 'SVN')]
+path = os.path.join(ROOT, 'test', 'fixtures', 'golden', 'pyramidflow-model.json')
+with open(path, 'w') as f:
+    json.dump({'family': 'pyramidflow-model', 'generator': 'tools/golden/pyramidflow.py', 'torch': torch.__version__,
+               'cases': models}, f, separators=(',', ':'))
+print('wrote', path, len(models), 'cases')
