@@ -180,8 +180,8 @@ export class PyramidFlow implements Detector {
     ];
   }
 
+  /** Flow, encoder and (once fit() has finished) the latent template; mid-fit states have no template. */
   async state(): Promise<DetectorState> {
-    if (!this.template) throw new Error('texad: PyramidFlow.state: not fitted (no latent template); fit() first');
     const tensors: DetectorState['tensors'] = {};
     for (const { name, tensor } of this.namedTensors()) tensors[name] = { shape: [...tensor.shape], data: await tensor.read() };
     return { method: this.method, config: { ...this.config }, tensors };
@@ -198,9 +198,9 @@ export class PyramidFlow implements Detector {
     writeModule(this.flow, state.tensors, 'PyramidFlow.restore');
     if (this.inconv) writeModule(this.inconv, state.tensors, 'PyramidFlow.restore');
     const levels = Array.from({ length: this.config.numLayer }, (_, i) => state.tensors[`template.${i}`]);
-    if (levels.some((t) => !t)) throw new Error('texad: PyramidFlow.restore: the state has no latent template (template.0 ...)');
     this.disposeTemplate();
-    this.template = levels.map((t) => this.rt.tensor(t!.data, t!.shape).keep());
+    // A state saved between epochs has no template yet: predict() refuses until fit() completes.
+    if (levels.every((t) => t)) this.template = levels.map((t) => this.rt.tensor(t!.data, t!.shape).keep());
   }
 
   private disposeTemplate(): void {
