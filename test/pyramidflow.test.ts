@@ -10,6 +10,9 @@ import { backward } from '../src/runtime/autograd.ts';
 import { Adam, clipGradNorm } from '../src/runtime/optim.ts';
 import { assertClose, checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData, type GoldenArray } from './helpers/gpu.ts';
 import { readFileSync } from 'node:fs';
+import { PyramidFlow } from '../src/methods/pyramidflow/index.ts';
+import { imagesInMemory } from '../src/methods/detector.ts';
+import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
 import { fileURLToPath } from 'node:url';
 
 describe('PyramidFlow Laplacian pyramid: PyTorch golden', () => {
@@ -162,4 +165,61 @@ describe('PyramidFlow parity with the PyTorch reference (tools/golden/pyramidflo
       }
     });
   }
+});
+
+describe('PyramidFlow detector', () => {
+  const side = 32;
+  // A smooth periodic texture with a little per-image noise and a random shift; a defect is a bright 6x6 square.
+  const texture = (seed: number, defect: boolean): Float32Array => {
+    const noise = randomData(3 * side * side, seed, -0.03, 0.03);
+    const shift = seed % 4;
+    return Float32Array.from({ length: 3 * side * side }, (_, i) => {
+      const [y, x] = [Math.floor(i / side) % side, i % side];
+      const base = 0.5 + 0.2 * Math.sin(((x + shift) * 2 * Math.PI) / 8) * Math.cos((y * 2 * Math.PI) / 8) + noise[i]!;
+      return defect && y >= 12 && y < 18 && x >= 20 && x < 26 ? 1 : base;
+    });
+  };
+  const config = { x_size: side, numChannel: 4, kernelSize: 3, numLayer: 3, numStack: 1, epochs: 2 };
+
+  async function fitted() {
+    const rt = await gpuRuntime();
+    const det = await PyramidFlow.create(rt, { preset: 'quick', config });
+    const report = await det.fit(imagesInMemory(Array.from({ length: 6 }, (_, i) => texture(10 + i, false)), side));
+    const test = [texture(30, false), texture(31, false), texture(32, true), texture(33, true)];
+    const pred = await det.predict({ images: Float32Array.from(test.flatMap((t) => Array.from(t))), count: 4, height: side, width: side });
+    return { det, report, pred };
+  }
+
+  it('scores defects above normal images with the map peaking in the defect; deterministic; state round-trips', async () => {
+    const a = await fitted();
+    const b = await fitted();
+    try {
+      expect(Number.isFinite(a.report.finalLoss)).toBe(true);
+      expect(Math.min(a.pred.scores[2]!, a.pred.scores[3]!)).toBeGreaterThan(Math.max(a.pred.scores[0]!, a.pred.scores[1]!));
+      for (const n of [2, 3]) {
+        const map = a.pred.maps.subarray(n * side * side, (n + 1) * side * side);
+        const peak = map.indexOf(Math.max(...map));
+        const [y, x] = [Math.floor(peak / side), peak % side];
+        expect(y >= 10 && y < 20 && x >= 18 && x < 28, `peak at (${y}, ${x})`).toBe(true);
+      }
+      expect(Array.from(b.pred.scores)).toEqual(Array.from(a.pred.scores));
+
+      const rt = await gpuRuntime();
+      const bytes = encodeDetectorState(await a.det.state());
+      const c = await PyramidFlow.create(rt, { preset: 'quick', config });
+      await expect(c.predict({ images: new Float32Array(3 * side * side), count: 1, height: side, width: side })).rejects.toThrow(/no latent template/);
+      await c.restore(await decodeDetectorState(bytes));
+      const test = [texture(30, false), texture(31, false), texture(32, true), texture(33, true)];
+      const p = await c.predict({ images: Float32Array.from(test.flatMap((t) => Array.from(t))), count: 4, height: side, width: side });
+      expect(Array.from(p.scores)).toEqual(Array.from(a.pred.scores));
+      c.dispose();
+      const wrong = await PyramidFlow.create(rt, { preset: 'quick', config: { ...config, numStack: 2 } });
+      await expect(wrong.restore(await decodeDetectorState(bytes))).rejects.toThrow(/numStack=1/);
+      wrong.dispose();
+      await expect(a.det.fit(imagesInMemory([texture(1, false)], side))).rejects.toThrow(/1 training images/);
+    } finally {
+      a.det.dispose();
+      b.det.dispose();
+    }
+  });
 });
