@@ -61,7 +61,9 @@ export const PAPER: PyramidFlowConfig = {
 export const QUICK: PyramidFlowConfig = {
   ...PAPER,
   encoder: 'none',
-  x_size: 128,
+  x_size: 64,
+  numChannel: 8,
+  kernelSize: 5,
   numStack: 1,
   epochs: 4,
 };
