@@ -136,6 +136,13 @@ export class Sequential extends Layer {
   }
 }
 
+/** `name.weight` and, when present, `name.bias`. */
+function weightAndBias(name: string, weight: Tensor, bias: Tensor | null): NamedTensor[] {
+  const out = [{ name: `${name}.weight`, tensor: weight }];
+  if (bias) out.push({ name: `${name}.bias`, tensor: bias });
+  return out;
+}
+
 /** torch.nn.Linear; weight [out, in], bias [out]. */
 export class Linear extends Layer {
   readonly weight: Tensor;
@@ -162,9 +169,7 @@ export class Linear extends Layer {
   }
 
   protected override ownTrainable(): NamedTensor[] {
-    const out = [{ name: `${this.name}.weight`, tensor: this.weight }];
-    if (this.bias) out.push({ name: `${this.name}.bias`, tensor: this.bias });
-    return out;
+    return weightAndBias(this.name, this.weight, this.bias);
   }
 }
 
@@ -223,9 +228,7 @@ export class Conv2d extends Layer {
   }
 
   protected override ownTrainable(): NamedTensor[] {
-    const out = [{ name: `${this.name}.weight`, tensor: this.weight }];
-    if (this.bias) out.push({ name: `${this.name}.bias`, tensor: this.bias });
-    return out;
+    return weightAndBias(this.name, this.weight, this.bias);
   }
 }
 
@@ -280,10 +283,7 @@ abstract class BatchNormBase extends Layer {
   }
 
   protected override ownTrainable(): NamedTensor[] {
-    return [
-      { name: `${this.name}.weight`, tensor: this.gamma },
-      { name: `${this.name}.bias`, tensor: this.beta },
-    ];
+    return weightAndBias(this.name, this.gamma, this.beta);
   }
 
   protected override ownBuffers(): NamedTensor[] {
@@ -333,11 +333,7 @@ export class InstanceNorm2d extends Layer {
   }
 
   protected override ownTrainable(): NamedTensor[] {
-    if (!this.gamma || !this.beta) return [];
-    return [
-      { name: `${this.name}.weight`, tensor: this.gamma },
-      { name: `${this.name}.bias`, tensor: this.beta },
-    ];
+    return this.gamma && this.beta ? weightAndBias(this.name, this.gamma, this.beta) : [];
   }
 }
 
@@ -363,10 +359,7 @@ export class LayerNorm extends Layer {
   }
 
   protected override ownTrainable(): NamedTensor[] {
-    return [
-      { name: `${this.name}.weight`, tensor: this.gamma },
-      { name: `${this.name}.bias`, tensor: this.beta },
-    ];
+    return weightAndBias(this.name, this.gamma, this.beta);
   }
 }
 
