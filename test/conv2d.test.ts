@@ -26,7 +26,7 @@ describe('conv2d: PyTorch golden, default variant', () => {
 });
 
 describe('conv2d: PyTorch golden, every variant', () => {
-  const picked = ['k3 s2 p2 n2', 'k7 s1 p3 n2', 'wide channels 3x3 s1 p1', 'inference residual relu'];
+  const picked = ['k3 s2 p2 n2', 'k7 s1 p3 n2', 'wide channels 3x3 s1 p1', 'inference residual relu', 'groups 2 dilation 2 k3 s1 p2'];
   const subset = picked.map((n) => cases.find((c) => c.name === n)).filter((c): c is GoldenCase => c !== undefined);
   it('picks every named case', () => expect(subset.length).toBe(picked.length));
   for (const v of GEMM_VARIANTS) {
