@@ -11,7 +11,7 @@ export {
 export { autotune, autotunePending, autotuneEnabled, resetAutotune } from './runtime/autotune.ts';
 export * as ops from './ops/index.ts';
 export {
-  AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Initializer, InstanceNorm2d, Layer, LayerNorm, LeakyReLU, Linear, MaxPool2d,
+  AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Initializer, InstanceNorm2d, Layer, LayerNorm, LeakyReLU, Linear, MaxPool2d,
   ReLU, Sequential, Sigmoid, Tanh, Upsample, readModule, writeModule,
   type BatchNormOptions, type BiasInit, type Conv2dLayerOptions, type Modal, type Module, type NamedTensor, type UpsampleOptions,
   type WeightInit,

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Initializer, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, MaxPool2d,
+  AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Initializer, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, MaxPool2d,
   ReLU, Sequential, Sigmoid, Tanh, Upsample, readModule, writeModule, type Layer,
 } from '../src/nn/layers.ts';
+import { Rng } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import type { Runtime } from '../src/runtime/runtime.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
@@ -103,6 +104,19 @@ describe('nn: modes, initialisation, errors', () => {
     net.train();
     expect(bn.training).toBe(true);
     net.dispose();
+  });
+
+  it('Dropout drops about p in training (survivors scaled by 1/(1-p)) and is the identity in eval', async () => {
+    const rt = await gpuRuntime();
+    const drop = new Dropout(0.25, new Rng(rt, 9));
+    const x = rt.tensor(new Float32Array(4000).fill(1), [4000]);
+    const y = await rt.tidyAsync(async () => drop.forward(x).read());
+    const kept = y.filter((v) => v !== 0);
+    expect(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6)).toBe(true);
+    expect(Math.abs(1 - kept.length / 4000 - 0.25)).toBeLessThan(0.03);
+    drop.eval();
+    expect(drop.forward(x)).toBe(x);
+    x.dispose();
   });
 
   it('PyTorch default init: U(+-1/sqrt(fan_in)) with fan_in = in / groups * k * k; one seed, one set of weights', async () => {

@@ -10,7 +10,7 @@ import { add, leakyRelu, mul, relu, sigmoid, tanh } from '../ops/elementwise.ts'
 import { linear } from '../ops/matmul.ts';
 import { batchNorm, layerNorm, layerNormChannels } from '../ops/norm.ts';
 import { avgPool2d, maxPool2d } from '../ops/pool.ts';
-import { cpuNormal, cpuUniform } from '../ops/random.ts';
+import { cpuNormal, cpuUniform, dropout, type Rng } from '../ops/random.ts';
 import { resizeBilinear, resizeNearest } from '../ops/resize.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { formatShape, type Tensor } from '../runtime/tensor.ts';
@@ -399,6 +399,20 @@ export class Sigmoid extends Stateless {
 export class Tanh extends Stateless {
   constructor() {
     super(tanh);
+  }
+}
+
+/**
+ * torch.nn.Dropout(p): in training, zeroes each element with probability p and scales the rest by 1/(1-p),
+ * drawing from `rng` (seeded Philox, so a seed gives the same masks in every runtime); identity in eval.
+ */
+export class Dropout extends Layer {
+  constructor(readonly p: number, private readonly rng: Rng) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.training && this.p > 0 ? dropout(x, this.p, this.rng) : x;
   }
 }
 
