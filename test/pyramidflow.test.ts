@@ -131,7 +131,7 @@ describe('PyramidFlow parity with the PyTorch reference (tools/golden/pyramidflo
         const images = rt.tensor(c.images.data, c.images.shape).keep();
         const pyramid = () => rt.noGrad(() => buildPyramid(inconv.forward(images), cfg.numLayer));
         await rt.tidyAsync(async () => {
-          flow.training = true;
+          flow.train();
           const outs = flow.forward(pyramid());
           for (const [i, o] of outs.entries()) assertClose(await o.read(), c.outputs[i]!.data, `${c.name} output level ${i}`);
           const loss = pyramidFlowLoss(outs);
@@ -151,7 +151,7 @@ describe('PyramidFlow parity with the PyTorch reference (tools/golden/pyramidflo
           assertClose(got.map((v, i) => v - before[i]!), want.data.map((v, i) => v - before[i]!), `${c.name} Adam step ${name}`, { rtol: 2e-2, atol: 2e-7 });
         }
         await rt.tidyAsync(async () => {
-          flow.training = false;
+          flow.eval();
           const outs = rt.noGrad(() => flow.forward(pyramid()));
           const template = rt.noGrad(() => outs.map((o) => mean(o, [0], true)));
           for (const [i, t] of template.entries()) assertClose(await t.read(), c.template[i]!.data, `${c.name} template level ${i}`);

@@ -4,6 +4,13 @@
 export interface PyramidFlowConfig {
   /** 'resnet18': frozen torchvision ResNet18 stem + layer1 (64 channels at stride 4); 'none': semi-invertible 1x1 conv. */
   encoder: 'none' | 'resnet18';
+  /**
+   * ResNet18 encoder only. 'train' reproduces the official behaviour: flow.train() also puts the encoder's BatchNorm
+   * layers in training mode, so during fit() they normalise with the statistics of each batch of 2 and update their
+   * running statistics, which the template and predict() then use (eval mode). 'eval' is the corrected behaviour:
+   * the frozen encoder always uses its pretrained statistics.
+   */
+  encoder_bn: 'train' | 'eval';
   /** Side of the square input (official: Resize(1024) with the ResNet18 encoder, 256 without). */
   x_size: number;
   /** Pyramid levels (official 'auto': 4; 8 for metal_nut/carpet/transistor; 2 for screw). */
@@ -37,6 +44,7 @@ export interface PyramidFlowConfig {
 /** The official settings with the ResNet18 encoder (Texture-AD Table 2 runs the official defaults). */
 export const PAPER: PyramidFlowConfig = {
   encoder: 'resnet18',
+  encoder_bn: 'train',
   x_size: 1024,
   numLayer: 4,
   volumeNorm: 'CVN',
@@ -84,6 +92,7 @@ function checkConfig(c: PyramidFlowConfig): void {
     throw new Error(`texad: PyramidFlow config: ${what}`);
   };
   if (c.encoder !== 'none' && c.encoder !== 'resnet18') bad(`encoder must be 'none' or 'resnet18', got '${String(c.encoder)}'`);
+  if (c.encoder_bn !== 'train' && c.encoder_bn !== 'eval') bad(`encoder_bn must be 'train' or 'eval', got '${String(c.encoder_bn)}'`);
   if (c.volumeNorm !== 'CVN' && c.volumeNorm !== 'SVN') bad(`volumeNorm must be 'CVN' or 'SVN', got '${String(c.volumeNorm)}'`);
   if (!Number.isInteger(c.numLayer) || c.numLayer < 2) bad(`numLayer must be an integer >= 2, got ${c.numLayer}`);
   if (!Number.isInteger(c.kernelSize) || c.kernelSize % 2 !== 1) bad(`kernelSize must be an odd integer, got ${c.kernelSize}`);

@@ -10,7 +10,7 @@ import { backward } from '../../runtime/autograd.ts';
 import { Adam, clipGradNorm } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
-import { Initializer, writeModule } from '../../nn/layers.ts';
+import { Initializer, writeModule, type Module } from '../../nn/layers.ts';
 import { Rng } from '../../data/random.ts';
 import {
   AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
@@ -30,22 +30,41 @@ export interface PyramidFlowOptions {
   weights?: WeightsSource;
 }
 
-/** The frozen feature extractor in front of the flow: images [N, 3, S, S] in [0, 1] -> [N, C, S', S']. */
+/**
+ * The frozen feature extractor in front of the flow: images [N, 3, S, S] in [0, 1] -> [N, C, S / stride, S / stride],
+ * never updated by the optimizer. `module` holds what a checkpoint must keep.
+ */
 interface Encoder {
   readonly channels: number;
-  /** Side of the features for an S x S input. */
   readonly stride: number;
+  readonly module: Module;
   forward(images: Tensor): Tensor;
-  dispose(): void;
+  /** Follows the flow's train()/eval() (the official quirk for ResNet BatchNorm; no effect otherwise). */
+  train(mode: boolean): void;
 }
 
-function resnetEncoder(backbone: Backbone): Encoder {
+/**
+ * ResNet18 stem + layer1. With encoder_bn 'train' those parts are built unfolded (BatchNorm separate) so that
+ * train() gives them batch statistics; they still receive no gradient and no optimizer step.
+ */
+async function resnetEncoder(rt: Runtime, config: PyramidFlowConfig, weights: WeightsSource): Promise<Encoder> {
+  const quirk = config.encoder_bn === 'train';
+  const backbone: Backbone = await loadBackbone(rt, 'resnet18', {
+    weights, seed: 0, taps: ['layer1'], ...(quirk ? { trainable: ['stem', 'layer1'] } : {}),
+  });
   return {
     channels: 64,
     stride: 4,
-    forward: (images) => backbone.forward(images)['layer1']!,
-    dispose: () => backbone.dispose(),
+    module: backbone,
+    forward: (images) => rt.noGrad(() => backbone.forward(images)['layer1']!),
+    train: (mode) => {
+      if (quirk) backbone.train(mode);
+    },
   };
+}
+
+function inconvEncoder(inconv: SemiInvertibleConv): Encoder {
+  return { channels: inconv.channels, stride: 1, module: inconv, forward: (x) => inconv.forward(x), train: () => {} };
 }
 
 export class PyramidFlow implements Detector {
@@ -58,7 +77,6 @@ export class PyramidFlow implements Detector {
     private readonly rt: Runtime,
     readonly config: PyramidFlowConfig,
     private readonly encoder: Encoder,
-    private readonly inconv: SemiInvertibleConv | null,
   ) {
     const init = new Initializer(config.seed);
     const side = config.x_size / encoder.stride;
@@ -69,11 +87,9 @@ export class PyramidFlow implements Detector {
     const config = pyramidFlowConfig(opts.preset ?? 'paper', opts.config);
     if (config.encoder === 'none') {
       // A stream of its own, so the flow's initialisation does not depend on the encoder choice.
-      const inconv = new SemiInvertibleConv(rt, config.numChannel, new Initializer(config.seed + 0x1c0));
-      return new PyramidFlow(rt, config, { channels: config.numChannel, stride: 1, forward: (x) => inconv.forward(x), dispose: () => inconv.dispose() }, inconv);
+      return new PyramidFlow(rt, config, inconvEncoder(new SemiInvertibleConv(rt, config.numChannel, new Initializer(config.seed + 0x1c0))));
     }
-    const backbone = await loadBackbone(rt, 'resnet18', { weights: opts.weights ?? 'random', seed: 0, taps: ['layer1'] });
-    return new PyramidFlow(rt, config, resnetEncoder(backbone), null);
+    return new PyramidFlow(rt, config, await resnetEncoder(rt, config, opts.weights ?? 'random'));
   }
 
   get inputSize(): number {
@@ -88,7 +104,7 @@ export class PyramidFlow implements Detector {
   private outputs(batch: ImageBatch): Tensor[] {
     const { rt, config } = this;
     const images = rt.tensor(batch.images, [batch.count, 3, batch.height, batch.width]);
-    const features = rt.noGrad(() => this.encoder.forward(images));
+    const features = this.encoder.forward(images);
     const pyramid = rt.noGrad(() => buildPyramid(features, config.numLayer));
     return this.flow.forward(pyramid);
   }
@@ -104,7 +120,7 @@ export class PyramidFlow implements Detector {
     const adam = new Adam(params, { lr: config.lr, betas: config.betas, eps: config.eps, weightDecay: config.weight_decay });
     let finalLoss = NaN;
     try {
-      this.flow.training = true;
+      this.setTraining(true);
       for (let epoch = opts.startEpoch ?? 0; epoch < epochs; epoch++) {
         const random = new Rng(config.seed, 0xa0 + epoch);
         let lastLoss: Tensor | null = null;
@@ -130,7 +146,7 @@ export class PyramidFlow implements Detector {
         await opts.onEpochEnd?.(epoch + 1);
       }
     } finally {
-      this.flow.training = false;
+      this.setTraining(false);
       adam.dispose();
     }
     await this.buildTemplate(train, opts.onProgress);
@@ -161,7 +177,7 @@ export class PyramidFlow implements Detector {
     const { rt } = this;
     if (!this.template) throw new Error('texad: PyramidFlow.predict: no latent template yet; fit() or restore() first');
     const template = this.template;
-    this.flow.training = false;
+    this.setTraining(false);
     return rt.tidyAsync(async () => {
       const { map, scores } = rt.noGrad(() => {
         const m = anomalyMap(this.outputs(batch), template);
@@ -172,10 +188,16 @@ export class PyramidFlow implements Detector {
     });
   }
 
+  /** flow.train()/eval(), which in the official code also reaches the encoder. */
+  private setTraining(on: boolean): void {
+    this.flow.train(on);
+    this.encoder.train(on);
+  }
+
   private namedTensors(): Array<{ name: string; tensor: Tensor }> {
     return [
       ...this.flow.tensors(),
-      ...(this.inconv?.tensors() ?? []),
+      ...this.encoder.module.tensors(),
       ...(this.template ?? []).map((tensor, i) => ({ name: `template.${i}`, tensor })),
     ];
   }
@@ -196,7 +218,7 @@ export class PyramidFlow implements Detector {
       }
     }
     writeModule(this.flow, state.tensors, 'PyramidFlow.restore');
-    if (this.inconv) writeModule(this.inconv, state.tensors, 'PyramidFlow.restore');
+    writeModule(this.encoder.module, state.tensors, 'PyramidFlow.restore');
     const levels = Array.from({ length: this.config.numLayer }, (_, i) => state.tensors[`template.${i}`]);
     this.disposeTemplate();
     // A state saved between epochs has no template yet: predict() refuses until fit() completes.
@@ -211,6 +233,6 @@ export class PyramidFlow implements Detector {
   dispose(): void {
     this.disposeTemplate();
     this.flow.dispose();
-    this.encoder.dispose();
+    this.encoder.module.dispose();
   }
 }

@@ -2,7 +2,7 @@
 // affine parameter blocks, the LU-parametrised invertible 1x1 conv and the pyramid coupling blocks, in the
 // official block order. Tensor names follow the official state_dict, so checkpoints map one to one.
 import { conv2d } from '../../ops/conv2d.ts';
-import { add, atan, exp, leakyRelu, mul, scale, sub } from '../../ops/elementwise.ts';
+import { add, atan, exp, mul, scale, sub } from '../../ops/elementwise.ts';
 import { concat, split } from '../../ops/layout.ts';
 import { matmul } from '../../ops/matmul.ts';
 import { mean } from '../../ops/reduce.ts';
@@ -10,7 +10,7 @@ import { resizeNearest } from '../../ops/resize.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { formatShape, type Tensor } from '../../runtime/tensor.ts';
 import { ImageNetNormalize } from '../../backbones/layers.ts';
-import type { Initializer, Module, NamedTensor } from '../../nn/layers.ts';
+import { Conv2d, Layer, LeakyReLU, Sequential, type Initializer, type Modal, type Module, type NamedTensor } from '../../nn/layers.ts';
 import { invert, luDecompose, orthonormalColumns } from './linalg.ts';
 
 /** The soft clamp of the log-scales: clamp * 0.636 * atan(x / clamp), with the official clamp 2. */
@@ -55,11 +55,11 @@ export function blockOrder(levels: number, stacks: number): BlockSpec[] {
  * and pixels ('SVN', a per-channel mean [1, C, 1, 1]); in training it also updates a running mean (momentum 0.1)
  * that eval mode subtracts instead.
  */
-export class VolumeNorm {
+export class VolumeNorm extends Layer {
   runningMean: Tensor;
-  training = true;
 
   constructor(rt: Runtime, readonly name: string, readonly dims: 'CVN' | 'SVN', channels: number, side: number) {
+    super();
     const shape = dims === 'CVN' ? [1, 1, side, side] : [1, channels, 1, 1];
     this.runningMean = rt.zeros(shape).keep();
   }
@@ -72,47 +72,60 @@ export class VolumeNorm {
     this.runningMean = updated;
     return sub(x, sample);
   }
-}
 
-/** torch's default Conv2d init, kaiming_uniform(a = sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-function convWeight(rt: Runtime, out: number, inCh: number, k: number, init: Initializer): Tensor {
-  return rt.tensor(init.uniform(out * inCh * k * k, 1 / Math.sqrt(inCh * k * k)), [out, inCh, k, k], true).keep();
+  protected override ownBuffers(): NamedTensor[] {
+    return [{ name: `${this.name}.running_mean`, tensor: this.runningMean }];
+  }
 }
 
 /**
- * AffineParamBlock: conv k x k (no bias) -> LeakyReLU(0.01) -> zero-initialised conv k x k, split into raw
- * log-scales and biases; log-scales are soft-clamped, volume-normalised and exponentiated.
+ * AffineParamBlock: conv k x k (no bias) -> LeakyReLU(0.01) -> zero-initialised conv k x k (hidden = out
+ * channels), split into raw log-scales and biases; log-scales are soft-clamped, volume-normalised and exponentiated.
+ * Not a Layer (it returns two tensors) but a Module and Modal like one.
  */
-export class AffineParams {
-  readonly conv0: Tensor;
-  readonly conv2: Tensor;
+export class AffineParams implements Module, Modal {
+  readonly conv: Sequential;
   readonly norm: VolumeNorm;
+  training = true;
 
   constructor(rt: Runtime, readonly name: string, inCh: number, readonly outCh: number, readonly k: number,
     vn: 'CVN' | 'SVN', side: number, init: Initializer) {
-    // hidden = out channels, as in the official AffineParamBlock.
-    this.conv0 = convWeight(rt, outCh, inCh, k, init);
-    this.conv2 = rt.tensor(new Float32Array(outCh * outCh * k * k), [outCh, outCh, k, k], true).keep();
+    const opts = { padding: (k - 1) / 2, bias: false };
+    const last = new Conv2d(rt, `${name}.conv.2`, outCh, outCh, k, init, opts);
+    // The official nn.init.zeros_: every block starts as the identity (scale 1, bias 0).
+    rt.write(last.weight, new Float32Array(last.weight.size));
+    this.conv = new Sequential([new Conv2d(rt, `${name}.conv.0`, inCh, outCh, k, init, opts), new LeakyReLU(LEAKY_SLOPE), last]);
     this.norm = new VolumeNorm(rt, `${name}.norm`, vn, outCh / 2, side);
   }
 
   forward(input: Tensor): { scale: Tensor; bias: Tensor } {
-    const pad = (this.k - 1) / 2;
-    const hidden = leakyRelu(conv2d(input, this.conv0, null, { padding: pad }), LEAKY_SLOPE);
-    const [raw, bias] = split(conv2d(hidden, this.conv2, null, { padding: pad }), [this.outCh / 2, this.outCh / 2], 1) as [Tensor, Tensor];
+    const [raw, bias] = split(this.conv.forward(input), [this.outCh / 2, this.outCh / 2], 1) as [Tensor, Tensor];
     const logScale = scale(atan(scale(raw, 1 / CLAMP)), CLAMP * 0.636);
     return { scale: exp(this.norm.forward(logScale)), bias };
   }
 
+  train(mode = true): this {
+    this.training = mode;
+    this.conv.train(mode);
+    this.norm.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
   tensors(): NamedTensor[] {
-    return [...this.trainable(), { name: `${this.name}.norm.running_mean`, tensor: this.norm.runningMean }];
+    return [...this.conv.tensors(), ...this.norm.tensors()];
   }
 
   trainable(): NamedTensor[] {
-    return [
-      { name: `${this.name}.conv.0.weight`, tensor: this.conv0 },
-      { name: `${this.name}.conv.2.weight`, tensor: this.conv2 },
-    ];
+    return this.conv.trainable();
+  }
+
+  dispose(): void {
+    this.conv.dispose();
+    this.norm.dispose();
   }
 }
 
@@ -121,7 +134,7 @@ export class AffineParams {
  * sign are fixed at initialisation (LU of the Q of a Gaussian matrix's QR); L, U and s train. Subtracting mean(s)
  * makes |det W| = 1 whatever the parameters (volume normalisation).
  */
-export class InvConv2dLU {
+export class InvConv2dLU extends Layer {
   readonly wP: Tensor;
   readonly sSign: Tensor;
   readonly wL: Tensor;
@@ -132,6 +145,7 @@ export class InvConv2dLU {
   private readonly eye: Tensor;
 
   constructor(rt: Runtime, readonly name: string, readonly channels: number, init: Initializer) {
+    super();
     const c = channels;
     const q = orthonormalColumns(init.normal(c * c, 1), c, c);
     const { p, l, u } = luDecompose(q, c);
@@ -168,15 +182,7 @@ export class InvConv2dLU {
     return y.rt.noGrad(() => conv2d(y, y.rt.tensor(f32(invert(w, c)), [c, c, 1, 1]), null));
   }
 
-  tensors(): NamedTensor[] {
-    return [
-      { name: `${this.name}.w_p`, tensor: this.wP },
-      { name: `${this.name}.s_sign`, tensor: this.sSign },
-      ...this.trainable(),
-    ];
-  }
-
-  trainable(): NamedTensor[] {
+  protected override ownTrainable(): NamedTensor[] {
     return [
       { name: `${this.name}.w_l`, tensor: this.wL },
       { name: `${this.name}.w_s`, tensor: this.wS },
@@ -184,8 +190,17 @@ export class InvConv2dLU {
     ];
   }
 
-  dispose(): void {
-    for (const t of [this.wP, this.sSign, this.wL, this.wU, this.wS, this.lowMask, this.upMask, this.eye]) t.dispose();
+  /** The fixed permutation and signs; the masks and identity are constants of the size, not checkpointed. */
+  protected override ownBuffers(): NamedTensor[] {
+    return [
+      { name: `${this.name}.w_p`, tensor: this.wP },
+      { name: `${this.name}.s_sign`, tensor: this.sSign },
+    ];
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const t of [this.lowMask, this.upMask, this.eye]) t.dispose();
   }
 }
 
@@ -233,16 +248,27 @@ export class FlowBlock {
  * The stacked coupling blocks over a Laplacian pyramid of `channels`-channel levels of a `side` x `side` input.
  * Official names: nf.moduleslst.<k>.{affineParams,conv1x1}.*
  */
-export class Flow implements Module {
+export class Flow implements Module, Modal {
   readonly blocks: FlowBlock[];
+  training = true;
 
   constructor(rt: Runtime, readonly channels: number, readonly side: number, readonly levels: number, stacks: number,
     k: number, vn: 'CVN' | 'SVN', init: Initializer) {
     this.blocks = blockOrder(levels, stacks).map((spec, i) => new FlowBlock(rt, `nf.moduleslst.${i}`, spec, channels, k, vn, side, init));
   }
 
-  set training(on: boolean) {
-    for (const b of this.blocks) b.affine.norm.training = on;
+  /** Training mode: VolumeNorm subtracts batch means and updates its running means; eval subtracts those. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const b of this.blocks) {
+      b.affine.train(mode);
+      b.conv1x1.train(mode);
+    }
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
   }
 
   forward(pyramid: readonly Tensor[]): Tensor[] {
@@ -270,7 +296,7 @@ export class Flow implements Module {
 
   dispose(): void {
     for (const b of this.blocks) {
-      for (const t of b.affine.tensors()) t.tensor.dispose();
+      b.affine.dispose();
       b.conv1x1.dispose();
     }
   }
@@ -282,30 +308,33 @@ export class Flow implements Module {
  * official forward runs the encoder under no_grad. Official name: inconv.weight.
  */
 export class SemiInvertibleConv implements Module {
-  readonly weight: Tensor;
+  readonly conv: Conv2d;
   private readonly normalize: ImageNetNormalize;
 
   constructor(rt: Runtime, readonly channels: number, init: Initializer) {
     if (channels < 3) throw new Error(`texad: PyramidFlow: numChannel must be >= 3 (the 1x1 conv from RGB is semi-invertible), got ${channels}`);
-    this.weight = rt.tensor(f32(orthonormalColumns(init.normal(channels * 3, 1), channels, 3)), [channels, 3, 1, 1]).keep();
+    this.conv = new Conv2d(rt, 'inconv', 3, channels, 1, init, { bias: false });
+    // nn.init.orthogonal_ of the [C, 3] weight: orthonormal columns.
+    rt.write(this.conv.weight, f32(orthonormalColumns(init.normal(channels * 3, 1), channels, 3)));
     this.normalize = new ImageNetNormalize(rt);
   }
 
   /** Images [N, 3, H, W] RGB in [0, 1] -> [N, C, H, W] features. */
   forward(images: Tensor): Tensor {
-    return images.rt.noGrad(() => conv2d(this.normalize.forward(images), this.weight, null));
+    return images.rt.noGrad(() => this.conv.forward(this.normalize.forward(images)));
   }
 
   tensors(): NamedTensor[] {
-    return [{ name: 'inconv.weight', tensor: this.weight }];
+    return this.conv.tensors();
   }
 
+  /** Frozen: the official forward runs it under no_grad, so Adam never updates it. */
   trainable(): NamedTensor[] {
     return [];
   }
 
   dispose(): void {
-    this.weight.dispose();
+    this.conv.dispose();
     this.normalize.dispose();
   }
 }
