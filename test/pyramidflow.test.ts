@@ -223,3 +223,30 @@ describe('PyramidFlow detector', () => {
     }
   });
 });
+
+describe('PyramidFlow ResNet18 encoder', () => {
+  const side = 64;
+  const images = Array.from({ length: 2 }, (_, k) => randomData(3 * side * side, 40 + k, 0, 1));
+  const config = { x_size: side, numLayer: 3, numStack: 1, kernelSize: 3, epochs: 1, augment: false };
+
+  it("encoder_bn 'train' moves the encoder's BatchNorm running statistics during fit (official quirk), 'eval' keeps them", async () => {
+    const rt = await gpuRuntime();
+    for (const encoder_bn of ['train', 'eval'] as const) {
+      const det = await PyramidFlow.create(rt, { preset: 'paper', config: { ...config, encoder_bn } });
+      try {
+        await det.fit(imagesInMemory(images, side));
+        const state = await det.state();
+        const rm = state.tensors['bn1.running_mean'];
+        if (encoder_bn === 'train') {
+          expect(rm, 'the unfolded stem BatchNorm is checkpointed').toBeDefined();
+          expect(Array.from(rm!.data).some((v) => v !== 0)).toBe(true);
+        } else {
+          expect(rm).toBeUndefined();
+        }
+        expect(state.tensors['template.0']!.shape).toEqual([1, 64, side / 4, side / 4]);
+      } finally {
+        det.dispose();
+      }
+    }
+  });
+});
