@@ -10,6 +10,7 @@ import { METHODS, defineMethod, type RegisteredMethod } from '../src/methods/ind
 import { AbortError, imagesInMemory, type Detector, type ImageBatch, type Prediction } from '../src/methods/detector.ts';
 import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
 import { imagesOf } from '../src/methods/resources.ts';
+import { anomalyMap, imageScores } from '../src/methods/components/anomaly-map.ts';
 import { planResources } from '../src/cli/resources.ts';
 import { encodePng } from '../src/data/encode.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
@@ -146,6 +147,29 @@ for (const [name, method] of Object.entries(METHODS)) {
     // it) belong here, on the same tiny fit.
   });
 }
+
+describe('shared method components', () => {
+  it('reduces image scores by max and by the mean of the top k, and names bad arguments', () => {
+    const values = Float32Array.from([1, 5, 3, 2, /* image 2 */ -1, -4, -2, -3]);
+    expect(Array.from(imageScores(values, 2, { kind: 'max' }))).toEqual([5, -1]);
+    expect(Array.from(imageScores(values, 2, { kind: 'top-k-mean', k: 2 }))).toEqual([4, -1.5]);
+    expect(Array.from(imageScores(values, 2, { kind: 'top-k-mean', k: 4 }))).toEqual([2.75, -2.5]);
+    expect(() => imageScores(values, 3, { kind: 'max' })).toThrow('8 values do not split into 3 images');
+    expect(() => imageScores(values, 2, { kind: 'top-k-mean', k: 5 })).toThrow('k must be an integer in [1, 4]');
+  });
+
+  it('turns a score grid into a map of the input size (bilinear, then Gaussian blur)', async () => {
+    const rt = await gpuRuntime();
+    const grid = rt.tensor(Float32Array.from([0, 0, 0, 4]), [1, 1, 2, 2]);
+    const sharp = await anomalyMap(grid, [8, 8], 0).read();
+    const smooth = await anomalyMap(grid, [8, 8], 1).read();
+    expect(sharp.length).toBe(64);
+    expect(sharp[63]).toBe(4); // the corner keeps the cell value (align_corners=False clamps)
+    expect(smooth[63]!).toBeLessThan(4); // blurred towards its zero neighbours
+    expect(() => anomalyMap(rt.tensor(new Float32Array(4), [1, 4]), [8, 8], 1)).toThrow('wants a score grid [B, 1, h, w], got [1, 4]');
+    grid.dispose();
+  });
+});
 
 describe('method registry', () => {
   it('names unknown presets, unknown hyper-parameters and wrong types', () => {
