@@ -2,6 +2,7 @@
 // maps of the input size; state() → restore() predicts identically; a seed is reproducible; an aborted fit raises
 // AbortError; a fit resumed from a checkpoint (through encode/decodeDetectorState) equals an uninterrupted one.
 // Plus the registry's configuration parser and the CLI's resource planning (no GPU).
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpo
 import { imagesOf } from '../src/methods/resources.ts';
 import { anomalyMap, imageScores } from '../src/methods/components/anomaly-map.ts';
 import { planResources } from '../src/cli/resources.ts';
+import { main } from '../src/cli/main.ts';
 import { encodePng } from '../src/data/encode.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
 
@@ -230,5 +232,25 @@ describe('resource planning (texad run)', () => {
         'put them in a folder as <name>.safetensors and pass --weights-dir DIR');
     expect(() => imagesOf({}, 'penalty', { kind: 'images', name: 'imagenet', purpose: 'penalty images', howTo: 'see the README' }))
       .toThrow("resource 'penalty' (penalty images) is missing: see the README");
+  });
+
+  it('texad run refuses, before any work, missing resources, a flag of the wrong training unit, unknown keys', async () => {
+    const errors: string[] = [];
+    const original = console.error;
+    console.error = (...m: unknown[]) => errors.push(m.join(' '));
+    const out = join(dir, 'never-created');
+    const run = (...extra: string[]) => main(['run', '--data', 'synthetic', '--out', out, '--preset', 'quick', ...extra]);
+    try {
+      expect(await run('--weights-dir', join(dir, 'empty'))).toBe(1);
+      expect(errors.pop()).toContain(`simplenet (preset quick) cannot start; 1 resource(s) missing:\n  - backbone: ` +
+        `SimpleNet's frozen resnet18 feature extractor: no file ${join(dir, 'empty', 'resnet18.safetensors')} (--weights-dir)`);
+      expect(await run('--iterations', '5')).toBe(2);
+      expect(errors.pop()).toContain('simplenet trains in epochs; use --epochs instead of --iterations');
+      expect(await run('--config', '{"noise_sdt": 1}')).toBe(2);
+      expect(errors.pop()).toContain("simplenet has no hyper-parameter 'noise_sdt'; known: backbone");
+    } finally {
+      console.error = original;
+    }
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -76,7 +76,7 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
     }
   }
   if (missing.length > 0) {
-    throw new UsageError(`${method.name} (preset ${preset}) cannot start; ${missing.length} resource(s) missing:\n  - ` +
+    throw new Error(`${method.name} (preset ${preset}) cannot start; ${missing.length} resource(s) missing:\n  - ` +
       missing.join('\n  - ') + (weightKeys.length > 0 ? '\n(or pass --weights random for seeded random weights)' : ''));
   }
   return { where, notes };
