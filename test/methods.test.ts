@@ -12,7 +12,7 @@ import { AbortError, imagesInMemory, type Detector, type ImageBatch, type Predic
 import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
 import { imagesOf } from '../src/methods/resources.ts';
 import { anomalyMap, imageScores } from '../src/methods/components/anomaly-map.ts';
-import { planResources } from '../src/cli/resources.ts';
+import { loadResources, planResources } from '../src/cli/resources.ts';
 import { main } from '../src/cli/main.ts';
 import { encodePng } from '../src/data/encode.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
@@ -224,6 +224,14 @@ describe('resource planning (texad run)', () => {
       teacher: join(dir, 'pdn_small.safetensors'), backbone: join(dir, 'wide_resnet50_2.safetensors'),
       penalty: join(dir, 'imagenet'),
     });
+    // Image folders reach the method as pixels, resized like training images.
+    const loaded = await loadResources(twoNets, 'quick', {}, plan);
+    expect(loaded['teacher']).toBe(join(dir, 'pdn_small.safetensors'));
+    const penalty = imagesOf(loaded, 'penalty', { kind: 'images', name: 'imagenet', purpose: 'penalty images', howTo: '' })!;
+    const batches = [];
+    for await (const b of penalty.batches({ batchSize: 2, size: 8, crop: 6 })) batches.push(b);
+    expect(batches.map((b) => [b.count, b.height, b.images.length])).toEqual([[1, 6, 3 * 6 * 6]]);
+    expect(batches[0]!.images[0]).toBeCloseTo(9 / 255, 6);
     const random = await planResources(twoNets, 'quick', {}, { weights: 'random', weightsDir: dir });
     expect(random.where['teacher']).toBe('random');
     expect(random.notes[0]).toMatch(/^teacher: seeded random pdn_small weights \(--weights random;/);
