@@ -1,5 +1,5 @@
 // Sweeps SimpleNet configurations on a synthetic (or real) dataset and prints per-category metrics and times, to
-// choose the `quick` preset (README "SimpleNet"). Each configuration is the quick preset plus overrides; with
+// choose the `quick` preset (src/methods/simplenet/README.md). Each configuration is the quick preset plus overrides; with
 // --eval-at the same fit is evaluated after several epoch counts (training continues between evaluations).
 //   texad synth --out /tmp/tune/synthetic --preset tiny
 //   npx deno run -A tools/tune-demo.ts --data /tmp/tune/synthetic --category cloth \
