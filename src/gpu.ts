@@ -20,9 +20,10 @@ export { readNpy, writeNpy, type NpyArray } from './io/npy.ts';
 export * from './metrics/index.ts';
 export { createDetector, METHODS, type CreateOptions } from './methods/index.ts';
 export {
-  AbortError, imagesInMemory, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  AbortError, imagesInMemory, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type Progress, type TrainingImages,
 } from './methods/detector.ts';
+export { seededShuffle } from './data/random.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
 export { decodeDetectorState, encodeDetectorState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

@@ -2,7 +2,7 @@
 // is read) or texad's seeded random initialisation, drawn on the GPU.
 import { hashString } from '../data/random.ts';
 import { SafetensorsReader, fileSource, type ByteRangeSource } from '../io/safetensors.ts';
-import { Rng, type RngKey } from '../ops/random.ts';
+import { GpuRng, type RngKey } from '../ops/random.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { formatShape, shapeSize, type Shape, type Tensor } from '../runtime/tensor.ts';
 
@@ -56,7 +56,7 @@ export function initKey(seed: number, name: string): RngKey {
 
 /**
  * Seeded random initialisation with the distributions of a freshly constructed torchvision/PyTorch model:
- * element e of parameter `key` is element e of stream 0 of Rng(initKey(seed, key)) (Philox4x32-10; normals by
+ * element e of parameter `key` is element e of stream 0 of GpuRng(initKey(seed, key)) (Philox4x32-10; normals by
  * Box-Muller), scaled per `Init`. BatchNorm comes out as the identity (weight 1, bias 0, mean 0, variance 1).
  */
 export function randomWeights(seed = 0): WeightStore {
@@ -67,7 +67,7 @@ export function randomWeights(seed = 0): WeightStore {
     async read(rt, p) {
       const { init } = p;
       if (init.kind === 'constant') return new Float32Array(shapeSize(p.shape)).fill(init.value);
-      const rng = new Rng(rt, initKey(seed, p.key));
+      const rng = new GpuRng(rt, initKey(seed, p.key));
       return init.kind === 'normal' ? rng.normal(p.shape, 0, init.std) : rng.uniform(p.shape, -init.bound, init.bound);
     },
     close: async () => {},

@@ -2,7 +2,8 @@
 // category and broken down per subclass on the evaluation side.
 import { BatchLoader, type Batch, type ByteSource } from '../data/loader.ts';
 import type { Protocol, SampleRef } from '../data/protocol.ts';
-import { seededShuffle, type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
+import { seededShuffle } from '../data/random.ts';
+import { type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
 import { createImageMetrics, createPixelMetrics, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
 
 export interface MetricSet {

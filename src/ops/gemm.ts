@@ -3,6 +3,7 @@
 // cost nothing) and L is a dense row-major [K, n4] vec4 matrix; when an operand meant for L has another layout,
 // pack() copies it once (O(K*N), small next to the O(M*N*K) product). Kernel variants, their autotuning, the
 // pack and strided_sum helpers live here; the ops on tensors in matmul.ts.
+import { hashString } from '../data/random.ts';
 import { SHADER_SOURCES } from '../generated/shaders.ts';
 import { requestTuning, shapeBucket, tunedVariant, type Candidate } from '../runtime/autotune.ts';
 import { Params, type Runtime } from '../runtime/runtime.ts';
@@ -67,14 +68,8 @@ const MIN_TILES = 32;
 /** Split-K partial results are capped at this many floats. */
 const MAX_PARTIALS = 1 << 24;
 
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
-
 /** Autotune kernel name: the shader hash retunes after any edit of matmul.wgsl. */
-const TUNE_KERNEL = `matmul.gemm@${fnv1a(SHADER_SOURCES['matmul'] ?? '')}`;
+const TUNE_KERNEL = `matmul.gemm@${hashString(SHADER_SOURCES['matmul'] ?? '').toString(16).padStart(8, '0')}`;
 
 /**
  * One gemm dispatch, in the terms of the Gemm struct in shaders/matmul.wgsl. Row i of Y splits into

@@ -6,16 +6,17 @@ import { neg } from '../../ops/elementwise.ts';
 import { gaussianBlur } from '../../ops/filter.ts';
 import { max } from '../../ops/reduce.ts';
 import { resizeBilinear } from '../../ops/resize.ts';
-import { Rng } from '../../ops/random.ts';
+import { GpuRng } from '../../ops/random.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, AdamW, type Optimizer, type OptimizerState } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type Module } from '../../nn/layers.ts';
 import {
-  AbortError, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
+import { seededShuffle } from '../../data/random.ts';
 import { simpleNetConfig, type PresetName, type SimpleNetConfig } from './config.ts';
 import { Discriminator, Projection, embedPatches } from './model.ts';
 import { simpleNetLoss } from './train.ts';
@@ -119,7 +120,7 @@ export class SimpleNet implements Detector {
     try {
       for (let epoch = startEpoch; epoch < epochs; epoch++) {
         // Per-epoch generators: a run resumed at any epoch draws the same noise as an uninterrupted one.
-        const rng = new Rng(rt, [config.seed >>> 0, 0x5e1d0000 + epoch]);
+        const rng = new GpuRng(rt, [config.seed >>> 0, 0x5e1d0000 + epoch]);
         let lastLoss: Tensor | null = null;
         const batches = cache.complete ? cache.shuffledBatches(config.batch_size, config.seed * 7919 + epoch) : null;
         const source = batches ?? this.cachedOrFresh(train, config.seed * 7919 + epoch);
