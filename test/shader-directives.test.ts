@@ -6,7 +6,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { SHADER_ENUMS, SHADER_SOURCES } from '../src/generated/shaders.ts';
 import { entrySource, parseFamily, resolveUses } from '../src/runtime/pipelines.ts';
-import { Rng } from '../src/ops/random.ts';
+import { GpuRng } from '../src/ops/random.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
 
 const entry = (name: string) => `//! entry ${name}\n@compute @workgroup_size(1) fn main() {}\n`;
@@ -47,7 +47,7 @@ describe('//! use', () => {
     expect(code.indexOf('fn philox(')).toBeLessThan(code.indexOf('fn block_words('));
     expect(code.match(/fn philox\(/g)).toHaveLength(1);
     const rt = await gpuRuntime();
-    const u = await rt.tidyAsync(async () => new Rng(rt, 7).uniform([8]).read());
+    const u = await rt.tidyAsync(async () => new GpuRng(rt, 7).uniform([8]).read());
     expect(u.every((v) => v >= 0 && v < 1)).toBe(true);
   });
 });
