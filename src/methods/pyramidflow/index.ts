@@ -12,8 +12,9 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, writeModule, type Module } from '../../nn/layers.ts';
 import { Rng } from '../../data/random.ts';
+import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
-  AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
 import { pyramidFlowConfig, type PresetName, type PyramidFlowConfig } from './config.ts';
@@ -69,7 +70,10 @@ function inconvEncoder(inconv: SemiInvertibleConv): Encoder {
 
 export class PyramidFlow implements Detector {
   readonly method = 'pyramidflow';
+  readonly trainingUnit = 'epochs';
   readonly flow: Flow;
+  /** Created by the first fit() or by restore(); kept so that a resumed fit continues the same Adam moments. */
+  private adam: Adam | null = null;
   /** Per-level mean of the flow outputs over the training images (eval mode); set by fit() or restore(). */
   private template: Tensor[] | null = null;
 
@@ -112,20 +116,21 @@ export class PyramidFlow implements Detector {
   async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
     const { rt, config } = this;
     const started = performance.now();
-    const epochs = opts.epochs ?? config.epochs;
+    const epochs = opts.length ?? config.epochs;
     if (train.count < config.batchSize) {
       throw new Error(`texad: PyramidFlow.fit: ${train.count} training images; the pairwise loss needs at least batchSize = ${config.batchSize} (official drop_last)`);
     }
     const params = this.flow.trainable();
-    const adam = new Adam(params, { lr: config.lr, betas: config.betas, eps: config.eps, weightDecay: config.weight_decay });
+    const adam = (this.adam ??= this.makeOptimizer());
     let finalLoss = NaN;
     try {
       this.setTraining(true);
-      for (let epoch = opts.startEpoch ?? 0; epoch < epochs; epoch++) {
+      for (let epoch = opts.start ?? 0; epoch < epochs; epoch++) {
+        // Per-epoch generators: a run resumed at any epoch shuffles and augments like an uninterrupted one.
         const random = new Rng(config.seed, 0xa0 + epoch);
         let lastLoss: Tensor | null = null;
         for await (const batch of train.batches({ batchSize: config.batchSize, size: config.x_size, shuffleSeed: config.seed * 7919 + epoch })) {
-          if (opts.signal?.aborted) throw new AbortError('PyramidFlow training');
+          throwIfAborted(opts.signal, 'PyramidFlow training');
           // drop_last: a short final batch is skipped, as the official DataLoader does.
           if (batch.count < config.batchSize) continue;
           if (config.augment) augmentTextures(batch.images, batch.count, batch.width, () => random.next());
@@ -142,15 +147,20 @@ export class PyramidFlow implements Detector {
         finalLoss = lastLoss ? (await lastLoss.read())[0]! : NaN;
         lastLoss?.dispose();
         await adam.checkFinite();
-        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, loss: finalLoss });
-        await opts.onEpochEnd?.(epoch + 1);
+        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, unit: 'epochs', loss: finalLoss });
+        await opts.onCheckpoint?.(epoch + 1);
       }
     } finally {
       this.setTraining(false);
-      adam.dispose();
     }
+    throwIfAborted(opts.signal, 'PyramidFlow template');
     await this.buildTemplate(train, opts.onProgress);
-    return { epochs, seconds: (performance.now() - started) / 1000, finalLoss };
+    return { length: epochs, unit: 'epochs', seconds: (performance.now() - started) / 1000, finalLoss };
+  }
+
+  private makeOptimizer(): Adam {
+    const c = this.config;
+    return new Adam(this.flow.trainable(), { lr: c.lr, betas: c.betas, eps: c.eps, weightDecay: c.weight_decay });
   }
 
   /** The latent template: per-level mean of the eval-mode flow outputs over every training image (no augmentation). */
@@ -206,7 +216,8 @@ export class PyramidFlow implements Detector {
   async state(): Promise<DetectorState> {
     const tensors: DetectorState['tensors'] = {};
     for (const { name, tensor } of this.namedTensors()) tensors[name] = { shape: [...tensor.shape], data: await tensor.read() };
-    return { method: this.method, config: { ...this.config }, tensors };
+    const optimizers = this.adam ? { flow: packOptimizerState('flow', await this.adam.saveState(), tensors) } : {};
+    return { method: this.method, config: { ...this.config }, training: { optimizers }, tensors };
   }
 
   async restore(state: DetectorState): Promise<void> {
@@ -219,6 +230,12 @@ export class PyramidFlow implements Detector {
     }
     writeModule(this.flow, state.tensors, 'PyramidFlow.restore');
     writeModule(this.encoder.module, state.tensors, 'PyramidFlow.restore');
+    const packed = (state.training['optimizers'] as Record<string, PackedOptimizer> | undefined)?.['flow'];
+    if (packed) {
+      this.adam?.dispose();
+      this.adam = this.makeOptimizer();
+      this.adam.loadState(unpackOptimizerState('PyramidFlow', 'flow', packed, state.tensors));
+    }
     const levels = Array.from({ length: this.config.numLayer }, (_, i) => state.tensors[`template.${i}`]);
     this.disposeTemplate();
     // A state saved between epochs has no template yet: predict() refuses until fit() completes.
@@ -231,6 +248,7 @@ export class PyramidFlow implements Detector {
   }
 
   dispose(): void {
+    this.adam?.dispose();
     this.disposeTemplate();
     this.flow.dispose();
     this.encoder.module.dispose();
