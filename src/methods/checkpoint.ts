@@ -76,3 +76,17 @@ export function unpackOptimizerState(method: string, key: string, p: PackedOptim
     })),
   };
 }
+
+/**
+ * Refuses to restore `state` into a detector of another method or configuration: `name` is the method's display
+ * name, `config` the detector's configuration; the error names the first differing hyper-parameter.
+ */
+export function assertRestorable(name: string, method: string, config: object, state: DetectorState): void {
+  if (state.method !== method) throw new Error(`texad: cannot restore a '${state.method}' state into ${name}`);
+  for (const [key, value] of Object.entries(config)) {
+    if (JSON.stringify(state.config[key]) !== JSON.stringify(value)) {
+      throw new Error(`texad: ${name} state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
+        `this model has ${JSON.stringify(value)}; create the model with the saved configuration`);
+    }
+  }
+}

@@ -77,17 +77,13 @@ export const QUICK: PyramidFlowConfig = {
 };
 
 export const PRESETS = { paper: PAPER, quick: QUICK } as const;
-export type PresetName = keyof typeof PRESETS;
 
-export function pyramidFlowConfig(preset: PresetName, overrides: Partial<PyramidFlowConfig> = {}): PyramidFlowConfig {
-  const base = PRESETS[preset];
-  if (!base) throw new Error(`texad: unknown PyramidFlow preset '${preset}' (use ${Object.keys(PRESETS).join(' or ')})`);
-  const config = { ...base, ...overrides };
-  checkConfig(config);
-  return config;
+/** A preset with overrides, checked (the registry's parseConfig has already refused unknown presets and keys). */
+export function pyramidFlowConfig(preset: keyof typeof PRESETS, overrides: Partial<PyramidFlowConfig> = {}): PyramidFlowConfig {
+  return checkConfig({ ...PRESETS[preset], ...overrides });
 }
 
-function checkConfig(c: PyramidFlowConfig): void {
+function checkConfig(c: PyramidFlowConfig): PyramidFlowConfig {
   const bad = (what: string) => {
     throw new Error(`texad: PyramidFlow config: ${what}`);
   };
@@ -104,4 +100,5 @@ function checkConfig(c: PyramidFlowConfig): void {
   if (!Number.isInteger(side) || side % unit !== 0 || (side & (side - 1)) !== 0) {
     bad(`x_size ${c.x_size} gives ${side} px flow inputs; they must be a power of two (for the Fourier loss) divisible by 2^(numLayer-1) = ${unit}`);
   }
+  return c;
 }

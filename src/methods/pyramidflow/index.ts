@@ -12,12 +12,12 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, writeModule, type Module } from '../../nn/layers.ts';
 import { Rng } from '../../data/random.ts';
-import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { assertRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
-import { pyramidFlowConfig, type PresetName, type PyramidFlowConfig } from './config.ts';
+import { pyramidFlowConfig, type PRESETS, type PyramidFlowConfig } from './config.ts';
 import { Flow, SemiInvertibleConv } from './model.ts';
 import { buildPyramid } from './pyramid.ts';
 import { anomalyMap, augmentTextures, pyramidFlowLoss } from './train.ts';
@@ -25,7 +25,7 @@ import { anomalyMap, augmentTextures, pyramidFlowLoss } from './train.ts';
 export { PAPER, QUICK, pyramidFlowConfig, type PyramidFlowConfig } from './config.ts';
 
 export interface PyramidFlowOptions {
-  preset?: PresetName;
+  preset?: keyof typeof PRESETS;
   config?: Partial<PyramidFlowConfig>;
   /** ResNet18 encoder weights: a safetensors path/bytes, or 'random' (seeded init); unused by encoder 'none'. */
   weights?: WeightsSource;
@@ -221,13 +221,7 @@ export class PyramidFlow implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into PyramidFlow`);
-    for (const key of Object.keys(this.config) as Array<keyof PyramidFlowConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: PyramidFlow state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    assertRestorable('PyramidFlow', this.method, this.config, state);
     writeModule(this.flow, state.tensors, 'PyramidFlow.restore');
     writeModule(this.encoder.module, state.tensors, 'PyramidFlow.restore');
     const packed = (state.training['optimizers'] as Record<string, PackedOptimizer> | undefined)?.['flow'];
