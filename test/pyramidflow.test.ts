@@ -217,6 +217,17 @@ describe('PyramidFlow detector', () => {
       await expect(wrong.restore(await decodeDetectorState(bytes))).rejects.toThrow(/numStack=1/);
       wrong.dispose();
       await expect(a.det.fit(imagesInMemory([texture(1, false)], side))).rejects.toThrow(/1 training images/);
+
+      // score 'max-minus-mean': the max of each map less its mean (same flow, same maps).
+      const d = await PyramidFlow.create(rt, { preset: 'quick', config: { ...config, score: 'max-minus-mean' } });
+      await d.fit(imagesInMemory(Array.from({ length: 6 }, (_, i) => texture(10 + i, false)), side));
+      const q = await d.predict({ images: Float32Array.from(test.flatMap((t) => Array.from(t))), count: 4, height: side, width: side });
+      d.dispose();
+      expect(q.maps).toEqual(a.pred.maps);
+      for (let n = 0; n < 4; n++) {
+        const map = q.maps.subarray(n * side * side, (n + 1) * side * side);
+        expect(q.scores[n]!).toBeCloseTo(Math.max(...map) - map.reduce((p, v) => p + v, 0) / map.length, 5);
+      }
     } finally {
       a.det.dispose();
       b.det.dispose();

@@ -3,8 +3,8 @@
 // images (the latent template).
 import { loadBackbone, type Backbone } from '../../backbones/index.ts';
 import type { WeightsSource } from '../../backbones/weights.ts';
-import { add, scale } from '../../ops/elementwise.ts';
-import { max, sum } from '../../ops/reduce.ts';
+import { add, scale, sub } from '../../ops/elementwise.ts';
+import { max, mean, sum } from '../../ops/reduce.ts';
 import { resizeBilinear } from '../../ops/resize.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, clipGradNorm } from '../../runtime/optim.ts';
@@ -192,7 +192,8 @@ export class PyramidFlow implements Detector {
       const { map, scores } = rt.noGrad(() => {
         const m = anomalyMap(this.outputs(batch), template);
         const full = m.shape[2] === batch.height ? m : resizeBilinear(m, [batch.height, batch.width]);
-        return { map: full, scores: max(m, [1, 2, 3]) };
+        const peak = max(m, [1, 2, 3]);
+        return { map: full, scores: this.config.score === 'max' ? peak : sub(peak, mean(m, [1, 2, 3])) };
       });
       return { scores: await scores.read(), maps: await map.read(), height: batch.height, width: batch.width };
     });
