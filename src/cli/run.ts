@@ -1,9 +1,9 @@
 // `texad run`: fit and evaluate a method under the Texture-AD protocol, resumable, writing results.json,
 // report.md and heatmap panels.
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from './main.ts';
-import { numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
+import { boolFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
 import { progressSink, type ProgressSink } from './progress.ts';
 import { discoverDataset } from '../data/discover.ts';
 import { protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
@@ -11,42 +11,51 @@ import { resolvePreset } from '../data/synth/generate.ts';
 import { SYNTH_MANIFEST, writeSynthDataset } from '../data/synth/write.ts';
 import { conventionalWeightsPath } from '../backbones/weights.ts';
 import { evaluate, trainingImages } from '../eval/evaluate.ts';
+import { methodConfigPath, parseShard, planUnits, shardUnits, slug, unitPaths, type Shard, type Unit } from '../eval/units.ts';
 import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.ts';
 import { createDetector, METHODS } from '../methods/index.ts';
 import { renderPanel } from '../report/heatmap.ts';
-import {
-  categoryResult, reportMarkdown, resultsJson, seedResult, type RunResults, type SeedResult,
-} from '../report/results.ts';
+import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
+import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
+import { parseSeedResult, seedResult, type RunResults, type SeedResult } from '../report/results.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { VERSION } from '../generated/meta.ts';
 
 const HELP = `usage: texad run --data DIR|synthetic --out DIR [options]
 
-Fits a method on each category's defect-free training images and evaluates it on the category's pooled test
-set (Texture-AD protocol: subclass labels hidden from the method). Writes OUT/results.json, OUT/report.md and
-OUT/heatmaps/. Interrupted runs resume: re-run the same command.
+Fits each method on each category's defect-free training images and evaluates it on the category's pooled test
+set (Texture-AD protocol: subclass labels hidden from the method). Writes OUT/results.json, OUT/report.md (one
+table per metric laid out like the paper's Tables 2-4: categories x methods), OUT/results.csv and OUT/heatmaps/.
+Interrupted runs resume: re-run the same command.
 
-  --method NAME          method to run (default simplenet; available: ${Object.keys(METHODS).join(', ')})
+  --method NAME[,NAME]|all  methods to run, each a column of the tables (default simplenet; available: ${Object.keys(METHODS).join(', ')})
   --data DIR|synthetic   dataset folder (Texture-AD, MVTec or folder layout), or 'synthetic' to generate one
                          into OUT/synthetic (see --synth-preset)
   --out DIR              run folder (created; must be empty or hold a run of the same configuration)
   --category NAME|all    category to run (default all)
-  --preset NAME          method preset: quick (CPU-sized) or paper (the official settings) (default quick)
+  --preset NAME          method preset, for every method: quick (CPU-sized) or paper (the official settings)
+                         (default quick)
   --seeds N              seeds 0..N-1; results report mean ± std (default 1)
   --epochs N             override the preset's number of training epochs
-  --weights FILE|random  backbone weights (safetensors from tools/export-weights.py); default: the file for the
-                         backbone in $TEXAD_WEIGHTS if present, else 'random' (seeded initialisation)
+  --weights FILE|random  backbone weights (safetensors from tools/export-weights.py) for every method; default: the
+                         file for each method's backbone in $TEXAD_WEIGHTS if present, else 'random' (seeded
+                         initialisation)
   --protocol KIND        texture-ad (pooled per category, default) or mvtec (per subclass)
   --synth-preset NAME    tiny | small | full, with --data synthetic (default tiny)
   --synth-seed N         seed of the generated dataset (default 0)
   --heatmaps N           defective test images per category drawn as heatmap panels (default 4)
   --batch-size N         images per predict call (default 8)
   --config JSON          overrides of the preset's hyper-parameters under the official names, e.g.
-                         '{"meta_epochs": 10, "noise_std": 0.02}'`;
+                         '{"meta_epochs": 10, "noise_std": 0.02}'; with several methods, keyed by method:
+                         '{"simplenet": {"meta_epochs": 10}}'
+  --breakdown            add a row per subclass under each category in the report's tables and results.csv
+  --shard I/N            run only shard I of N (0 <= I < N) of the (method, category, seed) units: unit k of the
+                         plan goes to shard k mod N, whatever the machines. Writes OUT/shard.json and the units'
+                         files; combine the N folders with 'texad merge OUT SHARD_DIR...'`;
 
 interface RunConfig {
   texad: string;
-  method: string;
+  methods: string[];
   preset: string;
   data: string;
   synthetic: { preset: string; seed: number } | null;
@@ -54,19 +63,10 @@ interface RunConfig {
   categories: string;
   seeds: number;
   epochs: number | null;
-  weights: string;
-  overrides: Record<string, unknown>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
-
-/** Writes through a temporary file and a rename, so a reader never sees a half-written file. */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+  /** Per method: the backbone weights file, or 'random'. */
+  weights: Record<string, string>;
+  /** Per method: --config overrides. */
+  overrides: Record<string, Record<string, unknown>>;
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -75,12 +75,12 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 /** Refuses a run folder made by a different configuration, naming what differs. */
-async function claimRunFolder(out: string, cfg: RunConfig): Promise<void> {
+async function claimRunFolder(out: string, cfg: RunConfig & { shard: Shard | null }): Promise<void> {
   await mkdir(out, { recursive: true });
   const path = join(out, 'run.json');
-  const previous = await readJson<RunConfig>(path);
+  const previous = await readJson<typeof cfg>(path);
   if (previous) {
-    const diffs = (Object.keys(cfg) as Array<keyof RunConfig>)
+    const diffs = (Object.keys(cfg) as Array<keyof typeof cfg>)
       .filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(cfg[k]))
       .map((k) => `${k}: ${JSON.stringify(previous[k])} there, ${JSON.stringify(cfg[k])} now`);
     if (diffs.length > 0) {
@@ -105,7 +105,7 @@ async function prepareSynthetic(out: string, preset: string, seed: number, progr
   return dir;
 }
 
-function parseOverrides(text: string): Record<string, unknown> {
+function parseJsonObject(text: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -116,46 +116,83 @@ function parseOverrides(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function slug(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '_');
+/** --config per method: the object itself for one method, one object per method name for several. */
+function parseOverrides(text: string, methods: readonly string[]): RunConfig['overrides'] {
+  const value = parseJsonObject(text);
+  if (methods.length === 1) return { [methods[0]!]: value };
+  const out: RunConfig['overrides'] = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!methods.includes(k) || v === null || typeof v !== 'object' || Array.isArray(v)) {
+      throw new UsageError(`with several methods, --config is keyed by method name (${methods.join(', ')}), e.g. ` +
+        `'{"${methods[0]}": {...}}'; '${k}' is not one of them or not an object`);
+    }
+    out[k] = v as Record<string, unknown>;
+  }
+  for (const m of methods) out[m] ??= {};
+  return out;
+}
+
+/** --method: 'all', one name or a comma list; every name must be registered and have the preset. */
+function parseMethods(text: string, preset: string): string[] {
+  const available = Object.keys(METHODS);
+  const methods = text === 'all' ? available : text.split(',').map((m) => m.trim()).filter((m) => m !== '');
+  const unknown = methods.filter((m) => !METHODS[m]);
+  if (methods.length === 0 || unknown.length > 0) throw new UsageError(`unknown --method ${unknown.join(', ') || "''"}; available: ${available.join(', ')}, all`);
+  const twice = methods.filter((m, k) => methods.indexOf(m) !== k);
+  if (twice.length > 0) throw new UsageError(`--method lists ${twice.join(', ')} more than once`);
+  const noPreset = methods.filter((m) => !METHODS[m]!.presets.includes(preset));
+  if (noPreset.length > 0) {
+    throw new UsageError(`--preset ${preset} does not exist for ${noPreset.map((m) => `${m} (has ${METHODS[m]!.presets.join(', ')})`).join(', ')}`);
+  }
+  return methods;
 }
 
 export const command: Command = {
-  summary: 'fit and evaluate a method under the Texture-AD protocol',
+  summary: 'fit and evaluate methods under the Texture-AD protocol',
   help: HELP,
   async run(argv) {
     const args = parseArgs(argv);
-    const method = stringFlag(args, 'method', 'simplenet');
     const dataArg = stringFlag(args, 'data');
     const out = resolve(stringFlag(args, 'out'));
     const preset = stringFlag(args, 'preset', 'quick');
+    const methods = parseMethods(stringFlag(args, 'method', 'simplenet'), preset);
     const seeds = numberFlag(args, 'seeds', 1);
     const protocolKind = stringFlag(args, 'protocol', 'texture-ad') as ProtocolKind;
     const heatmapCount = numberFlag(args, 'heatmaps', 4);
     const batchSize = numberFlag(args, 'batch-size', 8);
     const epochs = args.flags.has('epochs') ? numberFlag(args, 'epochs') : null;
+    if (typeof args.flags.get('breakdown') === 'string') throw new UsageError(`--breakdown takes no value, got '${String(args.flags.get('breakdown'))}'`);
+    const breakdown = boolFlag(args, 'breakdown');
+    let shard: Shard | null = null;
+    if (args.flags.has('shard')) {
+      try {
+        shard = parseShard(stringFlag(args, 'shard'));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
     if (!Number.isInteger(seeds) || seeds < 1) throw new UsageError(`--seeds must be a positive integer, got ${seeds}`);
     if (protocolKind !== 'texture-ad' && protocolKind !== 'mvtec') throw new UsageError(`--protocol must be texture-ad or mvtec`);
-    if (!METHODS[method]) throw new UsageError(`unknown --method ${method}; available: ${Object.keys(METHODS).join(', ')}`);
     const synthetic = dataArg === 'synthetic'
       ? { preset: stringFlag(args, 'synth-preset', 'tiny'), seed: numberFlag(args, 'synth-seed', 0) }
       : null;
     const weightsArg = stringFlag(args, 'weights', '');
-    const overrides = parseOverrides(stringFlag(args, 'config', '{}'));
+    const overrides = parseOverrides(stringFlag(args, 'config', '{}'), methods);
     const progress = progressSink();
 
     const rt = await Runtime.create();
     try {
-      const weights = weightsArg || conventionalWeightsPath(METHODS[method]!.backbone(preset)) || 'random';
-      if (weights === 'random') {
-        progress.log('backbone: seeded random weights (no ImageNet weights given; see README "Backbones and weights")');
+      const weights: RunConfig['weights'] = {};
+      for (const m of methods) {
+        const w = weightsArg || conventionalWeightsPath(METHODS[m]!.backbone(preset)) || 'random';
+        if (w === 'random') progress.log(`${m} backbone: seeded random weights (no ImageNet weights given; see README "Backbones and weights")`);
+        weights[m] = w === 'random' ? 'random' : resolve(w);
       }
       const cfg: RunConfig = {
-        texad: VERSION, method, preset, data: synthetic ? 'synthetic' : resolve(dataArg), synthetic, protocol: protocolKind,
-        categories: stringFlag(args, 'category', 'all'), seeds, epochs, weights: weights === 'random' ? 'random' : resolve(weights),
-        overrides,
+        texad: VERSION, methods, preset, data: synthetic ? 'synthetic' : resolve(dataArg), synthetic, protocol: protocolKind,
+        categories: stringFlag(args, 'category', 'all'), seeds, epochs, weights, overrides,
       };
-      await claimRunFolder(out, cfg);
+      await claimRunFolder(out, { ...cfg, shard });
       const dataDir = synthetic ? await prepareSynthetic(out, synthetic.preset, synthetic.seed, progress) : cfg.data;
       const desc = await discoverDataset(dataDir);
       for (const p of desc.problems) progress.log(`${p.severity}: ${p.path}: ${p.message}`);
@@ -166,37 +203,43 @@ export const command: Command = {
           throw new Error(`${dataDir} has no category '${cfg.categories}'; found ${desc.categories.map((c) => c.name).join(', ')}`);
         }
       }
+      const byName = new Map(selected.map((p) => [p.subclass ? `${p.category}/${p.subclass}` : p.category, p]));
+      const plan = planUnits(methods, [...byName.keys()], seeds);
+      const mine = shardUnits(plan, shard);
+      if (shard) progress.log(`shard ${shard.index}/${shard.count}: ${mine.length} of ${plan.length} units`);
 
-      const results: RunResults['categories'] = [];
-      const heatmapLinks: Record<string, string[]> = {};
-      for (const protocol of selected) {
-        const name = protocol.subclass ? `${protocol.category}/${protocol.subclass}` : protocol.category;
-        const perSeed: SeedResult[] = [];
-        for (let seed = 0; seed < seeds; seed++) {
-          const key = `${slug(name)}-seed${seed}`;
-          const partialPath = join(out, 'partial', `${key}.json`);
-          const done = await readJson<SeedResult>(partialPath);
-          if (done) {
-            progress.log(`${name} seed ${seed}: already done (resumed)`);
-            perSeed.push(done);
-            continue;
-          }
-          perSeed.push(await runOne(rt, { cfg, protocol, name, seed, key, out, weights, heatmapCount, batchSize, progress }));
+      const units: UnitResult[] = [];
+      for (const unit of mine) {
+        const paths = unitPaths(unit);
+        const done = await readFile(join(out, paths.result), 'utf8').then(parseSeedResult, () => undefined);
+        if (done) {
+          progress.log(`${unit.method} ${unit.category} seed ${unit.seed}: already done (resumed)`);
+          units.push({ ...unit, result: done });
+          continue;
         }
-        heatmapLinks[name] = await listHeatmaps(out, slug(name));
-        results.push(categoryResult(name, perSeed, protocol.trainItems.length, protocol.testItems.length));
+        const protocol = byName.get(unit.category)!;
+        units.push({ ...unit, result: await runOne(rt, { cfg, unit, protocol, paths, out, heatmapCount, batchSize, progress }) });
       }
 
-      const run: RunResults = {
-        texad: VERSION, method, preset,
-        config: (await readJson<{ config: Record<string, unknown> }>(join(out, 'partial', 'config.json')))?.config ?? {},
-        adapter: rt.gpu.describe(), runtime: rt.gpu.adapter.runtime, date: new Date().toISOString(),
+      const manifest: ShardManifest = {
+        texad: VERSION, config: { ...cfg }, shard, plan, adapter: rt.gpu.describe(), runtime: rt.gpu.adapter.runtime,
         dataset: { root: dataDir, layout: desc.layout, protocol: protocolKind, ...(synthetic ? { synthetic } : {}) },
-        categories: results,
+        categories: [...byName].map(([category, p]) => ({ category, trainImages: p.trainItems.length, testImages: p.testItems.length })),
+        methods: await Promise.all(methods.map(async (method) => ({
+          method, preset, weights: weights[method]!, pixelMaps: METHODS[method]!.pixelMaps,
+          config: (await readJson<{ config: Record<string, unknown> }>(join(out, methodConfigPath(method))))?.config ?? null,
+        }))),
+        units,
       };
-      await writeAtomic(join(out, 'results.json'), resultsJson(run));
-      await writeAtomic(join(out, 'report.md'), reportMarkdown(run, heatmapLinks));
+      await writeAtomic(join(out, 'shard.json'), JSON.stringify(manifest, null, 1) + '\n');
       progress.end();
+      if (shard) {
+        console.log(`\nshard ${shard.index}/${shard.count} done: ${units.length} units in ${out}; ` +
+          'when every shard is done: texad merge OUT_DIR SHARD_DIR...');
+        return 0;
+      }
+      const run = assembleRun(manifest, units, new Date().toISOString());
+      await writeRunOutputs(out, run, { breakdown });
       printSummary(run);
       console.log(`\nreport: ${join(out, 'report.md')}`);
       return 0;
@@ -207,33 +250,26 @@ export const command: Command = {
   },
 };
 
-async function listHeatmaps(out: string, name: string): Promise<string[]> {
-  const dir = join(out, 'heatmaps', name);
-  if (!(await exists(dir))) return [];
-  return (await readdir(dir)).filter((f) => f.endsWith('.png')).sort().map((f) => `heatmaps/${name}/${f}`);
-}
-
 interface OneRun {
   cfg: RunConfig;
+  unit: Unit;
   protocol: Protocol;
-  name: string;
-  seed: number;
-  key: string;
+  /** The unit's files, relative to `out` (see unitPaths). */
+  paths: ReturnType<typeof unitPaths>;
   out: string;
-  weights: string;
   heatmapCount: number;
   batchSize: number;
   progress: ProgressSink;
 }
 
-/** Fits (resuming from the last epoch checkpoint if one exists) and evaluates one category for one seed. */
+/** Fits (resuming from the last epoch checkpoint if one exists) and evaluates one unit: a method on one category for one seed. */
 async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
-  const { cfg, protocol, name, seed, key, out, progress } = o;
-  const detector = await createDetector(rt, cfg.method, { preset: cfg.preset, seed, weights: o.weights, config: cfg.overrides });
+  const { cfg, protocol, out, progress } = o;
+  const { method, category: name, seed } = o.unit;
+  const detector = await createDetector(rt, method, { preset: cfg.preset, seed, weights: cfg.weights[method], config: cfg.overrides[method] });
   try {
-    const ckptDir = join(out, 'checkpoints');
-    const ckptPath = join(ckptDir, `${key}.safetensors`);
-    await mkdir(ckptDir, { recursive: true });
+    const ckptPath = join(out, o.paths.checkpoint);
+    await mkdir(dirname(ckptPath), { recursive: true });
     let startEpoch = 0;
     let priorSeconds = 0;
     if (await exists(ckptPath)) {
@@ -241,9 +277,9 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
       await detector.restore(saved);
       startEpoch = Number(saved.extra['epoch'] ?? 0);
       priorSeconds = Number(saved.extra['fitSeconds'] ?? 0);
-      progress.log(`${name} seed ${seed}: resuming from epoch ${startEpoch}`);
+      progress.log(`${method} ${name} seed ${seed}: resuming from epoch ${startEpoch}`);
     }
-    const label = `${name} seed ${seed}`;
+    const label = `${method} ${name} seed ${seed}`;
     const fitStart = performance.now();
     const report = await detector.fit(trainingImages(protocol), {
       startEpoch,
@@ -261,7 +297,7 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
       onProgress: (done, total) => progress.update(`${label} predict`, done, total),
     });
     if (seed === 0) {
-      const dir = join(out, 'heatmaps', slug(name));
+      const dir = join(out, o.paths.heatmaps);
       await mkdir(dir, { recursive: true });
       for (const h of ev.heatmaps) {
         const file = `${h.label ? 'defect' : 'good'}-${slug(h.subclass)}-${slug(h.defectType)}-${h.id}.png`;
@@ -271,12 +307,13 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
       }
     }
     const state = await detector.state();
-    const result = seedResult(seed, ev, fitSeconds, report.finalLoss);
-    await mkdir(join(out, 'partial'), { recursive: true });
-    // The hyper-parameters as run; optimizer bookkeeping belongs to checkpoints, not to the results.
-    const { optimizers: _optimizers, ...hyper } = state.config;
-    await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: hyper }, null, 2));
-    await writeAtomic(join(out, 'partial', `${key}.json`), JSON.stringify(result));
+    const result = seedResult(seed, ev, fitSeconds, report.finalLoss, METHODS[method]!.pixelMaps);
+    await mkdir(dirname(join(out, o.paths.result)), { recursive: true });
+    // The hyper-parameters as run, the same for every unit of the method: optimizer bookkeeping belongs to
+    // checkpoints, and the seed to each unit's result.
+    const { optimizers: _optimizers, seed: _seed, ...hyper } = state.config;
+    await writeAtomic(join(out, o.paths.config), JSON.stringify({ config: hyper }, null, 2));
+    await writeAtomic(join(out, o.paths.result), JSON.stringify(result));
     await rm(ckptPath, { force: true });
     const m = result.metrics;
     progress.log(`${label}: I-AUROC ${(100 * m.imageAUROC).toFixed(1)}  P-AUROC ${(100 * m.pixelAUROC).toFixed(1)}  ` +
@@ -287,11 +324,13 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
   }
 }
 
+/** The I-AUROC table on the terminal; report.md has every metric. */
 function printSummary(run: RunResults): void {
-  const fmt = (v: number) => (Number.isNaN(v) ? '  n/a' : (100 * v).toFixed(1).padStart(5));
-  console.log(`\n${run.method} (${run.preset})  I-AUROC  P-AUROC  AUPRO  I-F1max`);
-  for (const c of run.categories) {
-    const s = c.summary;
-    console.log(`${c.category.padEnd(20)}  ${fmt(s.imageAUROC.mean)}    ${fmt(s.pixelAUROC.mean)}  ${fmt(s.aupro.mean)}  ${fmt(s.imageF1max.mean)}`);
+  const w = Math.max(7, ...run.methods.map((m) => m.method.length));
+  const fmt = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1)).padStart(w);
+  console.log(`\n${'I-AUROC (%)'.padEnd(20)}  ${run.methods.map((m) => m.method.padStart(w)).join('  ')}`);
+  for (const c of run.methods[0]?.categories ?? []) {
+    const cells = run.methods.map((m) => fmt(m.categories.find((x) => x.category === c.category)?.summary.imageAUROC.mean ?? NaN));
+    console.log(`${c.category.padEnd(20)}  ${cells.join('  ')}`);
   }
 }

@@ -16,8 +16,13 @@ export interface CreateOptions {
   config?: Record<string, unknown>;
 }
 
-interface MethodEntry {
+export interface MethodEntry {
   presets: readonly string[];
+  /**
+   * Whether predict()'s maps localise anomalies. False for image-level methods (their maps carry no information):
+   * their pixel metrics are left out of results.json and shown as "–" in the tables.
+   */
+  pixelMaps: boolean;
   /** The backbone a preset uses, so weights can be located before the model is built. */
   backbone(preset: string): string;
   create(rt: Runtime, opts: CreateOptions): Promise<Detector>;
@@ -26,6 +31,7 @@ interface MethodEntry {
 export const METHODS: Record<string, MethodEntry> = {
   simplenet: {
     presets: ['quick', 'paper'],
+    pixelMaps: true,
     backbone: (preset) => simpleNetConfig(preset as 'quick' | 'paper').backbone,
     async create(rt, opts) {
       return SimpleNet.create(rt, {
