@@ -11,7 +11,9 @@ import { resolvePreset } from '../src/data/synth/generate.ts';
 import { writeSynthDataset } from '../src/data/synth/write.ts';
 import { parseShard, planUnits, shardUnits, unitKey } from '../src/eval/units.ts';
 import { MergeError, mergeShards, type ShardManifest } from '../src/report/merge.ts';
-import { reviveResultNaN, type RunResults } from '../src/report/results.ts';
+import { categoryResult, reviveResultNaN, runResults, type MethodResults, type RunResults, type SeedResult } from '../src/report/results.ts';
+import { paperTables, resultsCsv, tableMarkdown } from '../src/report/tables.ts';
+import type { MetricSet } from '../src/eval/evaluate.ts';
 import { VERSION } from '../src/generated/meta.ts';
 import { registerImageMean } from './helpers/image-mean-method.ts';
 
@@ -69,6 +71,35 @@ describe('units and shards', () => {
   it('parses --shard i/n and names the form on bad input', () => {
     expect(parseShard('2/3')).toEqual({ index: 2, count: 3 });
     for (const bad of ['3/3', '1', '-1/2', '0/0', 'a/b']) expect(() => parseShard(bad)).toThrow(/i\/n with 0 <= i < n/);
+  });
+});
+
+describe('paper tables', () => {
+  const metrics = (imageAUROC: number, pixelAUROC: number): MetricSet => ({
+    imageAUROC, pixelAUROC, aupro: pixelAUROC, imageF1max: imageAUROC, pixelF1max: pixelAUROC, imageAP: 1, pixelAP: 1, images: 4, defective: 2,
+  });
+  const seed = (s: number, i: number, p: number): SeedResult =>
+    ({ seed: s, metrics: metrics(i, p), perSubclass: { a: metrics(i, p) }, seconds: { fit: 1, predict: 1 }, finalLoss: 0 });
+  const method = (name: string, pixelMaps: boolean, cloth: [number, number], metal: [number, number]): MethodResults => ({
+    method: name, preset: 'quick', weights: 'random', pixelMaps, config: {},
+    categories: [categoryResult('cloth', [seed(0, cloth[0], 0.5), seed(1, cloth[1], 0.5)], 4, 4),
+      categoryResult('metal', [seed(0, metal[0], 0.7), seed(1, metal[1], 0.7)], 4, 4)],
+  });
+  const run = runResults({ texad: VERSION, adapter: 'x', runtime: 'node', date: '', dataset: { root: '', layout: '', protocol: 'texture-ad' } },
+    [method('one', true, [0.8, 0.9], [0.6, 0.6]), method('two', false, [0.85, 0.85], [0.6, 0.6])]);
+
+  it('puts mean ± std over seeds in each cell, ties bold, – without maps, and a Mean row (± std over seeds)', () => {
+    const [iAuroc, pAuroc] = paperTables(run);
+    expect(iAuroc!.rows.map((r) => r.category)).toEqual(['cloth', 'metal', 'Mean']);
+    const md = tableMarkdown(iAuroc!, true);
+    expect(md[2]).toBe('| cloth | **85.0 ± 7.1** | **85.0 ± 0.0** |');
+    expect(md[3]).toBe('| metal | **60.0 ± 0.0** | **60.0 ± 0.0** |');
+    // Mean over categories per seed: one = 70, 75 → 72.5 ± 3.5; two = 72.5, 72.5.
+    expect(md[4]).toBe('| **Mean** | **72.5 ± 3.5** | **72.5 ± 0.0** |');
+    expect(tableMarkdown(pAuroc!, false)[2]).toBe('| cloth | 50.0 | – |');
+    expect(paperTables(run, { breakdown: true })[0]!.rows.map((r) => `${r.category}/${r.subclass}`))
+      .toEqual(['cloth/null', 'cloth/a', 'metal/null', 'metal/a', 'Mean/null']);
+    expect(resultsCsv([pAuroc!]).split('\n')[1]).toBe('P-AUROC,cloth,,50.0000,0.0000,,');
   });
 });
 

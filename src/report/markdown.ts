@@ -1,12 +1,6 @@
 // report.md: the paper-layout tables of tables.ts, then each method's per-subclass breakdown, timings and heatmaps.
-import { meanStd, type MeanStd, type RunResults } from './results.ts';
-import { paperTables, tableMarkdown, TABLE_METRICS } from './tables.ts';
-
-function pct(m: MeanStd, withStd: boolean): string {
-  if (Number.isNaN(m.mean)) return 'n/a';
-  const v = (100 * m.mean).toFixed(1);
-  return withStd ? `${v} ± ${(100 * m.std).toFixed(1)}` : v;
-}
+import { meanStd, type RunResults } from './results.ts';
+import { cellText, paperTables, tableMarkdown, TABLE_METRICS } from './tables.ts';
 
 export interface ReportOptions {
   /** Heatmap panel paths (relative to the run folder) per method, then per category. */
@@ -48,9 +42,9 @@ export function reportMarkdown(r: RunResults, opts: ReportOptions = {}): string 
       lines.push('', `## ${m.method}: ${c.category}`, '', `| Subclass | ${TABLE_METRICS.map(([, h]) => h).join(' | ')} | Images (defective) |`,
         `| --- | ${TABLE_METRICS.map(() => '---:').join(' | ')} | ---: |`);
       for (const [name, s] of Object.entries(c.perSubclass)) {
-        lines.push(`| ${name} | ${TABLE_METRICS.map(([k]) => pct(s[k], withStd)).join(' | ')} | ${s.images} (${s.defective}) |`);
+        lines.push(`| ${name} | ${TABLE_METRICS.map(([k]) => cellText(s[k], withStd)).join(' | ')} | ${s.images} (${s.defective}) |`);
       }
-      lines.push(`| **Pooled** | ${TABLE_METRICS.map(([k]) => `**${pct(c.summary[k], withStd)}**`).join(' | ')} | ${c.testImages} |`);
+      lines.push(`| **Pooled** | ${TABLE_METRICS.map(([k]) => `**${cellText(c.summary[k], withStd)}**`).join(' | ')} | ${c.testImages} |`);
       const fit = meanStd(c.seeds.map((s) => s.seconds.fit));
       const pred = meanStd(c.seeds.map((s) => s.seconds.predict));
       lines.push('', `Fit ${fit.mean.toFixed(1)} s, predict ${pred.mean.toFixed(1)} s per seed; final training loss ` +

@@ -60,7 +60,8 @@ function pct(v: number): string {
   return (100 * v).toFixed(1);
 }
 
-function cellText(c: MeanStd | null, withStd: boolean): string {
+/** A cell in %: `81.3 ± 1.2` (or `81.3` with one seed), `–` for null (no pixel maps), `n/a` for an undefined metric. */
+export function cellText(c: MeanStd | null, withStd: boolean): string {
   if (c === null) return '–';
   if (Number.isNaN(c.mean)) return 'n/a';
   return withStd ? `${pct(c.mean)} ± ${pct(c.std)}` : pct(c.mean);
