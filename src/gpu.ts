@@ -10,7 +10,12 @@ export {
 } from './runtime/optim.ts';
 export { autotune, autotunePending, autotuneEnabled, resetAutotune } from './runtime/autotune.ts';
 export * as ops from './ops/index.ts';
-export { BatchNorm, Initializer, Linear, readModule, writeModule, type Module, type NamedTensor } from './nn/layers.ts';
+export {
+  AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Initializer, InstanceNorm2d, Layer, LayerNorm, LeakyReLU, Linear, MaxPool2d,
+  ReLU, Sequential, Sigmoid, Tanh, Upsample, readModule, writeModule,
+  type BatchNormOptions, type BiasInit, type Conv2dLayerOptions, type Modal, type Module, type NamedTensor, type UpsampleOptions,
+  type WeightInit,
+} from './nn/layers.ts';
 export {
   BACKBONES, RESNET_TAPS, loadBackbone, openWeights, randomWeights, WEIGHTS_ENV,
   type Backbone, type BackboneName, type BackboneOptions, type WeightStore, type WeightsSource,
