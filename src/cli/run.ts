@@ -1,19 +1,20 @@
-// `texad run`: fit and evaluate a method under the Texture-AD protocol, resumable, writing results.json,
-// report.md and heatmap panels.
+// `texad run`: fit and evaluate methods under the Texture-AD protocol, resumable and shardable, writing
+// results.json, report.md, results.csv and heatmap panels (or a shard's partial results for `texad merge`).
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from './main.ts';
 import { boolFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
 import { progressSink, type ProgressSink } from './progress.ts';
 import { discoverDataset } from '../data/discover.ts';
-import { protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
+import { DEFAULT_VALIDATION_FRACTION, protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
 import { resolvePreset } from '../data/synth/generate.ts';
 import { SYNTH_MANIFEST, writeSynthDataset } from '../data/synth/write.ts';
-import { conventionalWeightsPath } from '../backbones/weights.ts';
-import { evaluate, trainingImages } from '../eval/evaluate.ts';
+import { evaluate, trainingImages, validationImages } from '../eval/evaluate.ts';
 import { methodConfigPath, parseShard, planUnits, shardUnits, slug, unitPaths, type Shard, type Unit } from '../eval/units.ts';
 import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.ts';
-import { createDetector, METHODS } from '../methods/index.ts';
+import { METHODS, type RegisteredMethod } from '../methods/index.ts';
+import type { ResolvedResources } from '../methods/resources.ts';
+import { loadResources, planResources, type ResourcePlan } from './resources.ts';
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
@@ -36,10 +37,15 @@ Interrupted runs resume: re-run the same command.
   --preset NAME          method preset, for every method: quick (CPU-sized) or paper (the official settings)
                          (default quick)
   --seeds N              seeds 0..N-1; results report mean ± std (default 1)
-  --epochs N             override the preset's number of training epochs
-  --weights FILE|random  backbone weights (safetensors from tools/export-weights.py) for every method; default: the
-                         file for each method's backbone in $TEXAD_WEIGHTS if present, else 'random' (seeded
-                         initialisation)
+  --epochs N             override the preset's training length (methods trained in epochs)
+  --iterations N         override the preset's training length (methods trained in iterations)
+  --weights FILE|random  the weights of a method with one weights resource (safetensors from
+                         tools/export-weights.py), or 'random': every network seeded random, explicitly; applies
+                         to every method of the run (use --weights-dir for several methods)
+  --weights-dir DIR      where every resource of each method is looked up: weights DIR/<name>.safetensors, image
+                         folders DIR/<name>/ (default $TEXAD_WEIGHTS). Missing ones are all listed, with how to
+                         get them, before any work starts. With neither flag nor $TEXAD_WEIGHTS, networks get
+                         seeded random weights (labelled in the output; such figures say nothing about real data)
   --protocol KIND        texture-ad (pooled per category, default) or mvtec (per subclass)
   --synth-preset NAME    tiny | small | full, with --data synthetic (default tiny)
   --synth-seed N         seed of the generated dataset (default 0)
@@ -62,9 +68,10 @@ interface RunConfig {
   protocol: ProtocolKind;
   categories: string;
   seeds: number;
-  epochs: number | null;
-  /** Per method: the backbone weights file, or 'random'. */
-  weights: Record<string, string>;
+  /** Per method: --epochs / --iterations, in the method's training unit. */
+  length: Record<string, number | null>;
+  /** Per method: resource key → absolute path, or 'random'. */
+  resources: Record<string, Record<string, string>>;
   /** Per method: --config overrides. */
   overrides: Record<string, Record<string, unknown>>;
 }
@@ -147,6 +154,29 @@ function parseMethods(text: string, preset: string): string[] {
   return methods;
 }
 
+/**
+ * --epochs or --iterations, whichever matches the method's training unit. A single method refuses the other flag
+ * by name; in a run of several, each flag goes to the methods of its unit and must fit at least one of them.
+ */
+function trainingLength(entry: RegisteredMethod, epochs: number | null, iterations: number | null, methods: readonly RegisteredMethod[]): number | null {
+  const [given, other] = entry.unit === 'epochs' ? [epochs, iterations] : [iterations, epochs];
+  const flag = entry.unit === 'epochs' ? '--iterations' : '--epochs';
+  const otherUnit = entry.unit === 'epochs' ? 'iterations' : 'epochs';
+  if (other !== null && !methods.some((m) => m.unit === otherUnit)) {
+    throw new UsageError(`${methods.map((m) => m.name).join(', ')} train${methods.length === 1 ? 's' : ''} in ${entry.unit}; use --${entry.unit} instead of ${flag}`);
+  }
+  if (given !== null && !(Number.isInteger(given) && given >= 1)) throw new UsageError(`--${entry.unit} must be a positive integer, got ${given}`);
+  return given;
+}
+
+/** What the column of a method's results says about its weights: 'random', 'none', or key=path pairs. */
+function resourcesLabel(where: Record<string, string>): string {
+  const values = Object.values(where);
+  if (values.length === 0) return 'none';
+  if (values.every((v) => v === 'random')) return 'random';
+  return Object.entries(where).map(([k, v]) => (values.length === 1 ? v : `${k}=${v}`)).join(', ');
+}
+
 export const command: Command = {
   summary: 'fit and evaluate methods under the Texture-AD protocol',
   help: HELP,
@@ -161,6 +191,7 @@ export const command: Command = {
     const heatmapCount = numberFlag(args, 'heatmaps', 4);
     const batchSize = numberFlag(args, 'batch-size', 8);
     const epochs = args.flags.has('epochs') ? numberFlag(args, 'epochs') : null;
+    const iterations = args.flags.has('iterations') ? numberFlag(args, 'iterations') : null;
     if (typeof args.flags.get('breakdown') === 'string') throw new UsageError(`--breakdown takes no value, got '${String(args.flags.get('breakdown'))}'`);
     const breakdown = boolFlag(args, 'breakdown');
     let shard: Shard | null = null;
@@ -177,34 +208,58 @@ export const command: Command = {
       ? { preset: stringFlag(args, 'synth-preset', 'tiny'), seed: numberFlag(args, 'synth-seed', 0) }
       : null;
     const weightsArg = stringFlag(args, 'weights', '');
+    const weightsDir = stringFlag(args, 'weights-dir', '');
     const overrides = parseOverrides(stringFlag(args, 'config', '{}'), methods);
+    const entries = methods.map((m) => METHODS[m]!);
+    const length: RunConfig['length'] = {};
+    for (const entry of entries) {
+      length[entry.name] = trainingLength(entry, epochs, iterations, entries);
+      try {
+        entry.config(preset, overrides[entry.name]);
+      } catch (err) {
+        throw new UsageError((err as Error).message.replace(/^texad: /, ''));
+      }
+    }
+    // Before any work: every missing resource of every method at once.
+    const plans: Record<string, ResourcePlan> = {};
+    const missing: Error[] = [];
+    for (const entry of entries) {
+      await planResources(entry, preset, overrides[entry.name]!, {
+        ...(weightsArg ? { weights: weightsArg } : {}), ...(weightsDir ? { weightsDir } : {}),
+      }).then((plan) => (plans[entry.name] = plan), (err: Error) => missing.push(err));
+    }
+    if (missing.length === 1 || missing.some((e) => e instanceof UsageError)) throw missing.find((e) => e instanceof UsageError) ?? missing[0]!;
+    if (missing.length > 1) throw new Error(missing.map((e) => e.message).join('\n'));
     const progress = progressSink();
+    for (const m of methods) for (const note of plans[m]!.notes) progress.log(methods.length > 1 ? `${m} ${note}` : note);
 
     const rt = await Runtime.create();
     try {
-      const weights: RunConfig['weights'] = {};
-      for (const m of methods) {
-        const w = weightsArg || conventionalWeightsPath(METHODS[m]!.backbone(preset)) || 'random';
-        if (w === 'random') progress.log(`${m} backbone: seeded random weights (no ImageNet weights given; see README "Backbones and weights")`);
-        weights[m] = w === 'random' ? 'random' : resolve(w);
-      }
       const cfg: RunConfig = {
         texad: VERSION, methods, preset, data: synthetic ? 'synthetic' : resolve(dataArg), synthetic, protocol: protocolKind,
-        categories: stringFlag(args, 'category', 'all'), seeds, epochs, weights, overrides,
+        categories: stringFlag(args, 'category', 'all'), seeds, length,
+        resources: Object.fromEntries(methods.map((m) => [m, plans[m]!.where])), overrides,
       };
+      const resources: Record<string, ResolvedResources> = {};
+      for (const entry of entries) resources[entry.name] = await loadResources(entry, preset, overrides[entry.name]!, plans[entry.name]!);
       await claimRunFolder(out, { ...cfg, shard });
       const dataDir = synthetic ? await prepareSynthetic(out, synthetic.preset, synthetic.seed, progress) : cfg.data;
       const desc = await discoverDataset(dataDir);
       for (const p of desc.problems) progress.log(`${p.severity}: ${p.path}: ${p.message}`);
-      let selected: Protocol[] = makeProtocols(desc, protocolKind);
-      if (cfg.categories !== 'all') {
-        selected = selected.filter((p) => p.category === cfg.categories);
-        if (selected.length === 0) {
-          throw new Error(`${dataDir} has no category '${cfg.categories}'; found ${desc.categories.map((c) => c.name).join(', ')}`);
+      // A method that validates gets a validation split; without validation folders it is held out of training.
+      const protocolsOf = (validation: boolean): Map<string, Protocol> => {
+        let selected: Protocol[] = makeProtocols(desc, protocolKind, validation ? { validationFraction: DEFAULT_VALIDATION_FRACTION } : {});
+        if (cfg.categories !== 'all') {
+          selected = selected.filter((p) => p.category === cfg.categories);
+          if (selected.length === 0) {
+            throw new Error(`${dataDir} has no category '${cfg.categories}'; found ${desc.categories.map((c) => c.name).join(', ')}`);
+          }
         }
-      }
-      const byName = new Map(selected.map((p) => [p.subclass ? `${p.category}/${p.subclass}` : p.category, p]));
-      const plan = planUnits(methods, [...byName.keys()], seeds);
+        return new Map(selected.map((p) => [p.subclass ? `${p.category}/${p.subclass}` : p.category, p]));
+      };
+      const byValidation = new Map([false, true].filter((v) => entries.some((e) => e.validation === v)).map((v) => [v, protocolsOf(v)]));
+      const protocolOf = (method: string, category: string) => byValidation.get(METHODS[method]!.validation)!.get(category)!;
+      const plan = planUnits(methods, [...byValidation.values().next().value!.keys()], seeds);
       const mine = shardUnits(plan, shard);
       if (shard) progress.log(`shard ${shard.index}/${shard.count}: ${mine.length} of ${plan.length} units`);
 
@@ -217,16 +272,21 @@ export const command: Command = {
           units.push({ ...unit, result: done });
           continue;
         }
-        const protocol = byName.get(unit.category)!;
-        units.push({ ...unit, result: await runOne(rt, { cfg, unit, protocol, paths, out, heatmapCount, batchSize, progress }) });
+        units.push({ ...unit, result: await runOne(rt, {
+          cfg, entry: METHODS[unit.method]!, unit, protocol: protocolOf(unit.method, unit.category), paths, out,
+          resources: resources[unit.method]!, heatmapCount, batchSize, progress,
+        }) });
       }
 
       const manifest: ShardManifest = {
         texad: VERSION, config: { ...cfg }, shard, plan, adapter: rt.gpu.describe(), runtime: rt.gpu.adapter.runtime,
         dataset: { root: dataDir, layout: desc.layout, protocol: protocolKind, ...(synthetic ? { synthetic } : {}) },
-        categories: [...byName].map(([category, p]) => ({ category, trainImages: p.trainItems.length, testImages: p.testItems.length })),
+        categories: plan.filter((u) => u.seed === 0).map(({ method, category }) => {
+          const p = protocolOf(method, category);
+          return { method, category, trainImages: p.trainItems.length, testImages: p.testItems.length };
+        }),
         methods: await Promise.all(methods.map(async (method) => ({
-          method, preset, weights: weights[method]!, pixelMaps: METHODS[method]!.pixelMaps,
+          method, preset, weights: resourcesLabel(cfg.resources[method]!), pixelMaps: METHODS[method]!.pixelMaps,
           config: (await readJson<{ config: Record<string, unknown> }>(join(out, methodConfigPath(method))))?.config ?? null,
         }))),
         units,
@@ -252,11 +312,13 @@ export const command: Command = {
 
 interface OneRun {
   cfg: RunConfig;
+  entry: RegisteredMethod;
   unit: Unit;
   protocol: Protocol;
   /** The unit's files, relative to `out` (see unitPaths). */
   paths: ReturnType<typeof unitPaths>;
   out: string;
+  resources: ResolvedResources;
   heatmapCount: number;
   batchSize: number;
   progress: ProgressSink;
@@ -266,28 +328,30 @@ interface OneRun {
 async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
   const { cfg, protocol, out, progress } = o;
   const { method, category: name, seed } = o.unit;
-  const detector = await createDetector(rt, method, { preset: cfg.preset, seed, weights: cfg.weights[method], config: cfg.overrides[method] });
+  const detector = await o.entry.create(rt, { preset: cfg.preset, seed, resources: o.resources, config: cfg.overrides[method] });
   try {
     const ckptPath = join(out, o.paths.checkpoint);
     await mkdir(dirname(ckptPath), { recursive: true });
-    let startEpoch = 0;
+    let start = 0;
     let priorSeconds = 0;
     if (await exists(ckptPath)) {
       const saved = await decodeDetectorState(await readFile(ckptPath), ckptPath);
       await detector.restore(saved);
-      startEpoch = Number(saved.extra['epoch'] ?? 0);
+      start = Number(saved.extra['done'] ?? 0);
       priorSeconds = Number(saved.extra['fitSeconds'] ?? 0);
-      progress.log(`${method} ${name} seed ${seed}: resuming from epoch ${startEpoch}`);
+      progress.log(`${method} ${name} seed ${seed}: resuming after ${start} ${detector.trainingUnit}`);
     }
     const label = `${method} ${name} seed ${seed}`;
     const fitStart = performance.now();
+    const length = cfg.length[method] ?? null;
     const report = await detector.fit(trainingImages(protocol), {
-      startEpoch,
-      ...(cfg.epochs !== null ? { epochs: cfg.epochs } : {}),
+      start,
+      ...(length !== null ? { length } : {}),
+      ...(protocol.validationItems.length > 0 ? { validation: validationImages(protocol) } : {}),
       onProgress: (p) => progress.update(`${label} ${p.phase}`, p.done, p.total, p.loss !== undefined ? `loss ${p.loss.toFixed(4)}` : ''),
-      onEpochEnd: async (epoch) => {
+      onCheckpoint: async (done) => {
         const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
-        await writeAtomic(ckptPath, encodeDetectorState(await detector.state(), { epoch, fitSeconds }));
+        await writeAtomic(ckptPath, encodeDetectorState(await detector.state(), { done, fitSeconds }));
       },
     });
     const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
@@ -307,11 +371,11 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
       }
     }
     const state = await detector.state();
-    const result = seedResult(seed, ev, fitSeconds, report.finalLoss, METHODS[method]!.pixelMaps);
+    const result = seedResult(seed, ev, fitSeconds, report.finalLoss, o.entry.pixelMaps);
     await mkdir(dirname(join(out, o.paths.result)), { recursive: true });
-    // The hyper-parameters as run, the same for every unit of the method: optimizer bookkeeping belongs to
-    // checkpoints, and the seed to each unit's result.
-    const { optimizers: _optimizers, seed: _seed, ...hyper } = state.config;
+    // The hyper-parameters as run, the same for every unit of the method: state.training belongs to checkpoints,
+    // and the seed to each unit's result.
+    const { seed: _seed, ...hyper } = state.config;
     await writeAtomic(join(out, o.paths.config), JSON.stringify({ config: hyper }, null, 2));
     await writeAtomic(join(out, o.paths.result), JSON.stringify(result));
     await rm(ckptPath, { force: true });

@@ -21,7 +21,8 @@ export interface ShardManifest {
   adapter: string;
   runtime: string;
   dataset: RunResults['dataset'];
-  categories: Array<{ category: string; trainImages: number; testImages: number }>;
+  /** Image counts per method and category (a method that validates trains on fewer images). */
+  categories: Array<{ method: string; category: string; trainImages: number; testImages: number }>;
   /** One entry per method of the run; `config` (hyper-parameters as run) is null if this shard ran none of its units. */
   methods: Array<Omit<MethodResults, 'categories' | 'config'> & { config: Record<string, unknown> | null }>;
   units: UnitResult[];
@@ -32,7 +33,7 @@ export function assembleRun(m: ShardManifest, units: readonly UnitResult[], date
   const methods: MethodResults[] = m.methods.map(({ config, ...method }) => ({
     ...method,
     config: config ?? {},
-    categories: m.categories.map((c) => categoryResult(c.category,
+    categories: m.categories.filter((c) => c.method === method.method).map((c) => categoryResult(c.category,
       units.filter((u) => u.method === method.method && u.category === c.category).sort((a, b) => a.seed - b.seed).map((u) => u.result),
       c.trainImages, c.testImages)),
   }));

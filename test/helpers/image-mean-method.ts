@@ -2,7 +2,7 @@
 // absolute difference from the mean training image, on the CPU, in milliseconds. It gives no anomaly maps
 // (pixelMaps: false), so it also exercises the "–" cells of the tables.
 import type { Detector, DetectorState, ImageBatch, TrainingImages } from '../../src/methods/detector.ts';
-import { METHODS, type MethodEntry } from '../../src/methods/index.ts';
+import { defineMethod, METHODS, type RegisteredMethod } from '../../src/methods/index.ts';
 
 const SIDE = 32;
 
@@ -10,6 +10,7 @@ class ImageMean implements Detector {
   readonly method = 'imagemean';
   readonly resize = SIDE;
   readonly inputSize = SIDE;
+  readonly trainingUnit = 'epochs' as const;
   private mean = new Float32Array(3 * SIDE * SIDE);
 
   async fit(train: TrainingImages) {
@@ -20,7 +21,7 @@ class ImageMean implements Detector {
       n += b.count;
     }
     this.mean = Float32Array.from(sum, (v) => v / n);
-    return { epochs: 1, seconds: 0, finalLoss: 0 };
+    return { length: 1, unit: this.trainingUnit, seconds: 0, finalLoss: 0 };
   }
 
   async predict(b: ImageBatch) {
@@ -35,7 +36,7 @@ class ImageMean implements Detector {
   }
 
   async state(): Promise<DetectorState> {
-    return { method: this.method, config: { side: SIDE }, tensors: { mean: { shape: [3, SIDE, SIDE], data: this.mean } } };
+    return { method: this.method, config: { side: SIDE }, training: {}, tensors: { mean: { shape: [3, SIDE, SIDE], data: this.mean } } };
   }
 
   async restore(state: DetectorState) {
@@ -45,12 +46,16 @@ class ImageMean implements Detector {
   dispose() {}
 }
 
-export const IMAGE_MEAN: MethodEntry = {
-  presets: ['quick', 'paper'],
+export const IMAGE_MEAN: RegisteredMethod = defineMethod('imagemean', {
+  description: 'test only: distance to the mean training image',
+  presets: { quick: { side: SIDE }, paper: { side: SIDE } },
+  unit: 'epochs',
+  validation: false,
   pixelMaps: false,
-  backbone: () => 'none',
+  resources: () => ({}),
   create: async () => new ImageMean(),
-};
+  tinyConfig: {},
+});
 
 /** Registers `imagemean` for the calling test file; returns the function that removes it again. */
 export function registerImageMean(): () => void {
