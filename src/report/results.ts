@@ -1,8 +1,5 @@
 // results.json: the machine-readable record of a run, and the aggregation of seeds into mean ± std.
-import type { CategoryEvaluation, MetricSet } from '../eval/evaluate.ts';
-
-export const METRIC_KEYS = ['imageAUROC', 'pixelAUROC', 'aupro', 'imageF1max', 'pixelF1max', 'imageAP', 'pixelAP'] as const;
-export type MetricKey = (typeof METRIC_KEYS)[number];
+import { METRIC_KEYS, type CategoryEvaluation, type MetricKey, type MetricSet } from '../eval/evaluate.ts';
 
 export interface MeanStd {
   mean: number;

@@ -1,12 +1,12 @@
 // The paper's table layout (Texture-AD, Tables 2–4): one table per metric, rows = categories (optionally with
 // their subclasses), columns = methods, cells mean ± std over seeds, the best cell of each row in bold. Rendered
 // as markdown for report.md and as CSV (results.csv) from one model, so both always agree.
-import { meanStd, PIXEL_METRIC_KEYS, type MeanStd, type MethodResults, type MetricKey, type RunResults } from './results.ts';
+import { METRIC_LABELS, type MetricKey } from '../eval/evaluate.ts';
+import { meanStd, PIXEL_METRIC_KEYS, type MeanStd, type MethodResults, type RunResults } from './results.ts';
 
 /** The metrics that get a table, with their column headings. */
-export const TABLE_METRICS: ReadonlyArray<readonly [MetricKey, string]> = [
-  ['imageAUROC', 'I-AUROC'], ['pixelAUROC', 'P-AUROC'], ['aupro', 'AUPRO'], ['imageF1max', 'I-F1max'], ['pixelF1max', 'P-F1max'],
-];
+export const TABLE_METRICS: ReadonlyArray<readonly [MetricKey, string]> =
+  (['imageAUROC', 'pixelAUROC', 'aupro', 'imageF1max', 'pixelF1max'] as const).map((k) => [k, METRIC_LABELS[k]] as const);
 
 export interface TableRow {
   /** 'Mean' for the last row (mean over categories, ± std over seeds of that mean). */
