@@ -10,4 +10,5 @@ export {
   categoryResult, meanStd, reportMarkdown, resultsJson, seedResult,
   type CategoryResult, type RunResults, type SeedResult, type Summary,
 } from './report/results.ts';
+export { readTfjsModelFile } from './io/tfjs.ts';
 export { main as cli } from './cli/main.ts';
