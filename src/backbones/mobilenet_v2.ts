@@ -8,11 +8,11 @@ import { conv2d } from '../ops/conv2d.ts';
 import { channelConv2d } from '../ops/depthwise.ts';
 import { add, affine, clamp } from '../ops/elementwise.ts';
 import { pad2d } from '../ops/layout.ts';
-import { foldBatchNorm } from '../ops/norm.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
-import { asArray, checkImages, consumed } from './layers.ts';
-import type { Manifest, ParamSpec, WeightStore } from './weights.ts';
+import { kerasConvParams, loadKerasConv, type KerasConv } from './keras.ts';
+import { checkImages, consumed } from './layers.ts';
+import type { Manifest, WeightStore } from './weights.ts';
 
 /** Keras's BatchNormalization epsilon in MobileNetV2. */
 const BN_EPS = 1e-3;
@@ -34,16 +34,9 @@ function makeDivisible(v: number, divisor = 8): number {
   return n;
 }
 
-/** A convolution with BatchNorm, under its Keras layer names. */
-interface ConvDef {
-  /** Keras conv layer (`block_3_expand`), its BatchNorm (`block_3_expand_BN`) and ReLU6 (null for projections). */
-  name: string;
-  bn: string;
+/** A convolution with BatchNorm and its ReLU6 (null for projections), under Keras layer names. */
+interface ConvDef extends KerasConv {
   relu: string | null;
-  depthwise: boolean;
-  inChannels: number;
-  outChannels: number;
-  kernel: number;
   stride: number;
 }
 
@@ -63,7 +56,7 @@ function define(alpha: number): MobileNetDef {
   const conv = (name: string, bn: string, relu: string | null, depthwise: boolean, cin: number, cout: number,
     kernel: number, s: number) => {
     stride *= s;
-    steps.push({ conv: { name, bn, relu, depthwise, inChannels: cin, outChannels: cout, kernel, stride: s } });
+    steps.push({ conv: { name, bn, relu, depthwise, scale: true, inChannels: cin, outChannels: cout, kh: kernel, kw: kernel, stride: s } });
     taps.push({ name: relu ?? bn, channels: cout, stride });
   };
   let channels = makeDivisible(32 * alpha);
@@ -91,29 +84,6 @@ function define(alpha: number): MobileNetDef {
   return { steps, taps };
 }
 
-/** Keras kernel shapes: Conv2D [kh, kw, in, out], DepthwiseConv2D [kh, kw, in, 1]. */
-function kernelShape(d: ConvDef): number[] {
-  return d.depthwise ? [d.kernel, d.kernel, d.inChannels, 1] : [d.kernel, d.kernel, d.inChannels, d.outChannels];
-}
-
-/**
- * Manifest entries of a conv + BatchNorm with Keras's initialisers for random-init mode: glorot_uniform on the
- * kernel (fans from the Keras kernel shape, as Keras computes them), BatchNorm the identity.
- */
-function convParams(d: ConvDef): ParamSpec[] {
-  const shape = kernelShape(d);
-  const receptive = d.kernel * d.kernel;
-  const bound = Math.sqrt(6 / (receptive * shape[2]! + receptive * shape[3]!));
-  const o = d.outChannels;
-  return [
-    { key: `${d.name}/${d.depthwise ? 'depthwise_kernel' : 'kernel'}`, shape, init: { kind: 'uniform', bound } },
-    { key: `${d.bn}/gamma`, shape: [o], init: { kind: 'constant', value: 1 } },
-    { key: `${d.bn}/beta`, shape: [o], init: { kind: 'constant', value: 0 } },
-    { key: `${d.bn}/moving_mean`, shape: [o], init: { kind: 'constant', value: 0 } },
-    { key: `${d.bn}/moving_variance`, shape: [o], init: { kind: 'constant', value: 1 } },
-  ];
-}
-
 function convDefs(steps: readonly Step[]): ConvDef[] {
   return steps.flatMap((s) => ('conv' in s ? [s.conv] : []));
 }
@@ -125,7 +95,7 @@ export function mobilenetManifest(name: MobileNetName): Manifest {
   // Tensors of layers that are not part of the backbone (Keras 'predictions', nsfwjs's dense head) are not
   // unexpected: any tensor whose layer is not a backbone layer is ignored.
   const ignore = { test: (key: string) => !known.has(key.split('/')[0]!) };
-  return { arch: name, params: defs.flatMap(convParams), ignore };
+  return { arch: name, params: defs.flatMap(kerasConvParams), ignore };
 }
 
 /** The taps of `name` in network order: Keras layer names of every ReLU6, projection and residual add output. */
@@ -136,25 +106,6 @@ export function mobilenetTaps(name: MobileNetName): string[] {
 /** Keras's correct_pad for a 3x3 stride-2 window: TF 'same' padding, [top, bottom, left, right]. */
 function samePadding(h: number, w: number): [number, number, number, number] {
   return [h % 2, 1, w % 2, 1];
-}
-
-/** Keras [kh, kw, in, out] (or [kh, kw, C, 1] depthwise) -> texad [out, in, kh, kw] (or [C, 1, kh, kw]). */
-function transposeKernel(k: Float32Array, d: ConvDef): Float32Array {
-  const [kh, kw, cin, cout] = kernelShape(d) as [number, number, number, number];
-  const out = new Float32Array(k.length);
-  // Depthwise kernels have cout = 1 and their channel axis is `cin`: [C, 1, kh, kw] has one input per output.
-  const c = d.depthwise ? 1 : cin;
-  for (let y = 0; y < kh; y++) {
-    for (let x = 0; x < kw; x++) {
-      for (let i = 0; i < cin; i++) {
-        for (let j = 0; j < cout; j++) {
-          const [oi, ci] = d.depthwise ? [i, 0] : [j, i];
-          out[((oi * c + ci) * kh + y) * kw + x] = k[((y * kw + x) * cin + i) * cout + j]!;
-        }
-      }
-    }
-  }
-  return out;
 }
 
 interface Layer {
@@ -200,22 +151,10 @@ export class MobileNetV2 {
     const lastTap = taps[taps.length - 1]!;
     const end = def.steps.findIndex((s) => ('add' in s ? s.add : s.conv.relu ?? s.conv.bn) === lastTap);
     const steps = def.steps.slice(0, end + 1);
-    store.check(mobilenetManifest(name), new Set(convDefs(steps).flatMap(convParams).map((p) => p.key)));
+    store.check(mobilenetManifest(name), new Set(convDefs(steps).flatMap(kerasConvParams).map((p) => p.key)));
     const layers = new Map<string, Layer>();
     try {
-      for (const d of convDefs(steps)) {
-        const [kernelSpec, ...bnSpecs] = convParams(d) as [ParamSpec, ...ParamSpec[]];
-        const kernel = await asArray(await store.read(rt, kernelSpec));
-        const [gamma, beta, mean, variance] = await Promise.all(bnSpecs.map(async (p) => asArray(await store.read(rt, p))));
-        const bn = { gamma: gamma!, beta: beta!, mean: mean!, var: variance! };
-        const folded = foldBatchNorm(transposeKernel(kernel, d), null, bn, d.outChannels, BN_EPS);
-        const shape = d.depthwise ? [d.outChannels, 1, d.kernel, d.kernel] : [d.outChannels, d.inChannels, d.kernel, d.kernel];
-        layers.set(d.name, {
-          def: d,
-          weight: rt.tensor(folded.weight, shape).keep(),
-          bias: rt.tensor(folded.bias, [d.outChannels]).keep(),
-        });
-      }
+      for (const d of convDefs(steps)) layers.set(d.name, { def: d, ...(await loadKerasConv(rt, store, d, BN_EPS)) });
     } catch (err) {
       for (const l of layers.values()) [l.weight, l.bias].forEach((t) => t.dispose());
       throw err;
@@ -266,7 +205,7 @@ export class MobileNetV2 {
           blockInput = x;
         }
         let input = x;
-        let padding: number | [number, number, number, number] = (d.kernel - 1) / 2;
+        let padding: number | [number, number, number, number] = (d.kh - 1) / 2;
         if (d.stride === 2) {
           const [top, bottom, left, right] = samePadding(x.shape[2]!, x.shape[3]!);
           padding = [top, bottom, left, right];
@@ -276,7 +215,7 @@ export class MobileNetV2 {
         if (d.depthwise) {
           y = channelConv2d(input, layer.weight, layer.bias, { stride: d.stride, padding, activation: 'relu6' });
         } else {
-          y = conv2d(input, layer.weight, layer.bias, { stride: d.stride, padding: input === x ? (d.kernel - 1) / 2 : 0 });
+          y = conv2d(input, layer.weight, layer.bias, { stride: d.stride, padding: input === x ? (d.kh - 1) / 2 : 0 });
           if (d.relu) y = consumed(y, clamp(y, 0, 6));
         }
         if (input !== x) input.dispose();
