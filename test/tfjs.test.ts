@@ -83,12 +83,18 @@ describe('tfjs import: bad input is refused by name', () => {
     copyFileSync(join(RANDOM, 'model.json'), join(dir, 'model.json'));
     await expect(readTfjsModelFile(join(dir, 'model.json'))).rejects.toThrow(/2 weight shard\(s\) missing next to it: group1-shard1of2.bin, group1-shard2of2.bin/);
   });
-  it('unsupported layer types are listed (InceptionV3 before texad builds it)', () => {
-    const model = parseTfjsModel(readFileSync(`${NSFWJS}/inception_v3/model.min.js`, 'utf8'), 'inception_v3');
-    expect(() => convertTfjs(model, new Map(), 'inception_v3')).toThrow(
-      /does not implement the layer type\(s\) Activation \(e.g. 'activation_1'\), MaxPooling2D \(e.g. 'max_pooling2d_1'\), Concatenate \(e.g. 'mixed0'\)/,
+  it('unsupported layer types are listed with an example layer each', () => {
+    const layer = (name: string, cls: string) => ({ name, class_name: cls, config: { name }, inbound_nodes: [] });
+    const model = parseTfjsModel(JSON.stringify({
+      format: 'layers-model', weightsManifest: [],
+      modelTopology: { model_config: { class_name: 'Model', config: { layers: [
+        layer('input_1', 'InputLayer'), layer('sep_1', 'SeparableConv2D'), layer('sep_2', 'SeparableConv2D'), layer('lstm', 'LSTM'),
+      ] } } },
+    }), 'toy');
+    expect(() => convertTfjs(model, new Map(), 'toy')).toThrow(
+      /toy: texad does not implement the layer type\(s\) SeparableConv2D \(e.g. 'sep_1'\), LSTM \(e.g. 'lstm'\); it implements InputLayer/,
     );
-    expect(() => checkLayerTypes(kerasLayers(model), new Set(kerasLayers(model).map((l) => l.className)), 'x')).not.toThrow();
+    expect(() => checkLayerTypes(kerasLayers(model), new Set(['InputLayer', 'SeparableConv2D', 'LSTM']), 'x')).not.toThrow();
   });
   it('a bundle holding code rather than a literal is refused, not run', () => {
     const bundle = '!function(e){}(function(){return{1:[function(e,a,n){a.exports=require("fs").readFileSync("/etc/passwd")},{}]}});';
@@ -119,7 +125,16 @@ describe('texad weights', () => {
     } finally {
       await reader.close();
     }
-    expect(await main(['weights', 'import', 'nsfwjs', '--model', 'inception_v3', '--out', out])).toBe(2);
+    expect(await main(['weights', 'import', 'nsfwjs', '--model', 'resnet50', '--out', out])).toBe(2);
+  });
+  it('import nsfwjs --model inception_v3 detects InceptionV3 (BatchNorm without gamma)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'texad-nsfwjs-'));
+    expect(await main(['weights', 'import', 'nsfwjs', '--model', 'inception_v3', '--out', out])).toBe(0);
+    const reader = await SafetensorsReader.open(await fileSource(join(out, 'inception_v3.safetensors')));
+    expect(reader.metadata['texad.arch']).toBe('inception_v3');
+    expect(reader.tensors.get('conv2d_94/kernel')!.shape).toEqual([1, 1, 2048, 192]);
+    expect(reader.tensors.has('batch_normalization_1/gamma')).toBe(false);
+    await reader.close();
   });
   it('convert refuses a model of no texad architecture unless --weights-only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'texad-conv-'));

@@ -8,7 +8,7 @@
 //    image computed from that very file (tfjs-core decodes it), so texad's import is checked end to end.
 // 2. nsfwjs's 8-bit MobileNetV2 (the installed devDependency, loaded through its own UMD bundles, not texad's
 //    parser), truncated to out_relu, on a 32x32 image.
-// Both write NHWC outputs of a few taps to test/fixtures/tfjs/mobilenet_parity.json.
+// Both write NHWC outputs of a few taps to test/fixtures/tfjs/keras_parity.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -187,5 +187,24 @@ const fixtures = { generator: 'tools/tfjs-parity.mjs', tfjs: tf.version_core, ca
   fixtures.cases.push({ name: `nsfwjs ${version} mobilenet_v2 (8-bit)`, arch: 'mobilenet_v2', model: `${base}model.min.js`, size, scaling: 'none', input: Array.from(pixels), outputs });
 }
 
-writeFileSync(join(root, 'test/fixtures/tfjs/mobilenet_parity.json'), JSON.stringify(fixtures));
-console.log('wrote test/fixtures/tfjs/mobilenet_parity.json', fixtures.cases.map((c) => c.name));
+// 3. nsfwjs's InceptionV3 (8-bit) to mixed5 (its frozen ImageNet part), 75 x 75 (Keras's minimum input).
+{
+  const size = 75;
+  const base = 'node_modules/nsfwjs/dist/models/inception_v3/';
+  const json = require(join(root, base, 'model.min.js'));
+  const shards = json.weightsManifest[0].paths.map((p) => Buffer.from(require(join(root, base, `${p}.min.js`)), 'base64'));
+  const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
+  const taps = ['mixed2', 'mixed5'];
+  const topo = JSON.parse(JSON.stringify(json.modelTopology));
+  const cfg = topo.model_config.config;
+  cfg.layers = cfg.layers.slice(0, cfg.layers.findIndex((l) => l.name === 'mixed5') + 1);
+  cfg.layers[0].config.batch_input_shape = [null, size, size, 3];
+  cfg.output_layers = [['mixed5', 0, 0]];
+  const pixels = image(size);
+  const outputs = await runTaps(topo, json.weightsManifest[0].weights, weightData, size, taps, pixels);
+  const version = JSON.parse(readFileSync(join(root, 'node_modules/nsfwjs/package.json'), 'utf8')).version;
+  fixtures.cases.push({ name: `nsfwjs ${version} inception_v3 (8-bit)`, arch: 'inception_v3', model: `${base}model.min.js`, size, scaling: 'none', input: Array.from(pixels), outputs });
+}
+
+writeFileSync(join(root, 'test/fixtures/tfjs/keras_parity.json'), JSON.stringify(fixtures));
+console.log('wrote test/fixtures/tfjs/keras_parity.json', fixtures.cases.map((c) => c.name));

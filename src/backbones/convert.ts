@@ -2,16 +2,26 @@
 // names and shapes), refuses layer types texad does not implement, and returns the tensors under their Keras
 // names with the metadata a safetensors file records. The caller writes the file (src/cli/weights.ts).
 import { checkLayerTypes, kerasLayers, TfjsError, type TfjsModelJson, type TfjsWeight } from '../io/tfjs.ts';
-import { MOBILENETS, mobilenetManifest, type MobileNetName } from './mobilenet_v2.ts';
+import { inceptionManifest } from './inception_v3.ts';
+import { MOBILENETS, mobilenetManifest } from './mobilenet_v2.ts';
+import type { Manifest } from './weights.ts';
 import { memoryWeights, WeightsError } from './weights.ts';
 
 /** Keras layer types texad's Keras architectures are built from. */
-const IMPLEMENTED = ['InputLayer', 'ZeroPadding2D', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'Add'];
+const IMPLEMENTED = [
+  'InputLayer', 'ZeroPadding2D', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'Activation', 'Add',
+  'MaxPooling2D', 'AveragePooling2D', 'Concatenate',
+];
 /** Classifier-head layer types: texad's backbones stop before them, so their weights are carried but not run. */
-const HEAD = ['GlobalAveragePooling2D', 'AveragePooling2D', 'Flatten', 'Dense', 'Dropout', 'Reshape', 'Softmax'];
+const HEAD = ['GlobalAveragePooling2D', 'Flatten', 'Dense', 'Dropout', 'Reshape', 'Softmax'];
+
+const MANIFESTS: Record<string, () => Manifest> = {
+  ...Object.fromEntries(Object.keys(MOBILENETS).map((m) => [m, () => mobilenetManifest(m as keyof typeof MOBILENETS)])),
+  inception_v3: inceptionManifest,
+};
 
 /** The architectures a TF.js layers model can be imported as. */
-export const TFJS_ARCHS: readonly MobileNetName[] = Object.keys(MOBILENETS) as MobileNetName[];
+export const TFJS_ARCHS: readonly string[] = Object.keys(MANIFESTS);
 
 export interface ConvertedModel {
   /** The texad architecture the weights fit, or undefined for a weights-only conversion. */
@@ -20,8 +30,8 @@ export interface ConvertedModel {
   metadata: Record<string, string>;
 }
 
-function fits(arch: MobileNetName, tensors: Map<string, TfjsWeight>): string | null {
-  const manifest = mobilenetManifest(arch);
+function fits(arch: string, tensors: Map<string, TfjsWeight>): string | null {
+  const manifest = MANIFESTS[arch]!();
   try {
     memoryWeights('model', tensors, undefined).check(manifest, new Set(manifest.params.map((p) => p.key)));
     return null;
@@ -33,7 +43,7 @@ function fits(arch: MobileNetName, tensors: Map<string, TfjsWeight>): string | n
 
 /**
  * Checks and labels a TF.js model's weights. Layers models must use only layer types texad implements (classifier
- * heads excepted) with Keras's MobileNetV2 settings (BatchNorm eps 1e-3, ReLU max 6), and their weights must fit
+ * heads excepted) with Keras's settings (BatchNorm eps 1e-3, ReLU6 or relu after BatchNorm, linear convolutions), and their weights must fit
  * `arch` (or, without it, one of TFJS_ARCHS). `weightsOnly` skips all that and records no architecture (the only
  * way for graph models, whose TensorFlow op graphs texad does not run).
  */
@@ -58,12 +68,16 @@ export function convertTfjs(model: TfjsModelJson, tensors: Map<string, TfjsWeigh
     if (l.className === 'ReLU' && max !== 6) {
       throw new TfjsError(`${source}: ReLU '${l.name}' has max_value ${String(max)}; texad's MobileNetV2 uses ReLU6`);
     }
+    const activation = l.config['activation'];
+    if ((l.className === 'Activation' && activation !== 'relu') || (l.className === 'Conv2D' && activation !== 'linear')) {
+      throw new TfjsError(`${source}: ${l.className} '${l.name}' has activation '${String(activation)}'; texad's Keras networks use relu after BatchNorm`);
+    }
   }
   if (arch !== undefined) {
-    if (!(TFJS_ARCHS as readonly string[]).includes(arch)) {
+    if (!TFJS_ARCHS.includes(arch)) {
       throw new TfjsError(`texad imports TF.js models as ${TFJS_ARCHS.join(' or ')}, not '${arch}'`);
     }
-    const why = fits(arch as MobileNetName, tensors);
+    const why = fits(arch, tensors);
     if (why) throw new TfjsError(why);
     return { arch, tensors, metadata: { ...metadata, 'texad.arch': arch } };
   }

@@ -2,19 +2,20 @@
 // seeded random init) and returns a model that maps images to feature maps ("taps").
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
+import { InceptionV3 } from './inception_v3.ts';
 import { MOBILENETS, MobileNetV2, type MobileNetName } from './mobilenet_v2.ts';
 import { PDNS, Pdn, type PdnName } from './pdn.ts';
 import { RESNETS, RESNET_TAPS, ResNet, type ResNetName, type ResNetTap } from './resnet.ts';
 import { openWeights, type WeightsSource } from './weights.ts';
 
-export type BackboneName = ResNetName | PdnName | MobileNetName;
+export type BackboneName = ResNetName | PdnName | MobileNetName | 'inception_v3';
 
 /**
  * Every backbone texad builds, by torchvision's name (PDNs: EfficientAD's teacher sizes; MobileNetV2 in Keras's
- * layout, `mobilenet_v2_1.4` its width-1.4 variant).
+ * layout, `mobilenet_v2_1.4` its width-1.4 variant; InceptionV3 in Keras's layout).
  */
 export const BACKBONES: readonly BackboneName[] = [
-  ...(Object.keys(RESNETS) as ResNetName[]), ...PDNS, ...(Object.keys(MOBILENETS) as MobileNetName[]),
+  ...(Object.keys(RESNETS) as ResNetName[]), ...PDNS, ...(Object.keys(MOBILENETS) as MobileNetName[]), 'inception_v3',
 ];
 
 /** A loaded network. It owns its weights on the GPU until dispose(). */
@@ -44,6 +45,7 @@ export interface BackboneOptions {
   /**
    * Outputs to return; layers after the last are not built. ResNets: any of stem, layer1..layer4 (default all).
    * MobileNetV2: Keras layer names (mobilenetTaps(); default block_6_expand_relu and block_13_expand_relu).
+   * InceptionV3: mixed0..mixed10 (default mixed2 and mixed5).
    */
   taps?: readonly string[];
   /**
@@ -53,7 +55,7 @@ export interface BackboneOptions {
   trainable?: boolean | readonly string[];
   /**
    * Apply the network's input normalisation inside forward() (default true): ImageNet mean/std for torchvision
-   * networks, x * 2 - 1 for MobileNetV2 (Keras preprocess_input). False feeds the [0, 1] pixels as they are.
+   * networks, x * 2 - 1 for MobileNetV2 and InceptionV3 (Keras preprocess_input). False feeds the [0, 1] pixels.
    */
   normalize?: boolean;
   /** PDNs: output channels (384 for EfficientAD's teacher, the default; 768 for its student). */
@@ -122,6 +124,10 @@ export async function loadBackbone(rt: Runtime, name: BackboneName, opts: Backbo
       const taps = opts.taps ?? ['block_6_expand_relu', 'block_13_expand_relu'];
       return await MobileNetV2.load(rt, name, store, { taps, normalize });
     }
+    if (name === 'inception_v3') {
+      if (opts.trainable) throw new Error(`texad: ${name} is frozen only (BatchNorm folded); trainable mode is not implemented`);
+      return await InceptionV3.load(rt, store, { taps: opts.taps ?? ['mixed2', 'mixed5'], normalize });
+    }
     if (opts.taps && opts.taps.some((t) => t !== 'out')) {
       throw new Error(`texad: ${name} has one tap, 'out'; got ${opts.taps.join(', ')}`);
     }
@@ -137,6 +143,7 @@ export async function loadBackbone(rt: Runtime, name: BackboneName, opts: Backbo
 
 export { RESNET_TAPS } from './resnet.ts';
 export { MOBILENETS, mobilenetManifest, mobilenetTaps, type MobileNetName } from './mobilenet_v2.ts';
+export { INCEPTION_TAPS, inceptionManifest } from './inception_v3.ts';
 export {
   WEIGHTS_ENV, WeightsError, checkpointWeights, conventionalWeightsPath, initKey, memoryWeights, openWeights, randomWeights,
   type Init, type Manifest, type ParamSpec, type WeightStore, type WeightsSource,

@@ -17,6 +17,14 @@ const NSFWJS_MODELS: Record<string, { folder: string; arch: string; origin: stri
       'classification with the layers up to block_10 frozen, i.e. ImageNet weights there; stored by nsfwjs as ' +
       '8-bit per-tensor quantised TF.js weights, dequantised here as TF.js does. nsfwjs feeds pixels / 255.',
   },
+  inception_v3: {
+    folder: 'inception_v3',
+    arch: 'inception_v3',
+    origin:
+      'ImageNet-initialised Keras InceptionV3 fine-tuned by nsfwjs (MIT) for 5-class image classification with ' +
+      'the layers up to mixed5 frozen, i.e. ImageNet weights there; stored by nsfwjs as 8-bit per-tensor ' +
+      'quantised TF.js weights, dequantised here as TF.js does. nsfwjs feeds pixels / 255.',
+  },
 };
 
 function checkFlags(args: ParsedArgs, known: string[]): void {
@@ -82,7 +90,7 @@ async function importNsfwjs(args: ParsedArgs): Promise<number> {
   const { model: json, weights } = await readTfjsModelFile(model);
   const converted = convertTfjs(json, weights, model, { arch: spec.arch });
   converted.metadata['texad.origin'] = `nsfwjs ${version} ${spec.folder}: ${spec.origin}`;
-  converted.metadata['texad.input'] = 'pixels in [0, 1] (as nsfwjs feeds them); Keras ImageNet MobileNetV2 used [-1, 1]';
+  converted.metadata['texad.input'] = 'pixels in [0, 1] (as nsfwjs feeds them); Keras ImageNet weights used [-1, 1]';
   write(join(dir, `${spec.arch}.safetensors`), converted);
   return 0;
 }
@@ -90,7 +98,7 @@ async function importNsfwjs(args: ParsedArgs): Promise<number> {
 export const command: Command = {
   summary: 'convert TF.js models to safetensors; import ImageNet-initialised weights from an installed nsfwjs',
   help: `usage: texad weights convert MODEL.json --out FILE.safetensors [--arch NAME] [--weights-only]
-       texad weights import nsfwjs [--model mobilenet_v2] --out DIR [--from NSFWJS_DIR]
+       texad weights import nsfwjs [--model mobilenet_v2|inception_v3] --out DIR [--from NSFWJS_DIR]
 
 convert  reads a TF.js model.json (or a UMD model.min.js as nsfwjs ships) and its weight shards (binary, or
          base64 .min.js), decodes float32 / float16 / uint8- and uint16-quantised weights as TF.js does, and writes
@@ -98,11 +106,11 @@ convert  reads a TF.js model.json (or a UMD model.min.js as nsfwjs ships) and it
          of texad's Keras architectures (${TFJS_ARCHS.join(', ')}); unsupported layer types are listed.
   --arch NAME      the architecture the weights must fit (default: detected from the weights' names and shapes)
   --weights-only   write every weight without an architecture check (the only way for graph models)
-import   writes DIR/mobilenet_v2.safetensors from the nsfwjs npm package (a texad devDependency; never needed at
+import   writes DIR/<model>.safetensors from the nsfwjs npm package (a texad devDependency; never needed at
          run time), with its origin in the texad.origin metadata. Use it with
-         TEXAD_WEIGHTS=DIR or --weights DIR/mobilenet_v2.safetensors. See README "Backbones and weights" for
+         TEXAD_WEIGHTS=DIR or --weights DIR/<model>.safetensors. See README "Backbones and weights" for
          what is known about these weights and their licence.
-  --model NAME     mobilenet_v2 (default)
+  --model NAME     mobilenet_v2 (default) or inception_v3
   --from DIR       the nsfwjs package folder (default: node_modules/nsfwjs above the current folder or texad)`,
   async run(argv) {
     const args = parseArgs(argv);

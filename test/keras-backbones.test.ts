@@ -13,7 +13,7 @@ interface ParityCase {
   outputs: Record<string, { shape: number[]; data: number[] }>;
 }
 
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/tfjs/mobilenet_parity.json', import.meta.url), 'utf8')) as {
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/tfjs/keras_parity.json', import.meta.url), 'utf8')) as {
   cases: ParityCase[];
 };
 
@@ -26,7 +26,7 @@ function toNchw(data: ArrayLike<number>, [n, h, w, c]: number[]): Float32Array {
   return out;
 }
 
-describe('mobilenet_v2: parity with a TF.js forward pass (tools/tfjs-parity.mjs)', () => {
+describe('Keras backbones: parity with a TF.js forward pass (tools/tfjs-parity.mjs)', () => {
   for (const c of fixture.cases) {
     it(`${c.name}: taps ${Object.keys(c.outputs).join(', ')} within 1e-3`, async () => {
       const rt = await gpuRuntime();
