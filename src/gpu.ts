@@ -17,11 +17,16 @@ export {
   type WeightInit,
 } from './nn/layers.ts';
 export {
-  BACKBONES, RESNET_TAPS, loadBackbone, openWeights, randomWeights, WEIGHTS_ENV,
+  BACKBONES, RESNET_TAPS, MOBILENETS, loadBackbone, memoryWeights, mobilenetTaps, openWeights, randomWeights, WEIGHTS_ENV,
   type Backbone, type BackboneName, type BackboneOptions, type WeightStore, type WeightsSource,
 } from './backbones/index.ts';
 export { SafetensorsReader, encodeSafetensors } from './io/safetensors.ts';
 export { readNpy, writeNpy, type NpyArray } from './io/npy.ts';
+export {
+  TfjsError, checkLayerTypes, kerasLayers, parseTfjsModel, readTfjsWeights,
+  type KerasLayer, type ShardReader, type TfjsModelJson, type TfjsWeight, type TfjsWeightSpec, type TfjsWeightsGroup,
+} from './io/tfjs.ts';
+export { TFJS_ARCHS, convertTfjs, type ConvertedModel } from './backbones/convert.ts';
 export * from './metrics/index.ts';
 export {
   createDetector, defineMethod, methodEntry, parseConfig, METHODS, type BuildOptions, type CreateOptions, type MethodEntry,

@@ -16,4 +16,5 @@ export { paperTables, resultsCsv, tableMarkdown, TABLE_METRICS, type PaperTable,
 export { assembleRun, MergeError, mergeShards, type ShardManifest, type UnitResult } from './report/merge.ts';
 export { writeRunOutputs } from './report/outputs.ts';
 export { parseShard, planUnits, shardUnits, unitKey, type Shard, type Unit } from './eval/units.ts';
+export { readTfjsModelFile } from './io/tfjs.ts';
 export { main as cli } from './cli/main.ts';
