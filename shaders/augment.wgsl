@@ -1,6 +1,6 @@
 // DRAEM's anomaly synthesis on the GPU (src/ops/augment.ts): rotation with bilinear resampling, the colour
 // ops of imgaug/PIL on 0..255 integer-valued planes, and the Perlin-mask blend. Every entry works on a batch
-// [B, C, H, W] and reads per-sample arguments `args[4b .. 4b + 3]`; args[4b] = 0 copies sample b unchanged, so
+// [B, C, H, W] and reads per-sample arguments `args[8b .. 8b + 7]`; args[8b] = 0 copies sample b unchanged, so
 // one dispatch applies an op to exactly the samples that drew it.
 
 struct Aug {
@@ -21,7 +21,7 @@ fn coords(i: u32, p: Aug) -> vec4<u32> {
 
 //! entry rotate
 // Rotation about the image centre ((W - 1) / 2, (H - 1) / 2), imgaug Affine's centre, by the angle whose cos and
-// sin are args[4b + 1], args[4b + 2]: output (x, y) reads the input at the inverse-rotated position, bilinear,
+// sin are args[8b + 1], args[8b + 2]: output (x, y) reads the input at the inverse-rotated position, bilinear,
 // each tap outside the image counting as 0 (imgaug's constant mode with cval 0). ROUND rounds to integers (uint8
 // images).
 @group(0) @binding(0) var<uniform> p: Aug;
@@ -33,9 +33,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = flat_index(gid, nwg, WG);
   if (i >= p.n) { return; }
   let q = coords(i, p);
-  if (args[4u * q.x] == 0.0) { y[i] = x[i]; return; }
-  let co = args[4u * q.x + 1u];
-  let si = args[4u * q.x + 2u];
+  if (args[8u * q.x] == 0.0) { y[i] = x[i]; return; }
+  let co = args[8u * q.x + 1u];
+  let si = args[8u * q.x + 2u];
   let cy = 0.5 * f32(p.h - 1u);
   let cx = 0.5 * f32(p.w - 1u);
   let dy = f32(q.z) - cy;
@@ -77,7 +77,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 //! entry histogram_lut
 // One workgroup per (sample, channel) plane: a 256-bin histogram in workgroup memory, then PIL's lookup table,
-// then the table applied to the plane. MODE 0: ImageOps.autocontrast with cutoff args[4b + 1] percent at both
+// then the table applied to the plane. MODE 0: ImageOps.autocontrast with cutoff args[8b + 1] percent at both
 // ends; MODE 1: ImageOps.equalize. Both in PIL's integer arithmetic (autocontrast's scale in f32: a table entry
 // can differ by one grey level from PIL's float64 where (v - lo) * 255 / (hi - lo) is within f32 rounding of an
 // integer).
@@ -94,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let b = bc / p.c;
   let plane = p.h * p.w;
   let base = bc * plane;
-  let on = args[4u * b] != 0.0;
+  let on = args[8u * b] != 0.0;
   atomicStore(&hist[lid], 0u);
   workgroupBarrier();
   for (var k = lid; k < plane; k += 256u) { atomicAdd(&hist[u32(clamp(x[base + k], 0.0, 255.0))], 1u); }
@@ -102,7 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (lid == 0u) {
     for (var v = 0u; v < 256u; v++) { lut[v] = v; }
     if (MODE == 0u) {
-      let cut = plane * u32(args[4u * b + 1u]) / 100u;
+      let cut = plane * u32(args[8u * b + 1u]) / 100u;
       // lo: first value whose cumulative count exceeds the low cut; hi: the same from the top.
       var lo = 256u;
       var seen = 0u;
@@ -148,7 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 //! entry brightness
 // imgaug MultiplyAndAddToBrightness through YCrCb (OpenCV's 8-bit formulas): Y' = clip(round(Y * mul) + add),
-// mul = args[4b + 1], add = args[4b + 2]; chroma kept; back to RGB with rounding and saturation. C must be 3.
+// mul = args[8b + 1], add = args[8b + 2]; chroma kept; back to RGB with rounding and saturation. C must be 3.
 @group(0) @binding(0) var<uniform> p: Aug;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> args: array<f32>;
@@ -161,14 +161,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let b = i / plane;
   let k = b * 3u * plane + (i - b * plane);
   let rgb = vec3<f32>(x[k], x[k + plane], x[k + 2u * plane]);
-  if (args[4u * b] == 0.0) {
+  if (args[8u * b] == 0.0) {
     copy3(k, plane, rgb);
     return;
   }
   let yv = clamp(round(dot(rgb, vec3<f32>(0.299, 0.587, 0.114))), 0.0, 255.0);
   let cr = clamp(round((rgb.x - yv) * 0.713 + 128.0), 0.0, 255.0) - 128.0;
   let cb = clamp(round((rgb.z - yv) * 0.564 + 128.0), 0.0, 255.0) - 128.0;
-  let y2 = clamp(clamp(round(yv * args[4u * b + 1u]), 0.0, 255.0) + args[4u * b + 2u], 0.0, 255.0);
+  let y2 = clamp(clamp(round(yv * args[8u * b + 1u]), 0.0, 255.0) + args[8u * b + 2u], 0.0, 255.0);
   let out = vec3<f32>(y2 + 1.403 * cr, y2 - 0.714 * cr - 0.344 * cb, y2 + 1.773 * cb);
   copy3(k, plane, clamp(round(out), vec3<f32>(0.0), vec3<f32>(255.0)));
 }
@@ -181,7 +181,7 @@ fn copy3(k: u32, plane: u32, v: vec3<f32>) {
 
 //! entry hue_saturation
 // imgaug AddToHueAndSaturation through OpenCV's 8-bit HSV (H in [0, 180)): H' = (H + hue) mod 180 with
-// hue = args[4b + 1] already projected to that range, S' = clip(S + args[4b + 2], 0, 255); V kept. C must be 3.
+// hue = args[8b + 1] already projected to that range, S' = clip(S + args[8b + 2], 0, 255); V kept. C must be 3.
 @group(0) @binding(0) var<uniform> p: Aug;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> args: array<f32>;
@@ -194,7 +194,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let b = i / plane;
   let k = b * 3u * plane + (i - b * plane);
   let rgb = vec3<f32>(x[k], x[k + plane], x[k + 2u * plane]);
-  if (args[4u * b] == 0.0) {
+  if (args[8u * b] == 0.0) {
     copy3(k, plane, rgb);
     return;
   }
@@ -210,8 +210,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (hd < 0.0) { hd += 360.0; }
   }
   let h = round(hd / 2.0) % 180.0;
-  let h2 = (h + args[4u * b + 1u] + 360.0) % 180.0;
-  let s2 = clamp(s + args[4u * b + 2u], 0.0, 255.0) / 255.0;
+  let h2 = (h + args[8u * b + 1u] + 360.0) % 180.0;
+  let s2 = clamp(s + args[8u * b + 2u], 0.0, 255.0) / 255.0;
   let vv = v / 255.0;
   // OpenCV's HSV2RGB: sector of h in degrees / 60 and the fraction inside it.
   let hh = h2 * 2.0 / 60.0;
@@ -239,7 +239,7 @@ fn copy3(k: u32, plane: u32, v: vec3<f32>) {
 }
 
 //! entry sharpen
-// PIL ImageEnhance.Sharpness(factor = args[4b + 1]): degenerate = ImageFilter.SMOOTH (3x3 kernel 1 1 1 / 1 5 1 /
+// PIL ImageEnhance.Sharpness(factor = args[8b + 1]): degenerate = ImageFilter.SMOOTH (3x3 kernel 1 1 1 / 1 5 1 /
 // 1 1 1, divided by 13, rounded to nearest; border pixels keep their value), then Image.blend(degenerate, image, factor),
 // truncated and clipped like PIL.
 @group(0) @binding(0) var<uniform> p: Aug;
@@ -252,7 +252,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.n) { return; }
   let q = coords(i, p);
   let v = x[i];
-  if (args[4u * q.x] == 0.0) { y[i] = v; return; }
+  if (args[8u * q.x] == 0.0) { y[i] = v; return; }
   var d = v;
   if (q.z > 0u && q.w > 0u && q.z + 1u < p.h && q.w + 1u < p.w) {
     var s = 4.0 * v;
@@ -261,13 +261,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     d = round(s / 13.0);
   }
-  let t = d + args[4u * q.x + 1u] * (v - d);
+  let t = d + args[8u * q.x + 1u] * (v - d);
   y[i] = clamp(trunc(t), 0.0, 255.0);
 }
 
 //! entry blend
-// DRAEM's augmented image: with mask M = (rotated Perlin noise > args[4b + 2], 0.5 in DRAEM) and beta = args[4b + 1],
-// out = I (1 - M) + (1 - beta) A M / 255 + beta I M for anomalous samples (args[4b] = 1); normal samples keep
+// DRAEM's augmented image: with mask M = (rotated Perlin noise > args[8b + 2], 0.5 in DRAEM) and beta = args[8b + 1],
+// out = I (1 - M) + (1 - beta) A M / 255 + beta I M for anomalous samples (args[8b] = 1); normal samples keep
 // I with an all-zero mask. Inputs: image I in [0, 1], source A in 0..255, noise [B, 1, H, W].
 @group(0) @binding(0) var<uniform> p: Aug;
 @group(0) @binding(1) var<storage, read> image: array<f32>;
@@ -283,9 +283,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let q = coords(i, p);
   let pix = q.z * p.w + q.w;
   var m = 0.0;
-  if (args[4u * q.x] != 0.0 && noise[q.x * p.h * p.w + pix] > args[4u * q.x + 2u]) { m = 1.0; }
-  let beta = args[4u * q.x + 1u];
+  if (args[8u * q.x] != 0.0 && noise[q.x * p.h * p.w + pix] > args[8u * q.x + 2u]) { m = 1.0; }
+  let beta = args[8u * q.x + 1u];
   let img = image[i];
   out[i] = img * (1.0 - m) + (1.0 - beta) * source[i] / 255.0 * m + beta * img * m;
   if (q.y == 0u) { mask[q.x * p.h * p.w + pix] = m; }
+}
+
+//! entry to_uint8
+// y = round(clamp(gain * x + offset, 0, 255)) with per-(sample, channel) gain args[8b + 1 + c] and offset
+// args[8b + 4 + c]; C must be 3.
+@group(0) @binding(0) var<uniform> p: Aug;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> args: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.n) { return; }
+  let q = coords(i, p);
+  y[i] = round(clamp(args[8u * q.x + 1u + q.y] * x[i] + args[8u * q.x + 4u + q.y], 0.0, 255.0));
 }

@@ -2,6 +2,7 @@
 import type { WeightsSource } from '../backbones/weights.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Detector } from './detector.ts';
+import { Draem } from './draem/index.ts';
 import { SimpleNet, simpleNetConfig } from './simplenet/index.ts';
 
 export type { Detector, DetectorState, FitOptions, ImageBatch, Prediction, TrainingImages } from './detector.ts';
@@ -33,6 +34,14 @@ export const METHODS: Record<string, MethodEntry> = {
         config: { ...opts.config, seed: opts.seed },
         ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
       });
+    },
+  },
+  draem: {
+    presets: ['quick', 'paper'],
+    // Trained from scratch: no backbone, no weights file.
+    backbone: () => 'none',
+    async create(rt, opts) {
+      return Draem.create(rt, { preset: opts.preset as 'quick' | 'paper', config: { ...opts.config, seed: opts.seed } });
     },
   },
 };

@@ -15,13 +15,13 @@ function checkBatch(x: Tensor, count: number, op: string, rgb: boolean): [number
   return x.shape as [number, number, number, number];
 }
 
-/** args[4b .. 4b + 3] = [1, ...values] for samples with values, zeros (unchanged) for null. */
+/** args[8b .. 8b + 7] = [1, ...values] for samples with values (up to 7), zeros (unchanged) for null. */
 function argsTensor(x: Tensor, values: ReadonlyArray<readonly number[] | null>): Tensor {
-  const a = new Float32Array(4 * values.length);
+  const a = new Float32Array(8 * values.length);
   values.forEach((v, b) => {
-    if (v) a.set([1, ...v], 4 * b);
+    if (v) a.set([1, ...v], 8 * b);
   });
-  return x.rt.tensor(a, [values.length, 4]);
+  return x.rt.tensor(a, [values.length, 8]);
 }
 
 function run(entry: string, x: Tensor, args: Tensor, n: number, spec: Record<string, number | boolean>, what: string, workgroups?: [number, number]): Tensor {
@@ -135,6 +135,16 @@ export function sharpen(x: Tensor, factor: ReadonlyArray<number | null>): Tensor
   checkBatch(x, factor.length, 'sharpen', false);
   const args = argsTensor(x, factor.map((f) => (f === null ? null : [f])));
   return run('sharpen', x, args, x.size, { WG }, `sharpen x${formatShape(x.shape)}`);
+}
+
+/**
+ * y = round(clamp(gain[b][c] * x + offset[b][c], 0, 255)) for 3-channel x: turns [0, 1] images (gain 255) or
+ * noise planes (procedural textures) into the 0..255 integer planes the colour ops expect.
+ */
+export function toUint8(x: Tensor, params: ReadonlyArray<{ gain: readonly number[]; offset: readonly number[] }>): Tensor {
+  checkBatch(x, params.length, 'toUint8', true);
+  const args = argsTensor(x, params.map((p) => [...p.gain, ...p.offset]));
+  return run('to_uint8', x, args, x.size, { WG }, `toUint8 x${formatShape(x.shape)}`);
 }
 
 /**

@@ -20,5 +20,5 @@ export { Rng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';
 export { perlinNoise, randomPerlinNoise, type PerlinRes } from './perlin.ts';
 export {
   applyLut, autocontrast, blendAnomaly, brightness, equalize, gammaLut, hueSaturation, identityLut, invertLut,
-  posterizeLut, rotate, sharpen, solarizeLut,
+  posterizeLut, rotate, sharpen, solarizeLut, toUint8,
 } from './augment.ts';
