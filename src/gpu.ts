@@ -10,7 +10,12 @@ export {
 } from './runtime/optim.ts';
 export { autotune, autotunePending, autotuneEnabled, resetAutotune } from './runtime/autotune.ts';
 export * as ops from './ops/index.ts';
-export { BatchNorm, Initializer, Linear, readModule, writeModule, type Module, type NamedTensor } from './nn/layers.ts';
+export {
+  AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Initializer, InstanceNorm2d, Layer, LayerNorm, LeakyReLU, Linear, MaxPool2d,
+  ReLU, Sequential, Sigmoid, Tanh, Upsample, readModule, writeModule,
+  type BatchNormOptions, type BiasInit, type Conv2dLayerOptions, type Modal, type Module, type NamedTensor, type UpsampleOptions,
+  type WeightInit,
+} from './nn/layers.ts';
 export {
   BACKBONES, RESNET_TAPS, loadBackbone, openWeights, randomWeights, WEIGHTS_ENV,
   type Backbone, type BackboneName, type BackboneOptions, type WeightStore, type WeightsSource,
@@ -18,11 +23,16 @@ export {
 export { SafetensorsReader, encodeSafetensors } from './io/safetensors.ts';
 export { readNpy, writeNpy, type NpyArray } from './io/npy.ts';
 export * from './metrics/index.ts';
-export { createDetector, METHODS, type CreateOptions } from './methods/index.ts';
 export {
-  AbortError, imagesInMemory, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
-  type Progress, type TrainingImages,
+  createDetector, defineMethod, methodEntry, parseConfig, METHODS, type BuildOptions, type CreateOptions, type MethodEntry,
+  type RegisteredMethod,
+} from './methods/index.ts';
+export type { ImagesResource, ResolvedResources, ResourceSpec, ResourceSpecs, WeightsResource } from './methods/resources.ts';
+export {
+  AbortError, imagesInMemory, throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport,
+  type ImageBatch, type Prediction, type Progress, type TrainingImages, type TrainingUnit,
 } from './methods/detector.ts';
+export { seededShuffle } from './data/random.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
-export { decodeDetectorState, encodeDetectorState } from './methods/checkpoint.ts';
+export { decodeDetectorState, encodeDetectorState, packOptimizerState, unpackOptimizerState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

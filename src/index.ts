@@ -3,7 +3,8 @@
 export * from './gpu.ts';
 export * as data from './data/index.ts';
 export {
-  centreCrop, evaluate, trainingImages, type CategoryEvaluation, type EvaluateOptions, type MetricSet,
+  centreCrop, evaluate, trainingImages, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions, type MetricKey,
+  type MetricSet,
 } from './eval/evaluate.ts';
 export { renderPanel, jet, type PanelInput } from './report/heatmap.ts';
 export {

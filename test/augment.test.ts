@@ -4,7 +4,7 @@ import {
   rotate, sharpen, solarizeLut,
 } from '../src/ops/augment.ts';
 import { perlinNoise, randomPerlinNoise } from '../src/ops/perlin.ts';
-import { Rng } from '../src/ops/random.ts';
+import { GpuRng } from '../src/ops/random.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
 import { assertClose, gpuRuntime, loadGolden, type GoldenArray } from './helpers/gpu.ts';
 
@@ -26,7 +26,7 @@ describe('perlin: DRAEM perlin.py with fixed gradients (NumPy golden)', () => {
   it('random angles are seeded: same seed same noise, another seed other noise, range of perlin.py', async () => {
     const rt = await gpuRuntime();
     await rt.tidyAsync(async () => {
-      const draw = (seed: number) => randomPerlinNoise(new Rng(rt, seed), [[4, 8], [32, 1]], [64, 64]).read();
+      const draw = (seed: number) => randomPerlinNoise(new GpuRng(rt, seed), [[4, 8], [32, 1]], [64, 64]).read();
       const [a, b, c] = [await draw(5), await draw(5), await draw(6)];
       expect(a).toEqual(b);
       expect(a).not.toEqual(c);

@@ -15,9 +15,11 @@ import { encodePng } from '../src/data/encode.ts';
 import { loadImage } from '../src/data/loader.ts';
 import { readNpy } from '../src/io/npy.ts';
 import { SafetensorsReader, encodeSafetensors } from '../src/io/safetensors.ts';
+import { conv2d } from '../src/ops/conv2d.ts';
 import { cpuUniform } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { shapeSize } from '../src/runtime/tensor.ts';
+import type { RandomInit } from '../src/backbones/weights.ts';
 import { assertClose, gpuRuntime } from './helpers/gpu.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -36,8 +38,8 @@ async function fixture(name: string): Promise<SafetensorsReader> {
 }
 
 /** The fixtures' weights: random-init convs, BatchNorm statistics drawn uniformly from BN_RANGES. */
-function fixtureWeights(seed: number): WeightStore {
-  const random = randomWeights(seed);
+function fixtureWeights(seed: number, init: RandomInit = 'torchvision'): WeightStore {
+  const random = randomWeights(seed, init);
   return {
     ...random,
     read: async (rt, p) => {
@@ -65,15 +67,15 @@ function assertTap(actual: Float32Array, expected: Float32Array, what: string): 
 }
 
 describe('backbone parity with PyTorch (same weights, same input)', () => {
-  const cases = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_small-padded', 'pdn_medium'];
+  const cases = ['resnet18', 'resnet18-zeromean', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_small-padded', 'pdn_medium'];
   for (const name of cases) {
     it(name, async () => {
       const rt = await gpuRuntime();
       const fx = await fixture(name);
-      const { seed, size, batch, taps, padding } = fx.metadata as Record<string, string>;
+      const { seed, size, batch, taps, padding, init } = fx.metadata as Record<string, string>;
       const arch = fx.metadata['arch'] as BackboneName;
       const tapList = taps!.split(',');
-      const weights = fixtureWeights(Number(seed));
+      const weights = fixtureWeights(Number(seed), (init ?? 'torchvision') as RandomInit);
       const bb = await loadBackbone(rt, arch, { weights, taps: tapList, padding: padding === 'true' });
       try {
         const shape = [Number(batch), 3, Number(size), Number(size)];
@@ -102,7 +104,12 @@ describe('backbone parity with PyTorch (same weights, same input)', () => {
       weights: fixtureWeights(seed), taps: ['layer4'], trainable: ['layer3', 'layer4'],
     });
     try {
-      const params = bb.parameters();
+      const params = new Map(bb.trainable().map((t) => [t.name, t.tensor]));
+      // A checkpoint of the backbone holds the trainable tensors and the running statistics of their BatchNorms.
+      expect(bb.tensors().map((t) => t.name).filter((n) => n.startsWith('layer3.0.bn1'))).toEqual([
+        'layer3.0.bn1.weight', 'layer3.0.bn1.bias', 'layer3.0.bn1.running_mean', 'layer3.0.bn1.running_var',
+      ]);
+      expect(bb.training).toBe(false);
       const expectedKeys = [...fx.tensors.keys()].filter((k) => k.includes('grad/')).map((k) => k.slice(k.indexOf('/') + 1));
       expect([...params.keys()].sort()).toEqual(expectedKeys.sort());
       await rt.tidyAsync(async () => {
@@ -157,6 +164,47 @@ describe('random-init mode', () => {
     let sq = 0;
     for (const v of w) sq += v * v;
     expect(Math.sqrt(sq / w.length)).toBeCloseTo(Math.sqrt(2 / 576), 3);
+  });
+});
+
+describe('nn Module contract', () => {
+  it('train() gives trainable BatchNorms batch statistics and moves their running statistics (momentum 0.1)', async () => {
+    const rt = await gpuRuntime();
+    const shape = [2, 3, 16, 16];
+    const x = input(2, shape);
+    const bb = await loadBackbone(rt, 'resnet18', { weights: 'random', seed: 4, taps: ['stem'], trainable: ['stem'] });
+    const frozen = await loadBackbone(rt, 'resnet18', { weights: 'random', seed: 4, taps: ['stem'] });
+    try {
+      expect(frozen.tensors()).toEqual([]);
+      expect(bb.tensors().map((t) => t.name)).toEqual(['conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean', 'bn1.running_var']);
+      const tensor = (name: string) => bb.tensors().find((t) => t.name === name)!.tensor;
+      const evalOut = await rt.tidyAsync(async () => bb.forward(rt.tensor(x, shape))['stem']!.read());
+      expect(Array.from(await tensor('bn1.running_mean').read()).every((v) => v === 0)).toBe(true);
+      // The batch mean of conv1's output on the ImageNet-normalised input, by the conv op alone: the running
+      // mean must move 10% towards it.
+      const [mean, std] = [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225]];
+      const normalized = x.map((v, i) => (v - mean[Math.floor(i / 256) % 3]!) / std[Math.floor(i / 256) % 3]!);
+      const batchMean = await rt.tidyAsync(async () => {
+        const y = await rt.noGrad(() => conv2d(rt.tensor(normalized, shape), tensor('conv1.weight'), null, { stride: 2, padding: 3 })).read();
+        const plane = 8 * 8;
+        return Array.from({ length: 64 }, (_, c) => {
+          let sum = 0;
+          for (let n = 0; n < 2; n++) for (let i = 0; i < plane; i++) sum += y[(n * 64 + c) * plane + i]!;
+          return sum / (2 * plane);
+        });
+      });
+      bb.train();
+      expect(bb.training).toBe(true);
+      const trainOut = await rt.tidyAsync(async () => bb.forward(rt.tensor(x, shape))['stem']!.read());
+      assertClose(await tensor('bn1.running_mean').read(), batchMean.map((m) => 0.1 * m), 'bn1.running_mean after one step', { atol: 1e-5 });
+      expect(trainOut).not.toEqual(evalOut);
+      bb.eval();
+      const again = await rt.tidyAsync(async () => bb.forward(rt.tensor(x, shape))['stem']!.read());
+      expect(again).not.toEqual(trainOut);
+    } finally {
+      bb.dispose();
+      frozen.dispose();
+    }
   });
 });
 

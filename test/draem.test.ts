@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Draem, draemMilestones, draemConfig } from '../src/methods/draem/index.ts';
 import { drawSamples, ProceduralSource, synthesize } from '../src/methods/draem/synthesis.ts';
 import { draemLoss } from '../src/methods/draem/train.ts';
-import { Rng } from '../src/ops/random.ts';
+import { GpuRng } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { Adam } from '../src/runtime/optim.ts';
 import { readModule, type Module } from '../src/nn/layers.ts';
@@ -90,8 +90,8 @@ describe('DRAEM parity with the official PyTorch code (tools/golden/draem.py)', 
     expect(total(inputs.augmented)).toBeCloseTo(fixture.inputs.sums.augmented, 1);
     const params = [...d.reconstructive.trainable(), ...d.discriminative.trainable()];
     const opt = new Adam(params, { lr: c.lr });
-    d.reconstructive.training = true;
-    d.discriminative.training = true;
+    d.reconstructive.train();
+    d.discriminative.train();
     await rt.tidyAsync(async () => {
       const losses = draemLoss(d.reconstructive, d.discriminative, rt.tensor(inputs.image, [n, 3, S, S]),
         rt.tensor(inputs.augmented, [n, 3, S, S]), rt.tensor(inputs.mask, [n, 1, S, S]), 2);
@@ -181,7 +181,7 @@ describe('DRAEM synthesis', () => {
     const images = Float32Array.from({ length: n * 3 * S * S }, (_, k) => 0.3 + 0.2 * Math.sin(k / 50));
     const run = async (seed: number) => rt.tidyAsync(async () => {
       const cfg = { ...c, seed, rotate_prob: 0 };
-      const s = await synthesize(rt, cfg, rt.tensor(images, [n, 3, S, S]), new ProceduralSource(rt, seed), new Rng(rt, seed), 0);
+      const s = await synthesize(rt, cfg, rt.tensor(images, [n, 3, S, S]), new ProceduralSource(rt, seed), new GpuRng(rt, seed), 0);
       return { aug: await s.augmented.read(), mask: await s.mask.read(), draws: drawSamples(cfg, seed, 0, n) };
     });
     const a = await run(1);

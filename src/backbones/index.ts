@@ -1,5 +1,6 @@
 // The backbone registry: one call builds a named network with its weights (a safetensors file, its bytes, or
 // seeded random init) and returns a model that maps images to feature maps ("taps").
+import type { Modal, Module } from '../nn/layers.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
 import { PDNS, Pdn, type PdnName } from './pdn.ts';
@@ -11,8 +12,13 @@ export type BackboneName = ResNetName | PdnName;
 /** Every backbone texad builds, by torchvision's name (PDNs: EfficientAD's teacher sizes). */
 export const BACKBONES: readonly BackboneName[] = [...(Object.keys(RESNETS) as ResNetName[]), ...PDNS];
 
-/** A loaded network. It owns its weights on the GPU until dispose(). */
-export interface Backbone {
+/**
+ * A loaded network, an nn Module like src/nn's layers: tensors()/trainable() by PyTorch state-dict name (the
+ * trainable parts only: frozen parts have BatchNorm folded and are reloaded from the weights, not checkpointed),
+ * train()/eval() (eval by default; training mode gives the BatchNorms of trainable parts batch statistics and
+ * running-statistic updates; frozen parts stay in eval mode). It owns its weights on the GPU until dispose().
+ */
+export interface Backbone extends Module, Modal {
   readonly name: BackboneName;
   /** The outputs forward() returns, in network order. */
   readonly taps: readonly string[];
@@ -25,9 +31,6 @@ export interface Backbone {
    * tap, owned by the caller. Frozen networks record no tape and free their intermediate activations as they go.
    */
   forward(images: Tensor): Record<string, Tensor>;
-  /** Trainable parameters by PyTorch state-dict name, for an optimizer (empty when frozen). */
-  parameters(): Map<string, Tensor>;
-  dispose(): void;
 }
 
 export interface BackboneOptions {
@@ -38,8 +41,9 @@ export interface BackboneOptions {
   /** ResNets: outputs to return, any of stem, layer1..layer4 (default all); layers after the last are not built. */
   taps?: readonly string[];
   /**
-   * Which parameters train (BatchNorm stays in eval mode, as Mean-Shift fine-tunes): true for all, or ResNet parts
-   * such as ['layer3', 'layer4']. Frozen parts have BatchNorm folded into their convolutions. Default false.
+   * Which parameters train: true for all, or ResNet parts such as ['layer3', 'layer4']. Their BatchNorm runs in
+   * eval mode (as Mean-Shift fine-tunes) unless train() is called. Frozen parts have BatchNorm folded into their
+   * convolutions. Default false.
    */
   trainable?: boolean | readonly string[];
   /** Apply the ImageNet mean/std inside forward() (default true); false when inputs are already normalised. */

@@ -4,6 +4,7 @@
 import { conv2d } from '../ops/conv2d.ts';
 import { add, mul, relu, scale } from '../ops/elementwise.ts';
 import { batchNorm, foldBatchNorm, type BatchNormState } from '../ops/norm.ts';
+import type { Modal, Module, NamedTensor } from '../nn/layers.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape } from '../runtime/tensor.ts';
 import type { ParamSpec, WeightStore } from './weights.ts';
@@ -74,13 +75,16 @@ function asTensor(rt: Runtime, v: Float32Array | Tensor, p: ParamSpec, store: We
   return v.keep();
 }
 
-/** A loaded convolution: frozen (BatchNorm folded in) or trainable (BatchNorm separate, eval mode). */
+/**
+ * A loaded convolution: frozen (BatchNorm folded in, always eval mode) or trainable (BatchNorm separate: eval
+ * mode by default, batch statistics and running-statistic updates when the network is in training mode).
+ */
 export class ConvLayer {
   private constructor(
     readonly def: ConvDef,
     private readonly weight: Tensor,
     private readonly bias: Tensor | null,
-    /** Trainable layers with a BatchNorm keep it separate: gamma and beta train, the statistics stay fixed. */
+    /** Trainable layers with a BatchNorm keep it separate: gamma and beta train, the statistics move only in training mode. */
     private readonly bn: { gamma: Tensor; beta: Tensor; state: BatchNormState } | null,
   ) {}
 
@@ -121,7 +125,7 @@ export class ConvLayer {
    * conv, BatchNorm, + residual, ReLU. Frozen layers run it as one fused kernel; trainable ones as separate
    * differentiable ops.
    */
-  forward(x: Tensor, opts: { relu: boolean; residual?: Tensor }): Tensor {
+  forward(x: Tensor, opts: { relu: boolean; residual?: Tensor; training: boolean }): Tensor {
     const { stride, padding } = this.def;
     if (!this.bn) {
       const activation = opts.relu ? 'relu' : undefined;
@@ -129,17 +133,32 @@ export class ConvLayer {
     }
     const { gamma, beta, state } = this.bn;
     const conv = conv2d(x, this.weight, null, { stride, padding });
-    let y = consumed(conv, batchNorm(conv, gamma, beta, state, { training: false, eps: BN_EPS }));
+    let y = consumed(conv, batchNorm(conv, gamma, beta, state, { training: opts.training, eps: BN_EPS }));
     if (opts.residual) y = consumed(y, add(y, opts.residual));
     return opts.relu ? consumed(y, relu(y)) : y;
   }
 
   /** The trainable tensors under their state-dict names (none when frozen). */
-  parameters(): Array<[string, Tensor]> {
+  trainable(): NamedTensor[] {
     const { name, bn } = this.def;
-    if (this.bn) return [[`${name}.weight`, this.weight], [`${bn}.weight`, this.bn.gamma], [`${bn}.bias`, this.bn.beta]];
-    if (this.weight.requiresGrad) return [[`${name}.weight`, this.weight], [`${name}.bias`, this.bias!]];
+    const named = (n: string, tensor: Tensor): NamedTensor => ({ name: n, tensor });
+    if (this.bn) return [named(`${name}.weight`, this.weight), named(`${bn}.weight`, this.bn.gamma), named(`${bn}.bias`, this.bn.beta)];
+    if (this.weight.requiresGrad) return [named(`${name}.weight`, this.weight), named(`${name}.bias`, this.bias!)];
     return [];
+  }
+
+  /**
+   * What a checkpoint of the layer holds: the trainable tensors and, with a separate BatchNorm, its running
+   * statistics. Frozen layers hold nothing (their folded weights are no state-dict values; reload the weights).
+   */
+  tensors(): NamedTensor[] {
+    if (!this.bn) return this.trainable();
+    const { bn } = this.def;
+    return [
+      ...this.trainable(),
+      { name: `${bn}.running_mean`, tensor: this.bn.state.runningMean },
+      { name: `${bn}.running_var`, tensor: this.bn.state.runningVar },
+    ];
   }
 
   dispose(): void {
@@ -149,6 +168,42 @@ export class ConvLayer {
       const { gamma, beta, state } = this.bn;
       for (const t of [gamma, beta, state.runningMean, state.runningVar]) t.dispose();
     }
+  }
+}
+
+/**
+ * What ResNets and PDNs share as nn Modules: their loaded layers (tensors by state-dict name), the input
+ * normaliser, and train/eval mode. Networks start in eval mode (texad loads feature extractors and teachers);
+ * train() switches the BatchNorms of trainable parts to batch statistics, as torch's model.train() does.
+ */
+export abstract class ConvNetwork implements Module, Modal {
+  training = false;
+
+  protected constructor(
+    protected readonly layers: readonly ConvLayer[],
+    protected readonly normalizer: ImageNetNormalize | null,
+  ) {}
+
+  train(mode = true): this {
+    this.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  tensors(): NamedTensor[] {
+    return this.layers.flatMap((l) => l.tensors());
+  }
+
+  trainable(): NamedTensor[] {
+    return this.layers.flatMap((l) => l.trainable());
+  }
+
+  dispose(): void {
+    this.normalizer?.dispose();
+    for (const l of this.layers) l.dispose();
   }
 }
 

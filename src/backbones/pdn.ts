@@ -5,7 +5,7 @@ import { avgPool2d } from '../ops/pool.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
 import {
-  ConvLayer, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef,
+  ConvLayer, ConvNetwork, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef,
 } from './layers.ts';
 import type { Manifest, WeightStore } from './weights.ts';
 
@@ -44,17 +44,19 @@ export function pdnManifest(name: PdnName, outChannels: number): Manifest {
 }
 
 /** A loaded PDN; see loadBackbone() in ./index.ts. Its one tap is 'out'. */
-export class Pdn {
+export class Pdn extends ConvNetwork {
   readonly taps = ['out'] as const;
 
   private constructor(
     readonly name: PdnName,
     private readonly defs: ConvDef[],
-    private readonly layers: ConvLayer[],
-    private readonly normalizer: ImageNetNormalize | null,
+    layers: ConvLayer[],
+    normalizer: ImageNetNormalize | null,
     private readonly poolPadding: number,
-    private readonly trainable: boolean,
-  ) {}
+    private readonly anyTrainable: boolean,
+  ) {
+    super(layers, normalizer);
+  }
 
   static async load(rt: Runtime, name: PdnName, store: WeightStore, opts: PdnOptions): Promise<Pdn> {
     if (!Number.isInteger(opts.outChannels) || opts.outChannels < 1) {
@@ -100,22 +102,12 @@ export class Pdn {
     const run = () => {
       let x = this.normalizer ? this.normalizer.forward(images) : images;
       this.layers.forEach((layer, i) => {
-        const y = layer.forward(x, { relu: i < this.layers.length - 1 });
+        const y = layer.forward(x, { relu: i < this.layers.length - 1, training: this.training });
         x = x === images ? y : consumed(x, y);
         if (i < POOLED) x = consumed(x, avgPool2d(x, { kernel: 2, stride: 2, padding: this.poolPadding }));
       });
       return { out: x };
     };
-    return this.trainable ? run() : images.rt.noGrad(run);
-  }
-
-  /** Trainable tensors by state-dict name (empty for a frozen network). */
-  parameters(): Map<string, Tensor> {
-    return new Map(this.layers.flatMap((l) => l.parameters()));
-  }
-
-  dispose(): void {
-    this.normalizer?.dispose();
-    for (const l of this.layers) l.dispose();
+    return this.anyTrainable ? run() : images.rt.noGrad(run);
   }
 }

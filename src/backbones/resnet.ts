@@ -4,7 +4,7 @@ import { maxPool2d } from '../ops/pool.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
 import {
-  ConvLayer, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef,
+  ConvLayer, ConvNetwork, ImageNetNormalize, checkImages, consumed, convParams, windowOutput, type ConvDef,
 } from './layers.ts';
 import type { Manifest, WeightStore } from './weights.ts';
 
@@ -101,25 +101,27 @@ interface Block {
 
 export interface ResNetOptions {
   taps: readonly ResNetTap[];
-  /** Parts whose parameters train ('stem', 'layer1'..'layer4'); BatchNorm stays in eval mode there. */
+  /** Parts whose parameters train ('stem', 'layer1'..'layer4'); their BatchNorm follows train()/eval(). */
   trainable: ReadonlySet<ResNetTap>;
   normalize: boolean;
 }
 
 /** A loaded ResNet; see loadBackbone() in ./index.ts. */
-export class ResNet {
+export class ResNet extends ConvNetwork {
   private constructor(
     readonly name: ResNetName,
     readonly taps: readonly ResNetTap[],
     private readonly def: ResNetDef,
-    private readonly normalizer: ImageNetNormalize | null,
+    normalizer: ImageNetNormalize | null,
     private readonly stem: ConvLayer,
     /** Stages up to the last tap only. */
     private readonly stages: Block[][],
-    /** Every loaded layer, for parameters() and dispose(). */
-    private readonly layers: ConvLayer[],
-    private readonly trainable: boolean,
-  ) {}
+    /** Every loaded layer, in state-dict order. */
+    layers: ConvLayer[],
+    private readonly anyTrainable: boolean,
+  ) {
+    super(layers, normalizer);
+  }
 
   /** Channels of every tap. */
   get channels(): Record<string, number> {
@@ -186,36 +188,27 @@ export class ResNet {
       };
       let x = images;
       if (this.normalizer) x = this.normalizer.forward(x);
-      x = advance(x, this.stem.forward(x, { relu: true }));
+      const training = this.training;
+      x = advance(x, this.stem.forward(x, { relu: true, training }));
       x = advance(x, maxPool2d(x, { kernel: 3, stride: 2, padding: 1 }));
       tap('stem', x);
       for (const [s, stage] of this.stages.entries()) {
-        for (const block of stage) x = advance(x, runBlock(block, x));
+        for (const block of stage) x = advance(x, runBlock(block, x, training));
         tap(RESNET_TAPS[s + 1]!, x);
       }
       return out;
     };
-    return this.trainable ? run() : images.rt.noGrad(run);
-  }
-
-  /** Trainable tensors by state-dict name (empty for a frozen network). */
-  parameters(): Map<string, Tensor> {
-    return new Map(this.layers.flatMap((l) => l.parameters()));
-  }
-
-  dispose(): void {
-    this.normalizer?.dispose();
-    for (const l of this.layers) l.dispose();
+    return this.anyTrainable ? run() : images.rt.noGrad(run);
   }
 }
 
 /** relu(branch(x) + shortcut(x)), the add and ReLU fused into the branch's last conv. `x` stays with the caller. */
-function runBlock(block: Block, x: Tensor): Tensor {
-  const shortcut = block.downsample ? block.downsample.forward(x, { relu: false }) : x;
+function runBlock(block: Block, x: Tensor, training: boolean): Tensor {
+  const shortcut = block.downsample ? block.downsample.forward(x, { relu: false, training }) : x;
   let h = x;
   block.convs.forEach((conv, i) => {
     const last = i === block.convs.length - 1;
-    const y = conv.forward(h, { relu: true, residual: last ? shortcut : undefined });
+    const y = conv.forward(h, { relu: true, residual: last ? shortcut : undefined, training });
     h = h === x ? y : consumed(h, y);
   });
   return shortcut === x ? h : consumed(shortcut, h);

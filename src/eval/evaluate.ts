@@ -1,22 +1,29 @@
 // The evaluation harness: a protocol's images → a detector (pixels only) → exact metrics, pooled over the
 // category and broken down per subclass on the evaluation side.
-import { BatchLoader, type Batch, type ByteSource } from '../data/loader.ts';
+import { BatchLoader, loadImage, type Batch, type ByteSource } from '../data/loader.ts';
 import type { Protocol, SampleRef } from '../data/protocol.ts';
-import { seededShuffle, type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
+import { seededShuffle } from '../data/random.ts';
+import { type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
 import { createImageMetrics, createPixelMetrics, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
 
-export interface MetricSet {
-  imageAUROC: number;
-  pixelAUROC: number;
-  aupro: number;
-  /** Image-level F1-max and its threshold. */
-  imageF1max: number;
-  pixelF1max: number;
-  imageAP: number;
-  pixelAP: number;
-  images: number;
-  defective: number;
-}
+/**
+ * Every metric texad reports, listed once: its key in results.json / MetricSet and its label in tables
+ * (the paper's names where it has them). Order = column order.
+ */
+export const METRIC_LABELS = {
+  imageAUROC: 'I-AUROC',
+  pixelAUROC: 'P-AUROC',
+  aupro: 'AUPRO',
+  imageF1max: 'I-F1max',
+  pixelF1max: 'P-F1max',
+  imageAP: 'I-AP',
+  pixelAP: 'P-AP',
+} as const;
+export type MetricKey = keyof typeof METRIC_LABELS;
+export const METRIC_KEYS = Object.keys(METRIC_LABELS) as MetricKey[];
+
+/** One evaluation: every metric (image- and pixel-level AUROC, AP, F1-max; AUPRO) and the image counts. */
+export type MetricSet = Record<MetricKey, number> & { images: number; defective: number };
 
 export interface HeatmapSample {
   id: string;
@@ -67,7 +74,37 @@ export interface LoaderOptions {
 
 /** The method-facing view of a protocol's training split: pixels through the streaming loader, nothing else. */
 export function trainingImages(protocol: Protocol, opts: LoaderOptions = {}): TrainingImages {
-  const refs: readonly SampleRef[] = protocol.trainItems;
+  return imagesOf(protocol, protocol.trainItems, opts);
+}
+
+/** The protocol's validation images (defect-free, held out from training) for FitOptions.validation. */
+export function validationImages(protocol: Protocol, opts: LoaderOptions = {}): TrainingImages {
+  return imagesOf(protocol, protocol.validationItems, opts);
+}
+
+/**
+ * Auxiliary images from files (a method resource such as DRAEM's anomaly textures), decoded one batch at a time,
+ * resized to `size` and centre-cropped like training images.
+ */
+export function fileImages(paths: readonly string[], opts: { read?: ByteSource } = {}): TrainingImages {
+  return {
+    count: paths.length,
+    async *batches({ batchSize, size, crop, shuffleSeed }) {
+      const order = shuffleSeed === undefined ? paths : seededShuffle(paths, shuffleSeed);
+      for (let start = 0; start < order.length; start += batchSize) {
+        const picked = order.slice(start, start + batchSize);
+        const images = new Float32Array(picked.length * 3 * size * size);
+        for (let k = 0; k < picked.length; k++) {
+          images.set((await loadImage(picked[k]!, { size, ...(opts.read ? { read: opts.read } : {}) })).data, k * 3 * size * size);
+        }
+        const side = crop ?? size;
+        yield { images: centreCrop(images, picked.length, 3, size, side), count: picked.length, height: side, width: side };
+      }
+    },
+  };
+}
+
+function imagesOf(protocol: Protocol, refs: readonly SampleRef[], opts: LoaderOptions): TrainingImages {
   return {
     count: refs.length,
     async *batches({ batchSize, size, crop, shuffleSeed }) {

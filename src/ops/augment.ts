@@ -24,7 +24,10 @@ function argsTensor(x: Tensor, values: ReadonlyArray<readonly number[] | null>):
   return x.rt.tensor(a, [values.length, 8]);
 }
 
-function run(entry: string, x: Tensor, args: Tensor, n: number, spec: Record<string, number | boolean>, what: string, workgroups?: [number, number]): Tensor {
+/** The per-image entries of shaders/augment.wgsl (one input, per-sample args, one output). */
+type AugEntry = 'rotate' | 'apply_lut' | 'histogram_lut' | 'brightness' | 'hue_saturation' | 'sharpen' | 'to_uint8';
+
+function run(entry: AugEntry, x: Tensor, args: Tensor, n: number, spec: Record<string, number | boolean>, what: string, workgroups?: [number, number]): Tensor {
   const rt = x.rt;
   const [, c, h, w] = x.shape as [number, number, number, number];
   const y = rt.empty(x.shape, entry);

@@ -2,7 +2,7 @@
 // drawn by the seeded Philox generator (randomPerlinNoise) or given (perlinNoise, for fixed-gradient goldens).
 import { Params } from '../runtime/runtime.ts';
 import { formatShape, type Tensor } from '../runtime/tensor.ts';
-import type { Rng } from './random.ts';
+import type { GpuRng } from './random.ts';
 
 const WG = 256;
 
@@ -51,7 +51,7 @@ export function perlinNoise(angles: Tensor, res: readonly PerlinRes[], size: rea
 }
 
 /** perlinNoise with angles U(0, 2 pi) from the next stream of `rng`: seeded, identical on every runtime. */
-export function randomPerlinNoise(rng: Rng, res: readonly PerlinRes[], size: readonly [number, number]): Tensor {
+export function randomPerlinNoise(rng: GpuRng, res: readonly PerlinRes[], size: readonly [number, number]): Tensor {
   const angles = rng.uniform([res.length, perlinAngleStride(res)], 0, 2 * Math.PI);
   const y = perlinNoise(angles, res, size);
   angles.dispose();

@@ -1,9 +1,6 @@
 // results.json (the machine-readable record of a run) and report.md (tables laid out like the Texture-AD
 // paper's Tables 2–4: one row per subclass plus the pooled category, I-AUROC / P-AUROC and our extra metrics).
-import type { CategoryEvaluation, MetricSet } from '../eval/evaluate.ts';
-
-export const METRIC_KEYS = ['imageAUROC', 'pixelAUROC', 'aupro', 'imageF1max', 'pixelF1max', 'imageAP', 'pixelAP'] as const;
-export type MetricKey = (typeof METRIC_KEYS)[number];
+import { METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type MetricKey, type MetricSet } from '../eval/evaluate.ts';
 
 export interface MeanStd {
   mean: number;
@@ -82,9 +79,8 @@ function pct(m: MeanStd, withStd: boolean): string {
   return withStd ? `${v} ± ${(100 * m.std).toFixed(1)}` : v;
 }
 
-const COLUMNS: Array<[MetricKey, string]> = [
-  ['imageAUROC', 'I-AUROC'], ['pixelAUROC', 'P-AUROC'], ['aupro', 'AUPRO'], ['imageF1max', 'I-F1max'], ['pixelF1max', 'P-F1max'],
-];
+const COLUMNS: Array<[MetricKey, string]> = (['imageAUROC', 'pixelAUROC', 'aupro', 'imageF1max', 'pixelF1max'] as const)
+  .map((k) => [k, METRIC_LABELS[k]]);
 
 /** The markdown report: a summary over categories, then one table per category (subclass rows + pooled). */
 export function reportMarkdown(r: RunResults, heatmapLinks: Record<string, string[]> = {}): string {

@@ -1,12 +1,14 @@
 // DRAEM (Zavrtanik et al., ICCV 2021) as a texad Detector: trained from scratch on synthesised anomalies (no
 // pretrained backbone), scored by the discriminative network's anomaly probability.
-import { boxFilter, concat, max, softmax, slice, Rng } from '../../ops/index.ts';
+import { boxFilter, concat, max, softmax, slice, GpuRng } from '../../ops/index.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, multiStepLR } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { Initializer, readModule, writeModule } from '../../nn/layers.ts';
+import type { Tensor } from '../../runtime/tensor.ts';
+import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
-  AbortError, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
 import { draemConfig, type DraemConfig, type DraemPreset } from './config.ts';
@@ -35,7 +37,10 @@ export class Draem implements Detector {
   readonly method = 'draem';
   readonly reconstructive: ReconstructiveSubNetwork;
   readonly discriminative: DiscriminativeSubNetwork;
+  readonly trainingUnit = 'epochs' as const;
   private readonly source: AnomalySource;
+  /** Created by the first fit() or by restore(), so a resumed fit continues the same Adam moments. */
+  private optimizer: Adam | null = null;
 
   private constructor(private readonly rt: Runtime, readonly config: DraemConfig, source: AnomalySource | null) {
     const init = new Initializer(config.seed);
@@ -68,31 +73,31 @@ export class Draem implements Detector {
     return this.source.name;
   }
 
-  private set training(on: boolean) {
-    this.reconstructive.training = on;
-    this.discriminative.training = on;
+  private setTraining(on: boolean): void {
+    this.reconstructive.train(on);
+    this.discriminative.train(on);
   }
 
   async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
     const { rt, config: c } = this;
     if (train.count === 0) throw new Error('texad: DRAEM.fit: no training images');
     const started = performance.now();
-    const epochs = opts.epochs ?? c.epochs;
-    const startEpoch = opts.startEpoch ?? 0;
+    const epochs = opts.length ?? c.epochs;
+    const startEpoch = opts.start ?? 0;
     const stepsPerEpoch = Math.ceil(train.count / c.bs);
     // train_DRAEM.py: one Adam over both networks' parameters (two groups with the same lr), MultiStepLR per epoch.
-    const optimizer = new Adam([...this.reconstructive.trainable(), ...this.discriminative.trainable()], { lr: c.lr });
+    const optimizer = (this.optimizer ??= this.makeOptimizer());
     const schedule = multiStepLR(c.lr, draemMilestones(c, epochs), c.lr_gamma);
     let finalLoss = NaN;
-    this.training = true;
+    this.setTraining(true);
     try {
       for (let epoch = startEpoch; epoch < epochs; epoch++) {
         optimizer.lr = schedule(epoch);
-        const perlin = new Rng(rt, [c.seed >>> 0, 0xd4ae0000 + epoch]);
-        let last = null as import('../../runtime/tensor.ts').Tensor | null;
+        const perlin = new GpuRng(rt, [c.seed >>> 0, 0xd4ae0000 + epoch]);
+        let last: Tensor | null = null;
         let step = epoch * stepsPerEpoch;
         for await (const batch of train.batches({ batchSize: c.bs, size: c.img_size, shuffleSeed: c.seed * 7919 + epoch })) {
-          if (opts.signal?.aborted) throw new AbortError('DRAEM training');
+          throwIfAborted(opts.signal, 'DRAEM training');
           last?.dispose();
           last = await rt.tidyAsync(async () => {
             const images = rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]);
@@ -107,14 +112,17 @@ export class Draem implements Detector {
         finalLoss = last ? (await last.read())[0]! : NaN;
         last?.dispose();
         await optimizer.checkFinite();
-        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, loss: finalLoss });
-        await opts.onEpochEnd?.(epoch + 1);
+        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, unit: 'epochs', loss: finalLoss });
+        await opts.onCheckpoint?.(epoch + 1);
       }
     } finally {
-      this.training = false;
-      optimizer.dispose();
+      this.setTraining(false);
     }
-    return { epochs, seconds: (performance.now() - started) / 1000, finalLoss };
+    return { length: epochs, unit: 'epochs', seconds: (performance.now() - started) / 1000, finalLoss };
+  }
+
+  private makeOptimizer(): Adam {
+    return new Adam([...this.reconstructive.trainable(), ...this.discriminative.trainable()], { lr: this.config.lr });
   }
 
   /**
@@ -127,7 +135,7 @@ export class Draem implements Detector {
     if (batch.height !== c.img_size || batch.width !== c.img_size) {
       throw new Error(`texad: DRAEM.predict: images are ${batch.height}x${batch.width}; this model takes ${c.img_size}x${c.img_size} (resize to inputSize)`);
     }
-    this.training = false;
+    this.setTraining(false);
     return rt.tidyAsync(async () => {
       const { maps, scores } = rt.noGrad(() => {
         const x = rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]);
@@ -145,7 +153,9 @@ export class Draem implements Detector {
     for (const [prefix, m] of [['reconstructive', this.reconstructive], ['discriminative', this.discriminative]] as const) {
       for (const [k, v] of Object.entries(await readModule(m))) tensors[`${prefix}.${k}`] = v;
     }
-    return { method: this.method, config: { ...this.config }, tensors };
+    const optimizers: Record<string, PackedOptimizer> = {};
+    if (this.optimizer) optimizers['adam'] = packOptimizerState('adam', await this.optimizer.saveState(), tensors);
+    return { method: this.method, config: { ...this.config }, training: { optimizers }, tensors };
   }
 
   async restore(state: DetectorState): Promise<void> {
@@ -161,9 +171,16 @@ export class Draem implements Detector {
       for (const [k, v] of Object.entries(state.tensors)) if (k.startsWith(`${prefix}.`)) own[k.slice(prefix.length + 1)] = v;
       writeModule(m, own, `DRAEM.restore (${prefix})`);
     }
+    const packed = (state.training['optimizers'] as Record<string, PackedOptimizer> | undefined)?.['adam'];
+    if (packed) {
+      this.optimizer?.dispose();
+      this.optimizer = this.makeOptimizer();
+      this.optimizer.loadState(unpackOptimizerState('DRAEM', 'adam', packed, state.tensors));
+    }
   }
 
   dispose(): void {
+    this.optimizer?.dispose();
     this.reconstructive.dispose();
     this.discriminative.dispose();
   }

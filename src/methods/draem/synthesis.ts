@@ -6,7 +6,7 @@
 // batches on every runtime.
 import {
   add, applyLut, autocontrast, blendAnomaly, brightness, cpuUniform, equalize, gammaLut, hueSaturation, identityLut,
-  invertLut, posterizeLut, randomPerlinNoise, rotate, scale, sharpen, solarizeLut, toUint8, Rng, type PerlinRes,
+  invertLut, posterizeLut, randomPerlinNoise, rotate, scale, sharpen, solarizeLut, toUint8, GpuRng, type PerlinRes,
 } from '../../ops/index.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
@@ -120,10 +120,13 @@ export function augmentSource(source: Tensor, draws: SampleDraw[]): Tensor {
   return x;
 }
 
-/** A supply of anomaly-source textures: [count, 3, size, size] 0..255 integer planes on the GPU. */
+/**
+ * A supply of anomaly-source textures: [count, 3, size, size] 0..255 integer planes on the GPU. `first` is the
+ * absolute index of the first texture (training step x batch size), so a resumed fit gets the same textures.
+ */
 export interface AnomalySource {
   readonly name: string;
-  next(count: number, size: number): Promise<Tensor>;
+  next(count: number, size: number, first: number): Promise<Tensor>;
 }
 
 /**
@@ -133,15 +136,13 @@ export interface AnomalySource {
  */
 export class ProceduralSource implements AnomalySource {
   readonly name = 'procedural (coloured fractal Perlin)';
-  private readonly rng: Rng;
-  private calls = 0;
 
-  constructor(rt: Runtime, private readonly seed: number) {
-    this.rng = new Rng(rt, [seed >>> 0, 0x5eed5]);
-  }
+  constructor(private readonly rt: Runtime, private readonly seed: number) {}
 
-  async next(count: number, size: number): Promise<Tensor> {
-    const u = cpuUniform([this.seed >>> 0, 0xa5a5], this.calls++, count * 16);
+  async next(count: number, size: number, first: number): Promise<Tensor> {
+    // Keyed by the first texture's index: the same textures after a resume.
+    const u = cpuUniform([(this.seed ^ 0xa5a5a5a5) >>> 0, 1], first, count * 16);
+    const rng = new GpuRng(this.rt, [(this.seed ^ 0x5eed5eed) >>> 0, first]);
     const planes = count * 3;
     let acc: Tensor | null = null;
     for (let octave = 0; octave < 4; octave++) {
@@ -151,7 +152,7 @@ export class ProceduralSource implements AnomalySource {
         // At most 32 cells: 32 divides every img_size (a multiple of 32).
         return [Math.min(32, 2 ** (base + octave)), Math.min(32, 2 ** (base + octave + Math.floor(u[b * 16 + 1]! * 2)))] as const;
       });
-      const n = scale(randomPerlinNoise(this.rng, res, [size, size]), 0.5 ** octave);
+      const n = scale(randomPerlinNoise(rng, res, [size, size]), 0.5 ** octave);
       acc = acc ? add(acc, n) : n;
     }
     const params = Array.from({ length: count }, (_, b) => ({
@@ -172,14 +173,44 @@ export class FolderSource implements AnomalySource {
   private iterator: AsyncIterator<{ images: Float32Array; count: number }> | null = null;
   private pass = 0;
   private queue: Float32Array[] = [];
+  /** Absolute index of the next texture the queue yields. */
+  private cursor = 0;
 
   constructor(private readonly rt: Runtime, private readonly images: TrainingImages, private readonly seed: number, label: string) {
     this.name = `folder ${label} (${images.count} images)`;
   }
 
-  async next(count: number, size: number): Promise<Tensor> {
+  async next(count: number, size: number, first: number): Promise<Tensor> {
     const plane = 3 * size * size;
-    while (this.queue.length < count) {
+    if (first !== this.cursor) {
+      // A resumed (or restarted) fit: replay pass floor(first / N) up to the texture `first`.
+      this.iterator = null;
+      this.queue = [];
+      this.pass = Math.floor(first / this.images.count);
+      this.cursor = first - (first % this.images.count);
+      let skip = first % this.images.count;
+      while (skip > 0) {
+        const r = await this.pull(size, plane);
+        const drop = Math.min(skip, r);
+        this.queue.splice(0, drop);
+        this.cursor += drop;
+        skip -= drop;
+      }
+    }
+    while (this.queue.length < count) await this.pull(size, plane);
+    this.cursor += count;
+    const picked = this.queue.splice(0, count);
+    const data = new Float32Array(count * plane);
+    picked.forEach((p, i) => data.set(p, i * plane));
+    const x = this.rt.tensor(data, [count, 3, size, size]);
+    const y = toUint8(x, picked.map(() => ({ gain: [255, 255, 255], offset: [0, 0, 0] })));
+    x.dispose();
+    return y;
+  }
+
+  /** Appends the next decoded batch of the current pass (starting the next pass at the end); returns its size. */
+  private async pull(size: number, plane: number): Promise<number> {
+    for (;;) {
       this.iterator ??= this.images.batches({ batchSize: 8, size, shuffleSeed: this.seed * 7919 + this.pass })[Symbol.asyncIterator]();
       const r = await this.iterator.next();
       if (r.done) {
@@ -188,14 +219,8 @@ export class FolderSource implements AnomalySource {
         continue;
       }
       for (let i = 0; i < r.value.count; i++) this.queue.push(r.value.images.subarray(i * plane, (i + 1) * plane));
+      return r.value.count;
     }
-    const picked = this.queue.splice(0, count);
-    const data = new Float32Array(count * plane);
-    picked.forEach((p, i) => data.set(p, i * plane));
-    const x = this.rt.tensor(data, [count, 3, size, size]);
-    const y = toUint8(x, picked.map(() => ({ gain: [255, 255, 255], offset: [0, 0, 0] })));
-    x.dispose();
-    return y;
   }
 }
 
@@ -212,13 +237,13 @@ export async function synthesize(
   c: DraemConfig,
   images: Tensor,
   source: AnomalySource,
-  perlin: Rng,
+  perlin: GpuRng,
   step: number,
 ): Promise<SynthBatch> {
   const count = images.shape[0]!;
   const size = c.img_size;
   const draws = drawSamples(c, c.seed, step, count);
-  const textures = await source.next(count, size);
+  const textures = await source.next(count, size, step * c.bs);
   return rt.tidy(() => {
     const image = draws.some((d) => d.imageRotation !== null) ? rotate(images, draws.map((d) => d.imageRotation)) : rt.clone(images);
     const augmentedSource = augmentSource(textures, draws);

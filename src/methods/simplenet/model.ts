@@ -7,7 +7,7 @@ import { adaptiveAvgPool1d } from '../../ops/pool.ts';
 import { resizeBilinear } from '../../ops/resize.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
-import { BatchNorm, Initializer, Linear, type Module, type NamedTensor } from '../../nn/layers.ts';
+import { BatchNorm1d, Initializer, Linear, type Module, type NamedTensor } from '../../nn/layers.ts';
 import type { SimpleNetConfig } from './config.ts';
 
 /**
@@ -75,14 +75,14 @@ export class Projection implements Module {
  * Linear(hidden -> 1) without bias. Higher output = more normal.
  */
 export class Discriminator implements Module {
-  readonly blocks: Array<{ fc: Linear; bn: BatchNorm }> = [];
+  readonly blocks: Array<{ fc: Linear; bn: BatchNorm1d }> = [];
   readonly tail: Linear;
 
   constructor(rt: Runtime, cfg: SimpleNetConfig, init: Initializer) {
     let width = cfg.target_embed_dimension;
     for (let i = 0; i < cfg.dsc_layers - 1; i++) {
       const fc = new Linear(rt, `discriminator.body.block${i + 1}.0`, width, cfg.dsc_hidden, init, { weightInit: 'xavier-normal' });
-      const bn = new BatchNorm(rt, `discriminator.body.block${i + 1}.1`, cfg.dsc_hidden);
+      const bn = new BatchNorm1d(rt, `discriminator.body.block${i + 1}.1`, cfg.dsc_hidden);
       this.blocks.push({ fc, bn });
       width = cfg.dsc_hidden;
     }
