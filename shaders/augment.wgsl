@@ -146,58 +146,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }
 
-//! entry brightness
-// imgaug MultiplyAndAddToBrightness through YCrCb (OpenCV's 8-bit formulas): Y' = clip(round(Y * mul) + add),
-// mul = args[8b + 1], add = args[8b + 2]; chroma kept; back to RGB with rounding and saturation. C must be 3.
+//! entry colour
+// The two colour-space ops on one pixel of 3-channel x (per-pixel invocations), OpenCV's 8-bit formulas:
+// MODE 0, imgaug MultiplyAndAddToBrightness through YCrCb: Y' = clip(round(Y * mul) + add), mul = args[8b + 1],
+// add = args[8b + 2], chroma kept, back to RGB with rounding and saturation.
+// MODE 1, imgaug AddToHueAndSaturation through HSV (H in [0, 180)): H' = (H + hue) mod 180 with hue = args[8b + 1]
+// already projected to that range, S' = clip(S + args[8b + 2], 0, 255), V kept.
 @group(0) @binding(0) var<uniform> p: Aug;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> args: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  let plane = p.h * p.w;
-  if (i >= p.n) { return; }
-  let b = i / plane;
-  let k = b * 3u * plane + (i - b * plane);
-  let rgb = vec3<f32>(x[k], x[k + plane], x[k + 2u * plane]);
-  if (args[8u * b] == 0.0) {
-    copy3(k, plane, rgb);
-    return;
-  }
+
+fn brightness(rgb: vec3<f32>, mul: f32, add: f32) -> vec3<f32> {
   let yv = clamp(round(dot(rgb, vec3<f32>(0.299, 0.587, 0.114))), 0.0, 255.0);
   let cr = clamp(round((rgb.x - yv) * 0.713 + 128.0), 0.0, 255.0) - 128.0;
   let cb = clamp(round((rgb.z - yv) * 0.564 + 128.0), 0.0, 255.0) - 128.0;
-  let y2 = clamp(clamp(round(yv * args[8u * b + 1u]), 0.0, 255.0) + args[8u * b + 2u], 0.0, 255.0);
-  let out = vec3<f32>(y2 + 1.403 * cr, y2 - 0.714 * cr - 0.344 * cb, y2 + 1.773 * cb);
-  copy3(k, plane, clamp(round(out), vec3<f32>(0.0), vec3<f32>(255.0)));
+  let y2 = clamp(clamp(round(yv * mul), 0.0, 255.0) + add, 0.0, 255.0);
+  return vec3<f32>(y2 + 1.403 * cr, y2 - 0.714 * cr - 0.344 * cb, y2 + 1.773 * cb);
 }
 
-fn copy3(k: u32, plane: u32, v: vec3<f32>) {
-  y[k] = v.x;
-  y[k + plane] = v.y;
-  y[k + 2u * plane] = v.z;
-}
-
-//! entry hue_saturation
-// imgaug AddToHueAndSaturation through OpenCV's 8-bit HSV (H in [0, 180)): H' = (H + hue) mod 180 with
-// hue = args[8b + 1] already projected to that range, S' = clip(S + args[8b + 2], 0, 255); V kept. C must be 3.
-@group(0) @binding(0) var<uniform> p: Aug;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> args: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  let plane = p.h * p.w;
-  if (i >= p.n) { return; }
-  let b = i / plane;
-  let k = b * 3u * plane + (i - b * plane);
-  let rgb = vec3<f32>(x[k], x[k + plane], x[k + 2u * plane]);
-  if (args[8u * b] == 0.0) {
-    copy3(k, plane, rgb);
-    return;
-  }
+fn hue_saturation(rgb: vec3<f32>, hue: f32, sat: f32) -> vec3<f32> {
   let v = max(rgb.x, max(rgb.y, rgb.z));
   let diff = v - min(rgb.x, min(rgb.y, rgb.z));
   var s = 0.0;
@@ -210,8 +178,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (hd < 0.0) { hd += 360.0; }
   }
   let h = round(hd / 2.0) % 180.0;
-  let h2 = (h + args[8u * b + 1u] + 360.0) % 180.0;
-  let s2 = clamp(s + args[8u * b + 2u], 0.0, 255.0) / 255.0;
+  let h2 = (h + hue + 360.0) % 180.0;
+  let s2 = clamp(s + sat, 0.0, 255.0) / 255.0;
   let vv = v / 255.0;
   // OpenCV's HSV2RGB: sector of h in degrees / 60 and the fraction inside it.
   let hh = h2 * 2.0 / 60.0;
@@ -229,13 +197,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     case 4u: { out = vec3<f32>(tt, pp, vv); }
     default: { out = vec3<f32>(vv, pp, qq); }
   }
-  copy3(k, plane, clamp(round(out * 255.0), vec3<f32>(0.0), vec3<f32>(255.0)));
+  return out * 255.0;
 }
 
-fn copy3(k: u32, plane: u32, v: vec3<f32>) {
-  y[k] = v.x;
-  y[k + plane] = v.y;
-  y[k + 2u * plane] = v.z;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  let plane = p.h * p.w;
+  if (i >= p.n) { return; }
+  let b = i / plane;
+  let k = b * 3u * plane + (i - b * plane);
+  var rgb = vec3<f32>(x[k], x[k + plane], x[k + 2u * plane]);
+  if (args[8u * b] != 0.0) {
+    let a1 = args[8u * b + 1u];
+    let a2 = args[8u * b + 2u];
+    let out = select(hue_saturation(rgb, a1, a2), brightness(rgb, a1, a2), MODE == 0u);
+    rgb = clamp(round(out), vec3<f32>(0.0), vec3<f32>(255.0));
+  }
+  y[k] = rgb.x;
+  y[k + plane] = rgb.y;
+  y[k + 2u * plane] = rgb.z;
 }
 
 //! entry sharpen

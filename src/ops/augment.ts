@@ -25,7 +25,7 @@ function argsTensor(x: Tensor, values: ReadonlyArray<readonly number[] | null>):
 }
 
 /** The per-image entries of shaders/augment.wgsl (one input, per-sample args, one output). */
-type AugEntry = 'rotate' | 'apply_lut' | 'histogram_lut' | 'brightness' | 'hue_saturation' | 'sharpen' | 'to_uint8';
+type AugEntry = 'rotate' | 'apply_lut' | 'histogram_lut' | 'colour' | 'sharpen' | 'to_uint8';
 
 function run(entry: AugEntry, x: Tensor, args: Tensor, n: number, spec: Record<string, number | boolean>, what: string, workgroups?: [number, number]): Tensor {
   const rt = x.rt;
@@ -119,7 +119,7 @@ export function equalize(x: Tensor, on: readonly boolean[]): Tensor {
 export function brightness(x: Tensor, params: ReadonlyArray<{ mul: number; add: number } | null>): Tensor {
   const [n, , h, w] = checkBatch(x, params.length, 'brightness', true);
   const args = argsTensor(x, params.map((p) => (p ? [p.mul, p.add] : null)));
-  return run('brightness', x, args, n * h * w, { WG }, `brightness x${formatShape(x.shape)}`);
+  return run('colour', x, args, n * h * w, { WG, MODE: 0 }, `brightness x${formatShape(x.shape)}`);
 }
 
 /**
@@ -130,7 +130,7 @@ export function brightness(x: Tensor, params: ReadonlyArray<{ mul: number; add: 
 export function hueSaturation(x: Tensor, params: ReadonlyArray<{ hue: number; saturation: number } | null>): Tensor {
   const [n, , h, w] = checkBatch(x, params.length, 'hueSaturation', true);
   const args = argsTensor(x, params.map((p) => (p ? [Math.trunc(Math.fround(Math.fround(p.hue / 255) * 180)), p.saturation] : null)));
-  return run('hue_saturation', x, args, n * h * w, { WG }, `hueSaturation x${formatShape(x.shape)}`);
+  return run('colour', x, args, n * h * w, { WG, MODE: 1 }, `hueSaturation x${formatShape(x.shape)}`);
 }
 
 /** PIL ImageEnhance.Sharpness(factor) (imgaug pillike.EnhanceSharpness). */
