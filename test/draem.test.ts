@@ -212,3 +212,22 @@ describe('DRAEM synthesis', () => {
     expect(() => draemConfig('quick', { lr_rate: 1 } as never)).toThrow(/no hyper-parameter 'lr_rate'/);
   });
 });
+
+describe('DRAEM anomaly-source folder (texad run resources)', () => {
+  it('absent: procedural fallback noted; empty or unreadable: refused before training, naming folder and files', async () => {
+    const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { planResources } = await import('../src/cli/resources.ts');
+    const { METHODS } = await import('../src/methods/index.ts');
+    const method = METHODS['draem']!;
+    const dir = await mkdtemp(join(tmpdir(), 'draem-src-'));
+    const absent = await planResources(method, 'quick', {}, { weightsDir: dir });
+    expect(absent.where['textures']).toBeUndefined();
+    expect(absent.notes.join('\n')).toMatch(/textures: no dtd folder .*built-in fallback/);
+    await mkdir(join(dir, 'dtd'));
+    await expect(planResources(method, 'quick', {}, { weightsDir: dir })).rejects.toThrow(/textures: .*no images in .*dtd/);
+    await writeFile(join(dir, 'dtd', 'broken.png'), new Uint8Array([1, 2, 3, 4]));
+    await expect(planResources(method, 'quick', {}, { weightsDir: dir })).rejects.toThrow(/1 of 1 images in .*dtd cannot be read: .*broken\.png/);
+  });
+});
