@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Draem, draemMilestones, draemConfig } from '../src/methods/draem/index.ts';
-import { drawSamples, ProceduralSource, synthesize } from '../src/methods/draem/synthesis.ts';
+import { drawSamples, FolderSource, ProceduralSource, synthesize } from '../src/methods/draem/synthesis.ts';
+import { imagesInMemory } from '../src/methods/detector.ts';
 import { draemLoss } from '../src/methods/draem/train.ts';
 import { GpuRng } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
@@ -200,6 +201,20 @@ describe('DRAEM synthesis', () => {
       }
     }
     expect(anomalousPixels).toBeGreaterThan(0);
+  });
+
+  it('folder source: 0..255 textures from the images, the same textures when a fit resumes mid-pass', async () => {
+    const rt = await gpuRuntime();
+    const S = 8;
+    const imgs = [0.1, 0.5, 0.9].map((v) => new Float32Array(3 * S * S).fill(v));
+    const values = async (src: FolderSource, count: number, first: number) => rt.tidyAsync(async () => (await src.next(count, S, first)).read());
+    const a = new FolderSource(rt, imagesInMemory(imgs, S), 4, 'test');
+    const seq = [await values(a, 2, 0), await values(a, 2, 2), await values(a, 2, 4)];
+    const levels = new Set(seq.flatMap((x) => [...x]));
+    expect([...levels].every((v) => [26, 128, 230].includes(v))).toBe(true);
+    expect(levels.size).toBe(3);
+    const resumed = new FolderSource(rt, imagesInMemory(imgs, S), 4, 'test');
+    expect(await values(resumed, 2, 4)).toEqual(seq[2]);
   });
 
   it('MultiStepLR milestones fire only at integral epochs, like train_DRAEM.py', () => {
