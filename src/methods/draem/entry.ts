@@ -17,6 +17,7 @@ export const TEXTURES: ImagesResource = {
 export const DRAEM: MethodEntry<DraemConfig> = {
   description: 'DRAEM (Zavrtanik et al., ICCV 2021): reconstructive + discriminative U-Nets trained from scratch on synthetic anomalies',
   presets: PRESETS,
+  pixelMaps: true,
   unit: 'epochs',
   // train_DRAEM.py trains on all good images and selects nothing on held-out data.
   validation: false,
