@@ -17,11 +17,16 @@ export {
   type WeightInit,
 } from './nn/layers.ts';
 export {
-  BACKBONES, RESNET_TAPS, loadBackbone, openWeights, randomWeights, WEIGHTS_ENV,
+  BACKBONES, RESNET_TAPS, MOBILENETS, loadBackbone, memoryWeights, mobilenetTaps, openWeights, randomWeights, WEIGHTS_ENV,
   type Backbone, type BackboneName, type BackboneOptions, type WeightStore, type WeightsSource,
 } from './backbones/index.ts';
 export { SafetensorsReader, encodeSafetensors } from './io/safetensors.ts';
 export { readNpy, writeNpy, type NpyArray } from './io/npy.ts';
+export {
+  TfjsError, checkLayerTypes, kerasLayers, parseTfjsModel, readTfjsWeights,
+  type KerasLayer, type ShardReader, type TfjsModelJson, type TfjsWeight, type TfjsWeightSpec, type TfjsWeightsGroup,
+} from './io/tfjs.ts';
+export { TFJS_ARCHS, convertTfjs, type ConvertedModel } from './backbones/convert.ts';
 export * from './metrics/index.ts';
 export {
   createDetector, defineMethod, methodEntry, parseConfig, METHODS, type BuildOptions, type CreateOptions, type MethodEntry,
@@ -34,5 +39,6 @@ export {
 } from './methods/detector.ts';
 export { seededShuffle } from './data/random.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
+export { Draem, PAPER as DRAEM_PAPER, QUICK as DRAEM_QUICK, draemConfig, type DraemConfig } from './methods/draem/index.ts';
 export { decodeDetectorState, encodeDetectorState, packOptimizerState, unpackOptimizerState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

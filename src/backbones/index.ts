@@ -3,14 +3,21 @@
 import type { Modal, Module } from '../nn/layers.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Tensor } from '../runtime/tensor.ts';
+import { InceptionV3 } from './inception_v3.ts';
+import { MOBILENETS, MobileNetV2, type MobileNetName } from './mobilenet_v2.ts';
 import { PDNS, Pdn, type PdnName } from './pdn.ts';
 import { RESNETS, RESNET_TAPS, ResNet, type ResNetName, type ResNetTap } from './resnet.ts';
 import { openWeights, type WeightsSource } from './weights.ts';
 
-export type BackboneName = ResNetName | PdnName;
+export type BackboneName = ResNetName | PdnName | MobileNetName | 'inception_v3';
 
-/** Every backbone texad builds, by torchvision's name (PDNs: EfficientAD's teacher sizes). */
-export const BACKBONES: readonly BackboneName[] = [...(Object.keys(RESNETS) as ResNetName[]), ...PDNS];
+/**
+ * Every backbone texad builds, by torchvision's name (PDNs: EfficientAD's teacher sizes; MobileNetV2 in Keras's
+ * layout, `mobilenet_v2_1.4` its width-1.4 variant; InceptionV3 in Keras's layout).
+ */
+export const BACKBONES: readonly BackboneName[] = [
+  ...(Object.keys(RESNETS) as ResNetName[]), ...PDNS, ...(Object.keys(MOBILENETS) as MobileNetName[]), 'inception_v3',
+];
 
 /**
  * A loaded network, an nn Module like src/nn's layers: tensors()/trainable() by PyTorch state-dict name (the
@@ -38,7 +45,11 @@ export interface BackboneOptions {
   weights: WeightsSource;
   /** Seed of random-init mode (an integer in [0, 2^32)); default 0. */
   seed?: number;
-  /** ResNets: outputs to return, any of stem, layer1..layer4 (default all); layers after the last are not built. */
+  /**
+   * Outputs to return; layers after the last are not built. ResNets: any of stem, layer1..layer4 (default all).
+   * MobileNetV2: Keras layer names (mobilenetTaps(); default block_6_expand_relu and block_13_expand_relu).
+   * InceptionV3: mixed0..mixed10 (default mixed2 and mixed5).
+   */
   taps?: readonly string[];
   /**
    * Which parameters train: true for all, or ResNet parts such as ['layer3', 'layer4']. Their BatchNorm runs in
@@ -46,12 +57,19 @@ export interface BackboneOptions {
    * convolutions. Default false.
    */
   trainable?: boolean | readonly string[];
-  /** Apply the ImageNet mean/std inside forward() (default true); false when inputs are already normalised. */
+  /**
+   * Apply the network's input normalisation inside forward() (default true): ImageNet mean/std for torchvision
+   * networks, x * 2 - 1 for MobileNetV2 and InceptionV3 (Keras preprocess_input). False feeds the [0, 1] pixels.
+   */
   normalize?: boolean;
   /** PDNs: output channels (384 for EfficientAD's teacher, the default; 768 for its student). */
   outChannels?: number;
   /** PDNs: zero padding in convs and pools (default false, as EfficientAD trains). */
   padding?: boolean;
+}
+
+function isMobileNet(name: string): name is MobileNetName {
+  return Object.hasOwn(MOBILENETS, name);
 }
 
 function isResNet(name: string): name is ResNetName {
@@ -105,6 +123,15 @@ export async function loadBackbone(rt: Runtime, name: BackboneName, opts: Backbo
       const trainable = resnetTrainable(name, taps, opts.trainable);
       return await ResNet.load(rt, name, store, { taps, trainable, normalize });
     }
+    if (isMobileNet(name)) {
+      if (opts.trainable) throw new Error(`texad: ${name} is frozen only (BatchNorm folded); trainable mode is not implemented`);
+      const taps = opts.taps ?? ['block_6_expand_relu', 'block_13_expand_relu'];
+      return await MobileNetV2.load(rt, name, store, { taps, normalize });
+    }
+    if (name === 'inception_v3') {
+      if (opts.trainable) throw new Error(`texad: ${name} is frozen only (BatchNorm folded); trainable mode is not implemented`);
+      return await InceptionV3.load(rt, store, { taps: opts.taps ?? ['mixed2', 'mixed5'], normalize });
+    }
     if (opts.taps && opts.taps.some((t) => t !== 'out')) {
       throw new Error(`texad: ${name} has one tap, 'out'; got ${opts.taps.join(', ')}`);
     }
@@ -119,7 +146,9 @@ export async function loadBackbone(rt: Runtime, name: BackboneName, opts: Backbo
 }
 
 export { RESNET_TAPS } from './resnet.ts';
+export { MOBILENETS, mobilenetManifest, mobilenetTaps, type MobileNetName } from './mobilenet_v2.ts';
+export { INCEPTION_TAPS, inceptionManifest } from './inception_v3.ts';
 export {
-  WEIGHTS_ENV, WeightsError, checkpointWeights, conventionalWeightsPath, initKey, openWeights, randomWeights,
+  WEIGHTS_ENV, WeightsError, checkpointWeights, conventionalWeightsPath, initKey, memoryWeights, openWeights, randomWeights,
   type Init, type Manifest, type ParamSpec, type WeightStore, type WeightsSource,
 } from './weights.ts';

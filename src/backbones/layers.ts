@@ -57,7 +57,7 @@ export function convParams(def: ConvDef): ParamSpec[] {
   ];
 }
 
-async function asArray(v: Float32Array | Tensor): Promise<Float32Array> {
+export async function asArray(v: Float32Array | Tensor): Promise<Float32Array> {
   if (v instanceof Float32Array) return v;
   const data = await v.read();
   v.dispose();

@@ -26,7 +26,7 @@ export interface Manifest {
   /** All parameters of the full network, in definition order. */
   params: readonly ParamSpec[];
   /** Stored tensors the network never uses (classifier head, BatchNorm step counters); they are not unexpected. */
-  ignore?: RegExp;
+  ignore?: { test(key: string): boolean };
 }
 
 /** A checkpoint that does not fit the architecture asked for; the message names the file and the tensors. */
@@ -108,45 +108,65 @@ function listSome(items: string[], limit = 3): string {
   return items.length > limit ? `${shown} and ${items.length - limit} more` : shown;
 }
 
+/**
+ * Throws a WeightsError unless the tensors of `file` (name -> shape) fit `manifest` as a whole: every needed
+ * tensor present, no shape differing, nothing unexpected, and the declared architecture (if any) the same.
+ */
+function checkTensors(file: string, declared: string | undefined, stored: ReadonlyMap<string, { shape: Shape }>,
+  manifest: Manifest, needed: ReadonlySet<string>): void {
+  if (declared !== undefined && declared !== manifest.arch) {
+    throw new WeightsError(
+      `${file} holds ${declared} weights, not ${manifest.arch}: pass a ${manifest.arch} checkpoint ` +
+        `(python3 tools/export-weights.py ${manifest.arch} --out ${manifest.arch}.safetensors)`,
+    );
+  }
+  const known = new Set(manifest.params.map((p) => p.key));
+  const missing = manifest.params.filter((p) => needed.has(p.key) && !stored.has(p.key)).map((p) => `'${p.key}'`);
+  const misshaped: string[] = [];
+  for (const p of manifest.params) {
+    const t = stored.get(p.key);
+    if (t && !sameShape(t.shape, p.shape)) {
+      misshaped.push(`'${p.key}' is ${formatShape(t.shape)} in the file but ${formatShape(p.shape)} in ${manifest.arch}`);
+    }
+  }
+  const unexpected = [...stored.keys()].filter((k) => !known.has(k) && !manifest.ignore?.test(k)).map((k) => `'${k}'`);
+  if (missing.length + misshaped.length + unexpected.length === 0) return;
+  const problems = [
+    misshaped.length ? `${misshaped.length} tensors have other shapes (${listSome(misshaped)})` : '',
+    missing.length ? `${missing.length} tensors are missing (${listSome(missing)})` : '',
+    unexpected.length ? `${unexpected.length} tensors are unexpected (${listSome(unexpected)})` : '',
+  ].filter(Boolean);
+  throw new WeightsError(
+    `${file} does not fit ${manifest.arch}: ${problems.join('; ')}. Is it a checkpoint of another architecture? ` +
+      `tools/export-weights.py writes one file per architecture under torchvision's tensor names.`,
+  );
+}
+
 /** A store over a safetensors checkpoint, reading one tensor at a time. */
 export function checkpointWeights(reader: SafetensorsReader): WeightStore {
   return {
     name: reader.name,
-    check(manifest, needed) {
-      const file = reader.name;
-      const declared = reader.metadata['texad.arch'];
-      if (declared !== undefined && declared !== manifest.arch) {
-        throw new WeightsError(
-          `${file} holds ${declared} weights, not ${manifest.arch}: pass a ${manifest.arch} checkpoint ` +
-            `(python3 tools/export-weights.py ${manifest.arch} --out ${manifest.arch}.safetensors)`,
-        );
-      }
-      const known = new Set(manifest.params.map((p) => p.key));
-      const missing = manifest.params.filter((p) => needed.has(p.key) && !reader.tensors.has(p.key))
-        .map((p) => `'${p.key}'`);
-      const misshaped: string[] = [];
-      for (const p of manifest.params) {
-        const stored = reader.tensors.get(p.key);
-        if (stored && !sameShape(stored.shape, p.shape)) {
-          const [file, arch] = [formatShape(stored.shape), formatShape(p.shape)];
-          misshaped.push(`'${p.key}' is ${file} in the file but ${arch} in ${manifest.arch}`);
-        }
-      }
-      const unexpected = [...reader.tensors.keys()].filter((k) => !known.has(k) && !manifest.ignore?.test(k))
-        .map((k) => `'${k}'`);
-      if (missing.length + misshaped.length + unexpected.length === 0) return;
-      const problems = [
-        misshaped.length ? `${misshaped.length} tensors have other shapes (${listSome(misshaped)})` : '',
-        missing.length ? `${missing.length} tensors are missing (${listSome(missing)})` : '',
-        unexpected.length ? `${unexpected.length} tensors are unexpected (${listSome(unexpected)})` : '',
-      ].filter(Boolean);
-      throw new WeightsError(
-        `${file} does not fit ${manifest.arch}: ${problems.join('; ')}. Is it a checkpoint of another architecture? ` +
-          `tools/export-weights.py writes one file per architecture under torchvision's tensor names.`,
-      );
-    },
+    check: (manifest, needed) => checkTensors(reader.name, reader.metadata['texad.arch'], reader.tensors, manifest, needed),
     read: (_rt, p) => reader.read(p.key, p.shape),
     close: () => reader.close(),
+  };
+}
+
+/**
+ * A store over tensors already in memory (e.g. readTfjsModelFile's weights, under their Keras names), checked
+ * like a checkpoint; `arch`, when given, plays the part of a file's `texad.arch` metadata.
+ */
+export function memoryWeights(name: string, tensors: ReadonlyMap<string, { shape: Shape; data: Float32Array }>,
+  arch?: string): WeightStore {
+  return {
+    name,
+    check: (manifest, needed) => checkTensors(name, arch, tensors, manifest, needed),
+    read: async (_rt, p) => {
+      const t = tensors.get(p.key);
+      if (!t || !sameShape(t.shape, p.shape)) throw new WeightsError(`${name}: no tensor '${p.key}' of shape ${formatShape(p.shape)}`);
+      return t.data;
+    },
+    close: async () => {},
   };
 }
 

@@ -22,12 +22,14 @@ Loads IMG as RGB in [0, 1], resizes it to S x S (bilinear, antialiased when shri
 a PIL image), applies the ImageNet mean/std, runs the backbone and writes every requested output as float32 .npy of
 shape [1, C, H, W]: OUT.npy with --layers layer2,layer3 gives OUT_layer2.npy and OUT_layer3.npy.
   --backbone NAME   ${BACKBONES.join(', ')}
-  --layers LIST     ResNets: any of ${RESNET_TAPS.join(', ')} (default all); PDNs: out
+  --layers LIST     ResNets: any of ${RESNET_TAPS.join(', ')} (default all); PDNs: out; MobileNetV2: Keras layer
+                    names, e.g. block_6_expand_relu,block_13_expand_relu (the default)
   --size S          input side in pixels (default: the image's own size)
-  --weights FILE    a .safetensors file written by tools/export-weights.py, or 'random' for seeded random init
+  --weights FILE    a .safetensors file written by tools/export-weights.py or texad weights, or 'random' for
+                    seeded random init
   --weights-dir DIR folder holding NAME.safetensors (default: $${WEIGHTS_ENV}); used when --weights is absent
   --seed N          random-init seed (default 0)
-  --no-normalize    feed the [0, 1] pixels without the ImageNet mean/std`,
+  --no-normalize    feed the [0, 1] pixels without the ImageNet mean/std (MobileNetV2: without x * 2 - 1)`,
   async run(argv) {
     const args = parseArgs(argv);
     const known = new Set(['backbone', 'image', 'out', 'layers', 'size', 'weights', 'weights-dir', 'seed',

@@ -4,6 +4,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { WEIGHTS_ENV, conventionalWeightsPath } from '../backbones/weights.ts';
+import { checkImageFile } from '../data/discover.ts';
 import { fileImages } from '../eval/evaluate.ts';
 import type { RegisteredMethod } from '../methods/index.ts';
 import { weightsHowTo, type ResolvedResources } from '../methods/resources.ts';
@@ -33,6 +34,15 @@ async function isFile(path: string): Promise<boolean> {
 async function imageFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isFile() && IMAGE_FILE.test(e.name)).map((e) => join(e.parentPath, e.name)).sort();
+}
+
+/** 'path: reason' for each file whose header does not parse as an image (checked before any work starts). */
+async function unreadableImages(files: readonly string[]): Promise<string[]> {
+  const bad: string[] = [];
+  for (const f of files) {
+    await checkImageFile(f).catch((err: unknown) => bad.push(`${f}: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  return bad;
 }
 
 /**
@@ -67,12 +77,18 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
       else missing.push(`${key}: ${spec.purpose}: no file ${path}${flags.weights ? ' (--weights)' : ` (${dirLabel})`}; get it: ${weightsHowTo(spec)}`);
     } else {
       const folder = dir ? resolve(dir, spec.name) : undefined;
-      const count = folder ? (await imageFiles(folder)).length : 0;
-      if (folder && count > 0) where[key] = folder;
-      else if (!spec.optional) {
+      const files = folder ? await imageFiles(folder) : [];
+      // An optional folder that exists was meant to be used: empty or unreadable is an error, not a silent fallback.
+      const present = folder !== undefined && (await stat(folder).then((st) => st.isDirectory(), () => false));
+      const unreadable = await unreadableImages(files);
+      if (files.length > 0 && unreadable.length === 0) where[key] = folder!;
+      else if (unreadable.length > 0) {
+        missing.push(`${key}: ${spec.purpose}: ${unreadable.length} of ${files.length} images in ${folder} cannot be read: ` +
+          `${unreadable.slice(0, 5).join('; ')}${unreadable.length > 5 ? '; …' : ''}`);
+      } else if (!spec.optional || present) {
         missing.push(`${key}: ${spec.purpose}: ${folder ? `no images in ${folder}` : `no folder (pass --weights-dir DIR with DIR/${spec.name}/)`}; ` +
           `get them: ${spec.howTo}`);
-      }
+      } else notes.push(`${key}: no ${spec.name} folder${folder ? ` (${folder})` : ''}, so the method's built-in fallback is used (${spec.purpose})`);
     }
   }
   if (missing.length > 0) {

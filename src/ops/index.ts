@@ -17,3 +17,8 @@ export { quantile, topKMean, type SelectOptions } from './select.ts';
 export { knnSquaredDistance, type Neighbours } from './distance.ts';
 export { fft2dMagnitude } from './fft.ts';
 export { GpuRng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';
+export { perlinNoise, randomPerlinNoise, type PerlinRes } from './perlin.ts';
+export {
+  applyLut, autocontrast, blendAnomaly, brightness, equalize, gammaLut, hueSaturation, identityLut, invertLut,
+  posterizeLut, rotate, sharpen, solarizeLut, toUint8,
+} from './augment.ts';

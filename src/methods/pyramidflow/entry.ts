@@ -10,6 +10,8 @@ export const PYRAMIDFLOW: MethodEntry<PyramidFlowConfig> = {
   unit: 'epochs',
   // The official code computes its template on the training images and selects nothing on held-out data.
   validation: false,
+  // Anomaly maps at the input size (pixel metrics are meaningful).
+  pixelMaps: true,
   // The encoder-free variant needs no weights.
   resources: (config): ResourceSpecs => (config.encoder === 'resnet18'
     ? { backbone: { kind: 'weights', name: 'resnet18', purpose: "PyramidFlow's frozen ResNet18 stem + layer1 encoder" } }

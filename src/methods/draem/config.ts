@@ -1,0 +1,96 @@
+// DRAEM's hyper-parameters under the official repository's names (VitjanZ/DRAEM train_DRAEM.py arguments,
+// model_unet.py constructor arguments, data_loader.py constants).
+
+export interface DraemConfig {
+  /** Input side: images are resized to img_size x img_size (data_loader.py resize_shape). */
+  img_size: number;
+  /** ReconstructiveSubNetwork(base_width): encoder widths w, 2w, 4w, 8w, 8w. */
+  base_width: number;
+  /** DiscriminativeSubNetwork(base_channels): encoder widths b, 2b, 4b, 8b, 8b, 8b. */
+  base_channels: number;
+  /** Adam learning rate of both networks. */
+  lr: number;
+  epochs: number;
+  /** Batch size. An epoch is ceil(training images / bs) steps, as with the official DataLoader. */
+  bs: number;
+  /** MultiStepLR milestones as fractions of `epochs` (official: [0.8, 0.9] x epochs) and its gamma. */
+  lr_milestones: number[];
+  lr_gamma: number;
+  /** Perlin lattice 2^a x 2^b with a, b uniform in [min_perlin_scale, perlin_scale). */
+  perlin_scale: number;
+  min_perlin_scale: number;
+  /** Mask = rotated Perlin noise > threshold. */
+  threshold: number;
+  /** beta ~ U(0, beta_max): opacity of the training image inside the anomaly. */
+  beta_max: number;
+  /** Probability that a training sample stays normal (no anomaly, empty mask). */
+  normal_prob: number;
+  /** Probability that a training image is first rotated by U(-90, 90) degrees. */
+  rotate_prob: number;
+  /** Focal loss gamma. */
+  gamma: number;
+  /** Side of the average pooling that smooths the map before the image score's max (test_DRAEM.py: 21). */
+  score_pool: number;
+  seed: number;
+}
+
+/** The official settings: train_DRAEM.py's README command (--bs 8 --lr 0.0001 --epochs 700), 256 px, full widths. */
+export const PAPER: DraemConfig = {
+  img_size: 256,
+  base_width: 128,
+  base_channels: 64,
+  lr: 1e-4,
+  epochs: 700,
+  bs: 8,
+  lr_milestones: [0.8, 0.9],
+  lr_gamma: 0.2,
+  perlin_scale: 6,
+  min_perlin_scale: 0,
+  threshold: 0.5,
+  beta_max: 0.8,
+  normal_prob: 0.5,
+  rotate_prob: 0.3,
+  gamma: 2,
+  score_pool: 21,
+  seed: 0,
+};
+
+/**
+ * CPU-sized (lavapipe on 2 shared cores): 64 px, both networks at width 4 (1/32 and 1/16 of the official), 25
+ * epochs at lr 1e-3. Chosen by cost before any measurement of detection (one step of 8 images took about 14 s
+ * on the loaded 2-core machine), not tuned on any data; README "DRAEM" lists each departure.
+ */
+export const QUICK: DraemConfig = {
+  ...PAPER,
+  img_size: 64,
+  base_width: 4,
+  base_channels: 4,
+  lr: 1e-3,
+  epochs: 25,
+  bs: 8,
+};
+
+export const PRESETS = { paper: PAPER, quick: QUICK } as const;
+export type DraemPreset = keyof typeof PRESETS;
+
+/** The preset with overrides, checked: unknown keys and impossible values are named. */
+export function draemConfig(preset: DraemPreset, overrides: Record<string, unknown> = {}): DraemConfig {
+  const base = PRESETS[preset];
+  if (!base) throw new Error(`texad: DRAEM has no preset '${String(preset)}'; available: ${Object.keys(PRESETS).join(', ')}`);
+  for (const k of Object.keys(overrides)) {
+    if (!(k in base)) throw new Error(`texad: DRAEM has no hyper-parameter '${k}'; known: ${Object.keys(base).join(', ')}`);
+  }
+  const c = { ...base, ...overrides } as DraemConfig;
+  const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+  for (const k of ['img_size', 'base_width', 'base_channels', 'epochs', 'bs', 'score_pool'] as const) {
+    if (!posInt(c[k])) throw new Error(`texad: DRAEM ${k} must be a positive integer, got ${JSON.stringify(c[k])}`);
+  }
+  if (c.img_size % 32 !== 0) {
+    throw new Error(`texad: DRAEM img_size must be a multiple of 32 (five 2x2 max-pools and Perlin lattices up to 32), got ${c.img_size}`);
+  }
+  if (c.score_pool % 2 === 0) throw new Error(`texad: DRAEM score_pool must be odd, got ${c.score_pool}`);
+  if (!(c.min_perlin_scale >= 0 && c.perlin_scale > c.min_perlin_scale && 2 ** (c.perlin_scale - 1) <= c.img_size)) {
+    throw new Error(`texad: DRAEM needs 0 <= min_perlin_scale < perlin_scale and 2^(perlin_scale - 1) <= img_size, got ${c.min_perlin_scale}, ${c.perlin_scale}`);
+  }
+  return c;
+}
