@@ -23,11 +23,15 @@ export {
 export { SafetensorsReader, encodeSafetensors } from './io/safetensors.ts';
 export { readNpy, writeNpy, type NpyArray } from './io/npy.ts';
 export * from './metrics/index.ts';
-export { createDetector, METHODS, type CreateOptions } from './methods/index.ts';
 export {
-  AbortError, imagesInMemory, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
-  type Progress, type TrainingImages,
+  createDetector, defineMethod, methodEntry, parseConfig, METHODS, type BuildOptions, type CreateOptions, type MethodEntry,
+  type RegisteredMethod,
+} from './methods/index.ts';
+export type { ImagesResource, ResolvedResources, ResourceSpec, ResourceSpecs, WeightsResource } from './methods/resources.ts';
+export {
+  AbortError, imagesInMemory, seededShuffle, throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport,
+  type ImageBatch, type Prediction, type Progress, type TrainingImages, type TrainingUnit,
 } from './methods/detector.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
-export { decodeDetectorState, encodeDetectorState } from './methods/checkpoint.ts';
+export { decodeDetectorState, encodeDetectorState, packOptimizerState, unpackOptimizerState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

@@ -19,6 +19,7 @@ import { conv2d } from '../src/ops/conv2d.ts';
 import { cpuUniform } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { shapeSize } from '../src/runtime/tensor.ts';
+import type { RandomInit } from '../src/backbones/weights.ts';
 import { assertClose, gpuRuntime } from './helpers/gpu.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -37,8 +38,8 @@ async function fixture(name: string): Promise<SafetensorsReader> {
 }
 
 /** The fixtures' weights: random-init convs, BatchNorm statistics drawn uniformly from BN_RANGES. */
-function fixtureWeights(seed: number): WeightStore {
-  const random = randomWeights(seed);
+function fixtureWeights(seed: number, init: RandomInit = 'torchvision'): WeightStore {
+  const random = randomWeights(seed, init);
   return {
     ...random,
     read: async (rt, p) => {
@@ -66,15 +67,15 @@ function assertTap(actual: Float32Array, expected: Float32Array, what: string): 
 }
 
 describe('backbone parity with PyTorch (same weights, same input)', () => {
-  const cases = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_small-padded', 'pdn_medium'];
+  const cases = ['resnet18', 'resnet18-zeromean', 'resnet50', 'wide_resnet50_2', 'resnet152', 'pdn_small', 'pdn_small-padded', 'pdn_medium'];
   for (const name of cases) {
     it(name, async () => {
       const rt = await gpuRuntime();
       const fx = await fixture(name);
-      const { seed, size, batch, taps, padding } = fx.metadata as Record<string, string>;
+      const { seed, size, batch, taps, padding, init } = fx.metadata as Record<string, string>;
       const arch = fx.metadata['arch'] as BackboneName;
       const tapList = taps!.split(',');
-      const weights = fixtureWeights(Number(seed));
+      const weights = fixtureWeights(Number(seed), (init ?? 'torchvision') as RandomInit);
       const bb = await loadBackbone(rt, arch, { weights, taps: tapList, padding: padding === 'true' });
       try {
         const shape = [Number(batch), 3, Number(size), Number(size)];

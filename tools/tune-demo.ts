@@ -1,5 +1,5 @@
 // Sweeps SimpleNet configurations on a synthetic (or real) dataset and prints per-category metrics and times, to
-// choose the `quick` preset (README "SimpleNet"). Each configuration is the quick preset plus overrides; with
+// choose the `quick` preset (src/methods/simplenet/README.md). Each configuration is the quick preset plus overrides; with
 // --eval-at the same fit is evaluated after several epoch counts (training continues between evaluations).
 //   texad synth --out /tmp/tune/synthetic --preset tiny
 //   npx deno run -A tools/tune-demo.ts --data /tmp/tune/synthetic --category cloth \
@@ -59,7 +59,7 @@ try {
     const checkpoints = evalAt.length > 0 ? evalAt : [total];
     for (const protocol of selected) {
       for (let seed = 0; seed < seeds; seed++) {
-        const detector = await createDetector(rt, 'simplenet', { preset: 'quick', seed, config: overrides, weights: 'random' });
+        const detector = await createDetector(rt, 'simplenet', { preset: 'quick', seed, config: overrides, resources: { backbone: 'random' } });
         try {
           const train = trainingImages(protocol);
           let featureSeconds = 0;
@@ -69,8 +69,8 @@ try {
             const start = performance.now();
             let featuresEnd = start;
             const report = await detector.fit(train, {
-              startEpoch: done,
-              epochs: upTo,
+              start: done,
+              length: upTo,
               onProgress: (p) => {
                 if (p.phase === 'features') featuresEnd = performance.now();
               },
@@ -82,7 +82,7 @@ try {
             const ev = await evaluate(protocol, detector, detector.resize, detector.inputSize, { batchSize: 8 });
             const m = ev.metrics;
             const state = await detector.state();
-            const noise = Number(state.config['noise_std_effective']);
+            const noise = Number(state.training['noise_std_effective']);
             console.log([spec || '(quick)', protocol.category, seed, upTo, pct(m.imageAUROC), pct(m.pixelAUROC), pct(m.aupro),
               report.finalLoss.toFixed(3), noise.toPrecision(3), featureSeconds.toFixed(1), trainSeconds.toFixed(1),
               ev.seconds.predict.toFixed(1)].join(' | '));

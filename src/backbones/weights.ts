@@ -55,20 +55,45 @@ export function initKey(seed: number, name: string): RngKey {
 }
 
 /**
- * Seeded random initialisation with the distributions of a freshly constructed torchvision/PyTorch model:
- * element e of parameter `key` is element e of stream 0 of Rng(initKey(seed, key)) (Philox4x32-10; normals by
- * Box-Muller), scaled per `Init`. BatchNorm comes out as the identity (weight 1, bias 0, mean 0, variance 1).
+ * How random-init mode draws weights. 'torchvision': the distributions of a freshly constructed torchvision/PyTorch
+ * model. 'zero-mean': the same values, then every k x k (k > 1) kernel made zero-mean over its window (per
+ * output/input channel pair), so that a random network responds to local contrast (texture) rather than to
+ * brightness and colour; 1 x 1 kernels, biases and BatchNorm are unchanged. tools/golden/backbones.py reproduces both.
  */
-export function randomWeights(seed = 0): WeightStore {
+export type RandomInit = 'torchvision' | 'zero-mean';
+
+/**
+ * Seeded random initialisation: element e of parameter `key` is element e of stream 0 of Rng(initKey(seed, key))
+ * (Philox4x32-10; normals by Box-Muller), scaled per `Init`, then shaped by `init` (RandomInit). BatchNorm comes out
+ * as the identity (weight 1, bias 0, mean 0, variance 1).
+ */
+export function randomWeights(seed = 0, init: RandomInit = 'torchvision'): WeightStore {
   initKey(seed, '');
+  if (init !== 'torchvision' && init !== 'zero-mean') {
+    throw new WeightsError(`unknown random init '${String(init)}'; use 'torchvision' or 'zero-mean'`);
+  }
+  const draw = async (rt: Runtime, p: ParamSpec): Promise<Float32Array | Tensor> => {
+    if (p.init.kind === 'constant') return new Float32Array(shapeSize(p.shape)).fill(p.init.value);
+    const rng = new Rng(rt, initKey(seed, p.key));
+    return p.init.kind === 'normal' ? rng.normal(p.shape, 0, p.init.std) : rng.uniform(p.shape, -p.init.bound, p.init.bound);
+  };
   return {
-    name: `random init (seed ${seed})`,
+    name: init === 'torchvision' ? `random init (seed ${seed})` : `random init (seed ${seed}), zero-mean kernels`,
     check: () => {},
     async read(rt, p) {
-      const { init } = p;
-      if (init.kind === 'constant') return new Float32Array(shapeSize(p.shape)).fill(init.value);
-      const rng = new Rng(rt, initKey(seed, p.key));
-      return init.kind === 'normal' ? rng.normal(p.shape, 0, init.std) : rng.uniform(p.shape, -init.bound, init.bound);
+      const value = await draw(rt, p);
+      const window = p.shape.length === 4 ? p.shape[2]! * p.shape[3]! : 1;
+      if (init === 'torchvision' || window === 1) return value;
+      const data = value instanceof Float32Array ? value : await value.read();
+      if (!(value instanceof Float32Array)) value.dispose();
+      // Float32 subtraction of a float64 window mean, as tools/golden/backbones.py zero_mean() does it.
+      for (let g = 0; g < data.length; g += window) {
+        let mean = 0;
+        for (let k = 0; k < window; k++) mean += data[g + k]!;
+        mean /= window;
+        for (let k = 0; k < window; k++) data[g + k]! -= mean;
+      }
+      return data;
     },
     close: async () => {},
   };

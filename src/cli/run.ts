@@ -6,13 +6,14 @@ import type { Command } from './main.ts';
 import { numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
 import { progressSink, type ProgressSink } from './progress.ts';
 import { discoverDataset } from '../data/discover.ts';
-import { protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
+import { DEFAULT_VALIDATION_FRACTION, protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
 import { resolvePreset } from '../data/synth/generate.ts';
 import { SYNTH_MANIFEST, writeSynthDataset } from '../data/synth/write.ts';
-import { conventionalWeightsPath } from '../backbones/weights.ts';
-import { evaluate, trainingImages } from '../eval/evaluate.ts';
+import { evaluate, trainingImages, validationImages } from '../eval/evaluate.ts';
 import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.ts';
-import { createDetector, METHODS } from '../methods/index.ts';
+import { METHODS, type RegisteredMethod } from '../methods/index.ts';
+import type { ResolvedResources } from '../methods/resources.ts';
+import { loadResources, planResources } from './resources.ts';
 import { renderPanel } from '../report/heatmap.ts';
 import {
   categoryResult, reportMarkdown, resultsJson, seedResult, type RunResults, type SeedResult,
@@ -33,9 +34,14 @@ OUT/heatmaps/. Interrupted runs resume: re-run the same command.
   --category NAME|all    category to run (default all)
   --preset NAME          method preset: quick (CPU-sized) or paper (the official settings) (default quick)
   --seeds N              seeds 0..N-1; results report mean ± std (default 1)
-  --epochs N             override the preset's number of training epochs
-  --weights FILE|random  backbone weights (safetensors from tools/export-weights.py); default: the file for the
-                         backbone in $TEXAD_WEIGHTS if present, else 'random' (seeded initialisation)
+  --epochs N             override the preset's training length (methods trained in epochs)
+  --iterations N         override the preset's training length (methods trained in iterations)
+  --weights FILE|random  the weights of a method with one weights resource (safetensors from
+                         tools/export-weights.py), or 'random': every network seeded random, explicitly
+  --weights-dir DIR      where every resource of the method is looked up: weights DIR/<name>.safetensors, image
+                         folders DIR/<name>/ (default $TEXAD_WEIGHTS). Missing ones are all listed, with how to
+                         get them, before any work starts. With neither flag nor $TEXAD_WEIGHTS, networks get
+                         seeded random weights (labelled in the output; such figures say nothing about real data)
   --protocol KIND        texture-ad (pooled per category, default) or mvtec (per subclass)
   --synth-preset NAME    tiny | small | full, with --data synthetic (default tiny)
   --synth-seed N         seed of the generated dataset (default 0)
@@ -53,8 +59,10 @@ interface RunConfig {
   protocol: ProtocolKind;
   categories: string;
   seeds: number;
-  epochs: number | null;
-  weights: string;
+  /** --epochs / --iterations, in the method's training unit. */
+  length: number | null;
+  /** Resource key → absolute path, or 'random'. */
+  resources: Record<string, string>;
   overrides: Record<string, unknown>;
 }
 
@@ -116,6 +124,15 @@ function parseOverrides(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** --epochs or --iterations, whichever matches the method's training unit (the other is refused by name). */
+function trainingLength(entry: RegisteredMethod, epochs: number | null, iterations: number | null): number | null {
+  const [given, other] = entry.unit === 'epochs' ? [epochs, iterations] : [iterations, epochs];
+  const flag = entry.unit === 'epochs' ? '--iterations' : '--epochs';
+  if (other !== null) throw new UsageError(`${entry.name} trains in ${entry.unit}; use --${entry.unit} instead of ${flag}`);
+  if (given !== null && !(Number.isInteger(given) && given >= 1)) throw new UsageError(`--${entry.unit} must be a positive integer, got ${given}`);
+  return given;
+}
+
 function slug(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
@@ -134,32 +151,43 @@ export const command: Command = {
     const heatmapCount = numberFlag(args, 'heatmaps', 4);
     const batchSize = numberFlag(args, 'batch-size', 8);
     const epochs = args.flags.has('epochs') ? numberFlag(args, 'epochs') : null;
+    const iterations = args.flags.has('iterations') ? numberFlag(args, 'iterations') : null;
     if (!Number.isInteger(seeds) || seeds < 1) throw new UsageError(`--seeds must be a positive integer, got ${seeds}`);
     if (protocolKind !== 'texture-ad' && protocolKind !== 'mvtec') throw new UsageError(`--protocol must be texture-ad or mvtec`);
-    if (!METHODS[method]) throw new UsageError(`unknown --method ${method}; available: ${Object.keys(METHODS).join(', ')}`);
+    const entry = METHODS[method];
+    if (!entry) throw new UsageError(`unknown --method ${method}; available: ${Object.keys(METHODS).join(', ')}`);
+    const length = trainingLength(entry, epochs, iterations);
     const synthetic = dataArg === 'synthetic'
       ? { preset: stringFlag(args, 'synth-preset', 'tiny'), seed: numberFlag(args, 'synth-seed', 0) }
       : null;
     const weightsArg = stringFlag(args, 'weights', '');
+    const weightsDir = stringFlag(args, 'weights-dir', '');
     const overrides = parseOverrides(stringFlag(args, 'config', '{}'));
+    try {
+      entry.config(preset, overrides);
+    } catch (err) {
+      throw new UsageError((err as Error).message.replace(/^texad: /, ''));
+    }
+    // Before any work: every missing resource at once.
+    const plan = await planResources(entry, preset, overrides, {
+      ...(weightsArg ? { weights: weightsArg } : {}), ...(weightsDir ? { weightsDir } : {}),
+    });
     const progress = progressSink();
+    for (const note of plan.notes) progress.log(note);
 
     const rt = await Runtime.create();
     try {
-      const weights = weightsArg || conventionalWeightsPath(METHODS[method]!.backbone(preset)) || 'random';
-      if (weights === 'random') {
-        progress.log('backbone: seeded random weights (no ImageNet weights given; see README "Backbones and weights")');
-      }
       const cfg: RunConfig = {
         texad: VERSION, method, preset, data: synthetic ? 'synthetic' : resolve(dataArg), synthetic, protocol: protocolKind,
-        categories: stringFlag(args, 'category', 'all'), seeds, epochs, weights: weights === 'random' ? 'random' : resolve(weights),
-        overrides,
+        categories: stringFlag(args, 'category', 'all'), seeds, length, resources: plan.where, overrides,
       };
+      const resources = await loadResources(entry, preset, overrides, plan);
       await claimRunFolder(out, cfg);
       const dataDir = synthetic ? await prepareSynthetic(out, synthetic.preset, synthetic.seed, progress) : cfg.data;
       const desc = await discoverDataset(dataDir);
       for (const p of desc.problems) progress.log(`${p.severity}: ${p.path}: ${p.message}`);
-      let selected: Protocol[] = makeProtocols(desc, protocolKind);
+      // A method that validates gets a validation split; without validation folders it is held out of training.
+      let selected: Protocol[] = makeProtocols(desc, protocolKind, entry.validation ? { validationFraction: DEFAULT_VALIDATION_FRACTION } : {});
       if (cfg.categories !== 'all') {
         selected = selected.filter((p) => p.category === cfg.categories);
         if (selected.length === 0) {
@@ -181,7 +209,7 @@ export const command: Command = {
             perSeed.push(done);
             continue;
           }
-          perSeed.push(await runOne(rt, { cfg, protocol, name, seed, key, out, weights, heatmapCount, batchSize, progress }));
+          perSeed.push(await runOne(rt, { cfg, entry, protocol, name, seed, key, out, resources, heatmapCount, batchSize, progress }));
         }
         heatmapLinks[name] = await listHeatmaps(out, slug(name));
         results.push(categoryResult(name, perSeed, protocol.trainItems.length, protocol.testItems.length));
@@ -215,12 +243,13 @@ async function listHeatmaps(out: string, name: string): Promise<string[]> {
 
 interface OneRun {
   cfg: RunConfig;
+  entry: RegisteredMethod;
   protocol: Protocol;
   name: string;
   seed: number;
   key: string;
   out: string;
-  weights: string;
+  resources: ResolvedResources;
   heatmapCount: number;
   batchSize: number;
   progress: ProgressSink;
@@ -229,29 +258,30 @@ interface OneRun {
 /** Fits (resuming from the last epoch checkpoint if one exists) and evaluates one category for one seed. */
 async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
   const { cfg, protocol, name, seed, key, out, progress } = o;
-  const detector = await createDetector(rt, cfg.method, { preset: cfg.preset, seed, weights: o.weights, config: cfg.overrides });
+  const detector = await o.entry.create(rt, { preset: cfg.preset, seed, resources: o.resources, config: cfg.overrides });
   try {
     const ckptDir = join(out, 'checkpoints');
     const ckptPath = join(ckptDir, `${key}.safetensors`);
     await mkdir(ckptDir, { recursive: true });
-    let startEpoch = 0;
+    let start = 0;
     let priorSeconds = 0;
     if (await exists(ckptPath)) {
       const saved = await decodeDetectorState(await readFile(ckptPath), ckptPath);
       await detector.restore(saved);
-      startEpoch = Number(saved.extra['epoch'] ?? 0);
+      start = Number(saved.extra['done'] ?? 0);
       priorSeconds = Number(saved.extra['fitSeconds'] ?? 0);
-      progress.log(`${name} seed ${seed}: resuming from epoch ${startEpoch}`);
+      progress.log(`${name} seed ${seed}: resuming after ${start} ${detector.trainingUnit}`);
     }
     const label = `${name} seed ${seed}`;
     const fitStart = performance.now();
     const report = await detector.fit(trainingImages(protocol), {
-      startEpoch,
-      ...(cfg.epochs !== null ? { epochs: cfg.epochs } : {}),
+      start,
+      ...(cfg.length !== null ? { length: cfg.length } : {}),
+      ...(protocol.validationItems.length > 0 ? { validation: validationImages(protocol) } : {}),
       onProgress: (p) => progress.update(`${label} ${p.phase}`, p.done, p.total, p.loss !== undefined ? `loss ${p.loss.toFixed(4)}` : ''),
-      onEpochEnd: async (epoch) => {
+      onCheckpoint: async (done) => {
         const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
-        await writeAtomic(ckptPath, encodeDetectorState(await detector.state(), { epoch, fitSeconds }));
+        await writeAtomic(ckptPath, encodeDetectorState(await detector.state(), { done, fitSeconds }));
       },
     });
     const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
@@ -273,9 +303,8 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
     const state = await detector.state();
     const result = seedResult(seed, ev, fitSeconds, report.finalLoss);
     await mkdir(join(out, 'partial'), { recursive: true });
-    // The hyper-parameters as run; optimizer bookkeeping belongs to checkpoints, not to the results.
-    const { optimizers: _optimizers, ...hyper } = state.config;
-    await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: hyper }, null, 2));
+    // The hyper-parameters as run (state.training belongs to checkpoints, not to the results).
+    await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: state.config }, null, 2));
     await writeAtomic(join(out, 'partial', `${key}.json`), JSON.stringify(result));
     await rm(ckptPath, { force: true });
     const m = result.metrics;

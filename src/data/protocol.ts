@@ -43,10 +43,18 @@ export interface Protocol {
   records(split?: Split): EvalRecord[];
 }
 
+/**
+ * The validation share `texad run` holds out for a method that asks for validation images (its registry entry has
+ * `validation: true`) when the dataset has no validation folders, as Texture-AD has none: a seeded 10% of each
+ * subclass's good training images (seed = the protocol seed, 0 by default, independent of the method seed). Those
+ * images are then NOT used for training; methods without validation train on all good images.
+ */
+export const DEFAULT_VALIDATION_FRACTION = 0.1;
+
 export interface ProtocolOptions {
   /**
    * Share of each subclass's training images held out for validation, when the dataset has no validation
-   * folders of its own (default 0: no validation split).
+   * folders of its own (default 0: no validation split; see DEFAULT_VALIDATION_FRACTION).
    */
   validationFraction?: number;
   /** Seed of the validation split and of the id shuffle (default 0). */

@@ -1,6 +1,6 @@
 // The evaluation harness: a protocol's images → a detector (pixels only) → exact metrics, pooled over the
 // category and broken down per subclass on the evaluation side.
-import { BatchLoader, type Batch, type ByteSource } from '../data/loader.ts';
+import { BatchLoader, loadImage, type Batch, type ByteSource } from '../data/loader.ts';
 import type { Protocol, SampleRef } from '../data/protocol.ts';
 import { seededShuffle, type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
 import { createImageMetrics, createPixelMetrics, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
@@ -67,7 +67,37 @@ export interface LoaderOptions {
 
 /** The method-facing view of a protocol's training split: pixels through the streaming loader, nothing else. */
 export function trainingImages(protocol: Protocol, opts: LoaderOptions = {}): TrainingImages {
-  const refs: readonly SampleRef[] = protocol.trainItems;
+  return imagesOf(protocol, protocol.trainItems, opts);
+}
+
+/** The protocol's validation images (defect-free, held out from training) for FitOptions.validation. */
+export function validationImages(protocol: Protocol, opts: LoaderOptions = {}): TrainingImages {
+  return imagesOf(protocol, protocol.validationItems, opts);
+}
+
+/**
+ * Auxiliary images from files (a method resource such as DRAEM's anomaly textures), decoded one batch at a time,
+ * resized to `size` and centre-cropped like training images.
+ */
+export function fileImages(paths: readonly string[], opts: { read?: ByteSource } = {}): TrainingImages {
+  return {
+    count: paths.length,
+    async *batches({ batchSize, size, crop, shuffleSeed }) {
+      const order = shuffleSeed === undefined ? paths : seededShuffle(paths, shuffleSeed);
+      for (let start = 0; start < order.length; start += batchSize) {
+        const picked = order.slice(start, start + batchSize);
+        const images = new Float32Array(picked.length * 3 * size * size);
+        for (let k = 0; k < picked.length; k++) {
+          images.set((await loadImage(picked[k]!, { size, ...(opts.read ? { read: opts.read } : {}) })).data, k * 3 * size * size);
+        }
+        const side = crop ?? size;
+        yield { images: centreCrop(images, picked.length, 3, size, side), count: picked.length, height: side, width: side };
+      }
+    },
+  };
+}
+
+function imagesOf(protocol: Protocol, refs: readonly SampleRef[], opts: LoaderOptions): TrainingImages {
   return {
     count: refs.length,
     async *batches({ batchSize, size, crop, shuffleSeed }) {

@@ -1,5 +1,7 @@
-// A detector's state as one safetensors file: tensors as F32, the method name and JSON config in __metadata__.
+// A detector's state as one safetensors file: tensors as F32; the method name, JSON config and training state in
+// __metadata__. Also the packing of optimizer states into a DetectorState, shared by every trained method.
 import { SafetensorsReader, encodeSafetensors } from '../io/safetensors.ts';
+import type { OptimizerState } from '../runtime/optim.ts';
 import type { DetectorState } from './detector.ts';
 
 /**
@@ -10,6 +12,7 @@ export function encodeDetectorState(state: DetectorState, extra: Record<string, 
   return encodeSafetensors(state.tensors, {
     texad_method: state.method,
     texad_config: JSON.stringify(state.config),
+    texad_training: JSON.stringify(state.training),
     texad_extra: JSON.stringify(extra),
   });
 }
@@ -24,6 +27,52 @@ export async function decodeDetectorState(bytes: Uint8Array, name = 'checkpoint'
   }
   const tensors: DetectorState['tensors'] = {};
   for (const [key, info] of reader.tensors) tensors[key] = { shape: [...info.shape], data: await reader.read(key) };
-  const extra = JSON.parse(reader.metadata['texad_extra'] ?? '{}') as Record<string, unknown>;
-  return { method, config: JSON.parse(config) as Record<string, unknown>, tensors, extra };
+  const parse = (field: string) => JSON.parse(reader.metadata[field] ?? '{}') as Record<string, unknown>;
+  return {
+    method, config: JSON.parse(config) as Record<string, unknown>, training: parse('texad_training'), tensors,
+    extra: parse('texad_extra'),
+  };
+}
+
+/** An optimizer state with its buffers moved into the state's tensors (the JSON keeps only the small part). */
+export interface PackedOptimizer {
+  kind: string;
+  lr: number;
+  step: number;
+  params: Array<{ name: string; shape: number[]; step: number; buffers: string[] }>;
+}
+
+/**
+ * Moves the buffers (Adam moments, momentum) of optimizer `key` into `tensors` as `optimizer.<key>.<param>.<buffer>`
+ * and returns the rest, for DetectorState.training.
+ */
+export function packOptimizerState(key: string, s: OptimizerState, tensors: DetectorState['tensors']): PackedOptimizer {
+  return {
+    kind: s.kind,
+    lr: s.lr,
+    step: s.step,
+    params: s.params.map((p) => {
+      for (const [buf, data] of Object.entries(p.buffers)) tensors[`optimizer.${key}.${p.name}.${buf}`] = { shape: p.shape, data };
+      return { name: p.name, shape: p.shape, step: p.step, buffers: Object.keys(p.buffers) };
+    }),
+  };
+}
+
+/** The inverse of packOptimizerState; `method` names the checkpoint in the error when a buffer is missing. */
+export function unpackOptimizerState(method: string, key: string, p: PackedOptimizer, tensors: DetectorState['tensors']): OptimizerState {
+  return {
+    kind: p.kind,
+    lr: p.lr,
+    step: p.step,
+    params: p.params.map((q) => ({
+      name: q.name,
+      shape: q.shape,
+      step: q.step,
+      buffers: Object.fromEntries(q.buffers.map((b) => {
+        const t = tensors[`optimizer.${key}.${q.name}.${b}`];
+        if (!t) throw new Error(`texad: ${method} checkpoint lacks optimizer buffer ${key}.${q.name}.${b} (a truncated or foreign file?)`);
+        return [b, t.data];
+      })),
+    })),
+  };
 }

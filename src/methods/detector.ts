@@ -19,32 +19,46 @@ export interface TrainingImages {
   batches(opts: { batchSize: number; size: number; crop?: number; shuffleSeed?: number }): AsyncIterable<ImageBatch>;
 }
 
+/** How a method counts training: passes over the training set, or optimizer steps. */
+export type TrainingUnit = 'epochs' | 'iterations';
+
 export interface Progress {
   phase: 'features' | 'train' | 'predict';
-  /** Work done and total in this phase (e.g. epochs, images). */
+  /** Work done and total in this phase: images while extracting features, `unit`s while training. */
   done: number;
   total: number;
+  /** What `done` counts in the 'train' phase (the detector's trainingUnit). */
+  unit?: TrainingUnit;
   /** Latest training loss, when known. */
   loss?: number;
 }
 
 export interface FitOptions {
-  /** Overrides the preset's epoch count. */
-  epochs?: number;
+  /** Overrides the preset's training length, in the detector's `trainingUnit` (epochs or iterations). */
+  length?: number;
+  /**
+   * Held-out defect-free images, given when the method's registry entry asks for validation (`validation: true`);
+   * e.g. EfficientAD normalises its maps on them. Under the Texture-AD protocol without a validation split these are
+   * a seeded 10% of the good training images, which `train` then does not contain (src/data/protocol.ts
+   * holdOutValidation).
+   */
+  validation?: TrainingImages;
   onProgress?: (p: Progress) => void;
   /** Aborting stops training at the next step boundary with an AbortError; the model keeps its last state. */
   signal?: AbortSignal;
   /**
-   * Called after each epoch with the epoch number; a long fit persists itself here (save()) so an interrupted
-   * run can resume with `startEpoch`.
+   * Called at each checkpoint boundary (after every epoch, or every so many iterations as the method documents) with
+   * the units done; a long fit persists itself here (state()) so an interrupted run can resume with `start`.
    */
-  onEpochEnd?: (epoch: number) => Promise<void>;
-  /** First epoch to run (a resumed fit after load()). */
-  startEpoch?: number;
+  onCheckpoint?: (done: number) => Promise<void>;
+  /** Units already done: a fit resumed after restore() of a state written at onCheckpoint(start). */
+  start?: number;
 }
 
 export interface FitReport {
-  epochs: number;
+  /** Training length run, in `unit`s (including any done before a resume). */
+  length: number;
+  unit: TrainingUnit;
   seconds: number;
   finalLoss: number;
 }
@@ -58,10 +72,20 @@ export interface Prediction {
   width: number;
 }
 
-/** A method's complete state: its JSON config and named float32 tensors (written as safetensors). */
+/**
+ * A method's complete state (written as one safetensors file by src/methods/checkpoint.ts): JSON `config` and
+ * `training`, and named float32 tensors.
+ */
 export interface DetectorState {
   method: string;
+  /** Hyper-parameters only, under the official names: what results.json reports as the configuration run. */
   config: Record<string, unknown>;
+  /**
+   * What fit() counted or measured besides tensors: optimizer bookkeeping (src/methods/checkpoint.ts
+   * packOptimizerState; the moments themselves go to `tensors`), step counters, statistics of the training data
+   * (e.g. SimpleNet's noise_std_effective). Needed to resume or to predict identically; not a hyper-parameter.
+   */
+  training: Record<string, unknown>;
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
 }
 
@@ -70,6 +94,8 @@ export interface Detector {
   /** Images are resized to `resize` x `resize`, then centre-cropped to `inputSize` x `inputSize`. */
   readonly resize: number;
   readonly inputSize: number;
+  /** What FitOptions.length/start and Progress.done count while training. */
+  readonly trainingUnit: TrainingUnit;
   fit(train: TrainingImages, opts?: FitOptions): Promise<FitReport>;
   predict(batch: ImageBatch): Promise<Prediction>;
   /** Everything needed to rebuild the trained detector; see saveDetector/loadDetector for files. */
@@ -85,6 +111,11 @@ export class AbortError extends Error {
     super(`texad: ${what} was aborted`);
     this.name = 'AbortError';
   }
+}
+
+/** Throws an AbortError naming `what` (e.g. 'SimpleNet training') once `signal` has aborted; call at step boundaries. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new AbortError(what);
 }
 
 /**

@@ -2,7 +2,8 @@
 
 Big networks cannot ship their weights as fixtures (WRN50-2 is 270 MB), so both sides derive every value from
 (seed, tensor name) with the Philox4x32-10 generator of src/ops/random.ts, reimplemented below in NumPy:
-conv weights follow texad's random-init mode (src/backbones/weights.ts), BatchNorm statistics and the input come
+conv weights follow texad's random-init mode (src/backbones/weights.ts; the '-zeromean' fixture its 'zero-mean'
+option, every k x k kernel minus its window mean), BatchNorm statistics and the input come
 from uniform draws (ranges in BN_RANGES). A fixture holds only the expected taps (float64 reference, stored f32).
 
   /usr/bin/python3 tools/golden/backbones.py                 writes test/fixtures/backbones/<arch>.safetensors
@@ -77,8 +78,16 @@ def normal(name, shape, std, seed=SEED):
     return torch.from_numpy(std * z).reshape(shape)
 
 
-def fill_parameters(arch, model, seed=SEED):
-    """The values texad's random init gives conv weights (PDN biases too), and BN_RANGES draws for BatchNorm."""
+def zero_mean(w):
+    """randomWeights(seed, 'zero-mean'): each k x k (k > 1) kernel minus its mean over the window."""
+    if w.dim() != 4 or w.shape[2] * w.shape[3] == 1:
+        return w
+    return w - w.mean(dim=(2, 3), keepdim=True)
+
+
+def fill_parameters(arch, model, seed=SEED, init='torchvision'):
+    """The values texad's random init (`init`: torchvision or zero-mean) gives conv weights (PDN biases too), and
+    BN_RANGES draws for BatchNorm."""
     state = {}
     for key, t in model.state_dict().items():
         if key.endswith('num_batches_tracked') or key.startswith('fc.'):
@@ -86,6 +95,8 @@ def fill_parameters(arch, model, seed=SEED):
         field = key.rsplit('.', 1)[1]
         if t.dim() == 4 and arch in ew.RESNETS:  # kaiming_normal_(mode='fan_out', nonlinearity='relu')
             state[key] = normal(key, t.shape, math.sqrt(2.0 / (t.shape[0] * t.shape[2] * t.shape[3])), seed)
+            if init == 'zero-mean':
+                state[key] = zero_mean(state[key])
         elif arch in ew.PDNS:  # nn.Conv2d's default: U(+-1/sqrt(fan_in)) for weight and bias
             conv = model.get_submodule(key.rsplit('.', 1)[0])
             fan_in = conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]
@@ -100,6 +111,7 @@ CASES = [
     # fixture, arch, input size, batch, taps; sizes keep every case under ~1 GFLOP and make stride-2 layers meet
     # odd sizes. The padded PDN is the form of EfficientAD's paper table (convs and pools padded).
     ('resnet18', 'resnet18', 64, 2, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']),
+    ('resnet18-zeromean', 'resnet18', 64, 1, ['stem', 'layer1', 'layer2']),
     ('resnet50', 'resnet50', 48, 1, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']),
     ('wide_resnet50_2', 'wide_resnet50_2', 40, 1, ['layer1', 'layer2', 'layer3', 'layer4']),
     ('resnet152', 'resnet152', 32, 1, ['layer2', 'layer3', 'layer4']),
@@ -120,14 +132,16 @@ def parity_fixtures(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     for fixture, arch, size, batch, taps in CASES:
         padded = fixture.endswith('-padded')
-        model = fill_parameters(arch, ew.PDN(arch, padding=True) if padded else ew.build(arch)).double().eval()
+        init = 'zero-mean' if fixture.endswith('-zeromean') else 'torchvision'
+        model = fill_parameters(arch, ew.PDN(arch, padding=True) if padded else ew.build(arch), init=init).double().eval()
         x = uniform('input', (batch, 3, size, size), 0.0, 1.0)
         with torch.no_grad():
             outs = ew.Features(arch, model, taps).double()(x)
         names = ['out'] if arch in ew.PDNS else taps
         write_fixture(os.path.join(out_dir, fixture + '.safetensors'), {'tap/' + t: o for t, o in zip(names, outs)},
                       {'arch': arch, 'padding': str(padded).lower(), 'seed': SEED, 'size': size, 'batch': batch,
-                       'taps': ','.join(names), 'generator': 'tools/golden/backbones.py', 'torch': torch.__version__})
+                       'taps': ','.join(names), 'generator': 'tools/golden/backbones.py', 'torch': torch.__version__,
+                       **({'init': init} if init != 'torchvision' else {})})
 
     model = fill_parameters(TRAIN_ARCH, ew.build(TRAIN_ARCH)).double().eval()
     trained = {k: p for k, p in model.named_parameters() if k.split('.')[0] in TRAIN_STAGES}

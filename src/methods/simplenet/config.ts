@@ -25,7 +25,7 @@ export interface SimpleNetConfig {
    * texad addition (0 = off, the official behaviour): when > 0, noise_std is this fraction of the spread of the
    * embedded training features, sqrt(mean over dimensions of their variance), measured once before training. The
    * official absolute 0.015 assumes ImageNet features; random backbone weights give features of another scale
-   * (README "SimpleNet").
+   * (src/methods/simplenet/README.md).
    */
   noise_std_relative: number;
   /**
@@ -78,7 +78,7 @@ export const PAPER: SimpleNetConfig = {
 /**
  * The CPU-sized demo configuration for RANDOM backbone weights (no ImageNet weights on a fresh machine), measured on
  * the tiny synthetic set with tools/tune-demo.ts; every departure from PAPER is listed, with the measurements behind
- * it, in the README section "SimpleNet". Architecture and loss are the official ones; these are not the paper's
+ * it, in src/methods/simplenet/README.md. Architecture and loss are the official ones; these are not the paper's
  * settings and their numbers are not SimpleNet's published behaviour.
  */
 export const QUICK: SimpleNetConfig = {

@@ -1,19 +1,19 @@
 // SimpleNet behind the Detector interface: frozen backbone features → projection + discriminator trained on
 // feature-space Gaussian anomalies → per-location scores, an upsampled and blurred map, and the max as the image score.
 import { loadBackbone, type Backbone } from '../../backbones/index.ts';
-import { randomWeights, type WeightStore, type WeightsSource } from '../../backbones/weights.ts';
+import { randomWeights, type WeightsSource } from '../../backbones/weights.ts';
 import { neg } from '../../ops/elementwise.ts';
-import { gaussianBlur } from '../../ops/filter.ts';
-import { max } from '../../ops/reduce.ts';
-import { resizeBilinear } from '../../ops/resize.ts';
 import { Rng } from '../../ops/random.ts';
 import { backward } from '../../runtime/autograd.ts';
-import { Adam, AdamW, type Optimizer, type OptimizerState } from '../../runtime/optim.ts';
+import { Adam, AdamW, type Optimizer } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type Module } from '../../nn/layers.ts';
+import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { anomalyMap, imageScores } from '../components/anomaly-map.ts';
+import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache } from '../components/feature-cache.ts';
 import {
-  AbortError, seededShuffle, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
+  throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
 import { simpleNetConfig, type PresetName, type SimpleNetConfig } from './config.ts';
@@ -31,12 +31,12 @@ export interface SimpleNetOptions {
   featureCacheBytes?: number;
 }
 
-const DEFAULT_FEATURE_CACHE = 512 * 1024 * 1024;
-
 export class SimpleNet implements Detector {
   readonly method = 'simplenet';
+  readonly trainingUnit = 'epochs';
   private readonly projection: Projection;
   private readonly discriminator: Discriminator;
+  /** noise_std in effect: the configured one, or the one measured by the first fit under noise_std_relative. */
   private noiseStd: number;
   /** Created by the first fit() or by restore(); kept so that a resumed fit continues the same Adam moments. */
   private optimizers: { proj: AdamW; dsc: Adam } | null = null;
@@ -55,13 +55,15 @@ export class SimpleNet implements Detector {
 
   static async create(rt: Runtime, opts: SimpleNetOptions = {}): Promise<SimpleNet> {
     const config = simpleNetConfig(opts.preset ?? 'paper', opts.config);
+    const weights = opts.weights ?? 'random';
     const backbone = await loadBackbone(rt, config.backbone, {
-      weights: backboneWeights(opts.weights ?? 'random', config),
+      // random_init shapes only random weights; a weights file passes through.
+      weights: weights === 'random' ? randomWeights(0, config.random_init) : weights,
       // Random backbone weights stand in for the fixed ImageNet ones: the same for every method seed.
       seed: 0,
       taps: config.layers,
     });
-    return new SimpleNet(rt, config, backbone, opts.featureCacheBytes ?? DEFAULT_FEATURE_CACHE);
+    return new SimpleNet(rt, config, backbone, opts.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
   }
 
   get inputSize(): number {
@@ -94,8 +96,8 @@ export class SimpleNet implements Detector {
   async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
     const { rt, config } = this;
     const started = performance.now();
-    const epochs = opts.epochs ?? config.meta_epochs * config.gan_epochs;
-    const startEpoch = opts.startEpoch ?? 0;
+    const epochs = opts.length ?? config.meta_epochs * config.gan_epochs;
+    const startEpoch = opts.start ?? 0;
     if (train.count === 0) throw new Error('texad: SimpleNet.fit: no training images');
 
     // Features of the frozen backbone do not change between epochs: embed once, keep them on the CPU.
@@ -139,13 +141,13 @@ export class SimpleNet implements Detector {
         finalLoss = lastLoss ? (await lastLoss.read())[0]! : NaN;
         lastLoss?.dispose();
         for (const opt of optimizers) await opt.checkFinite();
-        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, loss: finalLoss });
-        await opts.onEpochEnd?.(epoch + 1);
+        opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, unit: 'epochs', loss: finalLoss });
+        await opts.onCheckpoint?.(epoch + 1);
       }
     } finally {
       this.discriminator.training = false;
     }
-    return { epochs, seconds: (performance.now() - started) / 1000, finalLoss };
+    return { length: epochs, unit: 'epochs', seconds: (performance.now() - started) / 1000, finalLoss };
   }
 
   private makeOptimizers(): { proj: AdamW; dsc: Adam } {
@@ -167,34 +169,29 @@ export class SimpleNet implements Detector {
     const { rt, config } = this;
     this.discriminator.training = false;
     return rt.tidyAsync(async () => {
-      const { maps, scores, size } = rt.noGrad(() => {
+      const { maps, grid } = rt.noGrad(() => {
         const rows = this.embed(batch);
         const patchScores = neg(this.discriminator.forward(this.projection.forward(rows)));
         const side = Math.round(Math.sqrt(rows.shape[0]! / batch.count));
         const grid = patchScores.reshape([batch.count, 1, side, side]);
-        const imageScores = max(grid, [1, 2, 3]);
-        const up = resizeBilinear(grid, [batch.height, batch.width], { alignCorners: false });
-        const blurred = config.map_sigma > 0 ? gaussianBlur(up, config.map_sigma) : up;
-        return { maps: blurred, scores: imageScores, size: batch.height };
+        return { grid, maps: anomalyMap(grid, [batch.height, batch.width], config.map_sigma) };
       });
-      return { scores: await scores.read(), maps: await maps.read(), height: size, width: batch.width };
+      // The official image score: the maximum of the patch scores before upsampling.
+      const scores = imageScores(await grid.read(), batch.count, { kind: 'max' });
+      return { scores, maps: await maps.read(), height: batch.height, width: batch.width };
     });
   }
 
   async state(): Promise<DetectorState> {
     const tensors: DetectorState['tensors'] = {};
     for (const m of this.modules) Object.assign(tensors, await readModule(m));
-    const optimizers: Record<string, unknown> = {};
+    const optimizers: Record<string, PackedOptimizer> = {};
     if (this.optimizers) {
       for (const [key, opt] of Object.entries(this.optimizers)) {
         optimizers[key] = packOptimizerState(key, await opt.saveState(), tensors);
       }
     }
-    return {
-      method: this.method,
-      config: { ...this.config, noise_std_effective: this.noiseStd, optimizers },
-      tensors,
-    };
+    return { method: this.method, config: { ...this.config }, training: { noise_std_effective: this.noiseStd, optimizers }, tensors };
   }
 
   async restore(state: DetectorState): Promise<void> {
@@ -206,16 +203,16 @@ export class SimpleNet implements Detector {
       }
     }
     for (const m of this.modules) writeModule(m, state.tensors, 'SimpleNet.restore');
-    const effective = state.config['noise_std_effective'];
+    const effective = state.training['noise_std_effective'];
     if (typeof effective === 'number') this.noiseStd = effective;
-    const saved = state.config['optimizers'] as Record<string, PackedOptimizer> | undefined;
+    const saved = state.training['optimizers'] as Record<string, PackedOptimizer> | undefined;
     if (saved && Object.keys(saved).length > 0) {
       this.optimizers?.proj.dispose();
       this.optimizers?.dsc.dispose();
       this.optimizers = this.makeOptimizers();
       for (const [key, opt] of Object.entries(this.optimizers)) {
         const packed = saved[key];
-        if (packed) opt.loadState(unpackOptimizerState(key, packed, state.tensors));
+        if (packed) opt.loadState(unpackOptimizerState('SimpleNet', key, packed, state.tensors));
       }
     }
   }
@@ -225,132 +222,5 @@ export class SimpleNet implements Detector {
     this.optimizers?.dsc.dispose();
     for (const m of this.modules) m.dispose();
     this.backbone.dispose();
-  }
-}
-
-/** An optimizer state with its buffers moved into the checkpoint's tensors (JSON keeps only the small part). */
-interface PackedOptimizer {
-  kind: string;
-  lr: number;
-  step: number;
-  params: Array<{ name: string; shape: number[]; step: number; buffers: string[] }>;
-}
-
-function packOptimizerState(key: string, s: OptimizerState, tensors: DetectorState['tensors']): PackedOptimizer {
-  return {
-    kind: s.kind,
-    lr: s.lr,
-    step: s.step,
-    params: s.params.map((p) => {
-      for (const [buf, data] of Object.entries(p.buffers)) tensors[`optimizer.${key}.${p.name}.${buf}`] = { shape: p.shape, data };
-      return { name: p.name, shape: p.shape, step: p.step, buffers: Object.keys(p.buffers) };
-    }),
-  };
-}
-
-function unpackOptimizerState(key: string, p: PackedOptimizer, tensors: DetectorState['tensors']): OptimizerState {
-  return {
-    kind: p.kind,
-    lr: p.lr,
-    step: p.step,
-    params: p.params.map((q) => ({
-      name: q.name,
-      shape: q.shape,
-      step: q.step,
-      buffers: Object.fromEntries(q.buffers.map((b) => {
-        const t = tensors[`optimizer.${key}.${q.name}.${b}`];
-        if (!t) throw new Error(`texad: SimpleNet checkpoint lacks optimizer buffer ${key}.${q.name}.${b}`);
-        return [b, t.data];
-      })),
-    })),
-  };
-}
-
-/**
- * Random backbone weights under `random_init` (see SimpleNetConfig): torchvision's initialisation, or the same
- * values with every k x k (k > 1) kernel made zero-mean over its window. Weights from a file pass through.
- */
-function backboneWeights(weights: WeightsSource, config: SimpleNetConfig): WeightsSource {
-  if (weights !== 'random' || config.random_init === 'torchvision') return weights;
-  if (config.random_init !== 'zero-mean') throw new Error(`texad: unknown SimpleNet random_init '${String(config.random_init)}'`);
-  const base = randomWeights(0);
-  const store: WeightStore = {
-    ...base,
-    name: `${base.name}, zero-mean kernels`,
-    async read(rt, p) {
-      const value = await base.read(rt, p);
-      const window = p.shape.length === 4 ? p.shape[2]! * p.shape[3]! : 1;
-      if (window === 1) return value;
-      const data = value instanceof Float32Array ? value : await value.read();
-      if (!(value instanceof Float32Array)) value.dispose();
-      for (let g = 0; g < data.length; g += window) {
-        let mean = 0;
-        for (let k = 0; k < window; k++) mean += data[g + k]!;
-        mean /= window;
-        for (let k = 0; k < window; k++) data[g + k]! -= mean;
-      }
-      return data;
-    },
-  };
-  return store;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new AbortError(what);
-}
-
-/** Embedded training rows per image, on the CPU, while they fit the byte budget. */
-class FeatureCache {
-  private readonly images: Float32Array[] = [];
-  private bytes = 0;
-  complete = true;
-  /** Per-dimension sums over every row added, kept even when the rows themselves no longer fit. */
-  private readonly sum: Float64Array;
-  private readonly squares: Float64Array;
-  private rows = 0;
-
-  constructor(private readonly budget: number, private readonly dim: number) {
-    this.sum = new Float64Array(dim);
-    this.squares = new Float64Array(dim);
-  }
-
-  add(rows: Float32Array, count: number): void {
-    for (let i = 0; i < rows.length; i++) {
-      this.sum[i % this.dim]! += rows[i]!;
-      this.squares[i % this.dim]! += rows[i]! * rows[i]!;
-    }
-    this.rows += rows.length / this.dim;
-    if (!this.complete) return;
-    if (this.bytes + rows.byteLength > this.budget) {
-      this.complete = false;
-      this.images.length = 0;
-      return;
-    }
-    const per = rows.length / count;
-    for (let i = 0; i < count; i++) this.images.push(rows.subarray(i * per, (i + 1) * per));
-    this.bytes += rows.byteLength;
-  }
-
-  /** sqrt(mean over the feature dimensions of their variance) of all rows added: what the relative noise scales. */
-  spread(): number {
-    if (this.rows === 0) return 0;
-    let variance = 0;
-    for (let d = 0; d < this.dim; d++) variance += this.squares[d]! / this.rows - (this.sum[d]! / this.rows) ** 2;
-    return Math.sqrt(Math.max(0, variance / this.dim));
-  }
-
-  /** Images shuffled with a seeded permutation, concatenated `batchSize` at a time, like a shuffling DataLoader. */
-  *shuffledBatches(batchSize: number, seed: number): Iterable<Float32Array> {
-    const order = seededShuffle(this.images.map((_, i) => i), seed);
-    for (let start = 0; start < order.length; start += batchSize) {
-      const picked = order.slice(start, start + batchSize).map((i) => this.images[i]!);
-      const out = new Float32Array(picked.reduce((n, a) => n + a.length, 0));
-      let offset = 0;
-      for (const a of picked) {
-        out.set(a, offset);
-        offset += a.length;
-      }
-      yield out;
-    }
   }
 }

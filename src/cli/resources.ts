@@ -1,0 +1,94 @@
+// Locating a method's resources (src/methods/resources.ts) for `texad run`: --weights FILE|random (one weights
+// resource), --weights-dir DIR or $TEXAD_WEIGHTS (every resource: DIR/<name>.safetensors, image folders DIR/<name>/).
+// Every missing item is reported at once, with how to get it, before any work starts.
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { WEIGHTS_ENV, conventionalWeightsPath } from '../backbones/weights.ts';
+import { fileImages } from '../eval/evaluate.ts';
+import type { RegisteredMethod } from '../methods/index.ts';
+import { weightsHowTo, type ResolvedResources } from '../methods/resources.ts';
+import { UsageError } from './args.ts';
+
+const IMAGE_FILE = /\.(png|jpe?g|bmp|tiff?)$/i;
+
+export interface ResourceFlags {
+  /** --weights: a safetensors path, or 'random' (every weights resource random, explicitly). */
+  weights?: string;
+  /** --weights-dir, else $TEXAD_WEIGHTS. */
+  weightsDir?: string;
+}
+
+export interface ResourcePlan {
+  /** Key → absolute path, or 'random' (recorded in run.json and the report). */
+  where: Record<string, string>;
+  /** Lines to print: the random fallbacks, labelled. */
+  notes: string[];
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isFile(), () => false);
+}
+
+/** Image files under `dir`, recursively, sorted (so the resource is the same on every machine). */
+async function imageFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile() && IMAGE_FILE.test(e.name)).map((e) => join(e.parentPath, e.name)).sort();
+}
+
+/**
+ * Where each resource of `method` under `preset` + `overrides` comes from. Throws one error listing every missing
+ * resource with how to get it. Weights fall back to seeded random ones (labelled in `notes`) only when no
+ * directory and no file were given at all.
+ */
+export async function planResources(method: RegisteredMethod, preset: string, overrides: Record<string, unknown>,
+  flags: ResourceFlags): Promise<ResourcePlan> {
+  const specs = method.resources(preset, overrides);
+  const weightKeys = Object.keys(specs).filter((k) => specs[k]!.kind === 'weights');
+  if (flags.weights && flags.weights !== 'random' && weightKeys.length !== 1) {
+    throw new UsageError(`--weights names one file, but ${method.name} (${preset}) needs ${weightKeys.length} weights ` +
+      `(${weightKeys.join(', ') || 'none'}); put them in a folder as <name>.safetensors and pass --weights-dir DIR`);
+  }
+  const envDir = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[WEIGHTS_ENV];
+  const dir = flags.weightsDir ?? envDir;
+  const dirLabel = flags.weightsDir ? '--weights-dir' : `$${WEIGHTS_ENV}`;
+  const where: Record<string, string> = {};
+  const notes: string[] = [];
+  const missing: string[] = [];
+  for (const [key, spec] of Object.entries(specs)) {
+    if (spec.kind === 'weights') {
+      if (flags.weights === 'random' || (!flags.weights && !dir)) {
+        where[key] = 'random';
+        notes.push(`${key}: seeded random ${spec.name} weights (${flags.weights === 'random' ? '--weights random' : 'no ImageNet weights given'}; ` +
+          'figures on random weights say nothing about real data; see README "Backbones and weights")');
+        continue;
+      }
+      const path = resolve(flags.weights ?? conventionalWeightsPath(spec.name, dir)!);
+      if (await isFile(path)) where[key] = path;
+      else missing.push(`${key}: ${spec.purpose}: no file ${path}${flags.weights ? ' (--weights)' : ` (${dirLabel})`}; get it: ${weightsHowTo(spec)}`);
+    } else {
+      const folder = dir ? resolve(dir, spec.name) : undefined;
+      const count = folder ? (await imageFiles(folder)).length : 0;
+      if (folder && count > 0) where[key] = folder;
+      else if (!spec.optional) {
+        missing.push(`${key}: ${spec.purpose}: ${folder ? `no images in ${folder}` : `no folder (pass --weights-dir DIR with DIR/${spec.name}/)`}; ` +
+          `get them: ${spec.howTo}`);
+      }
+    }
+  }
+  if (missing.length > 0) {
+    throw new Error(`${method.name} (preset ${preset}) cannot start; ${missing.length} resource(s) missing:\n  - ` +
+      missing.join('\n  - ') + (weightKeys.length > 0 ? '\n(or pass --weights random for seeded random weights)' : ''));
+  }
+  return { where, notes };
+}
+
+/** The planned resources as a detector takes them: weight paths as given, image folders as decoded images. */
+export async function loadResources(method: RegisteredMethod, preset: string, overrides: Record<string, unknown>,
+  plan: ResourcePlan): Promise<ResolvedResources> {
+  const specs = method.resources(preset, overrides);
+  const out: ResolvedResources = {};
+  for (const [key, path] of Object.entries(plan.where)) {
+    out[key] = specs[key]!.kind === 'weights' ? path : fileImages(await imageFiles(path));
+  }
+  return out;
+}

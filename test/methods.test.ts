@@ -1,0 +1,264 @@
+// The conformance test every registered method passes by registering (issue 9): tiny fit → predict is finite with
+// maps of the input size; state() → restore() predicts identically; a seed is reproducible; an aborted fit raises
+// AbortError; a fit resumed from a checkpoint (through encode/decodeDetectorState) equals an uninterrupted one.
+// Plus the registry's configuration parser and the CLI's resource planning (no GPU).
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METHODS, defineMethod, type RegisteredMethod } from '../src/methods/index.ts';
+import { AbortError, imagesInMemory, type Detector, type ImageBatch, type Prediction } from '../src/methods/detector.ts';
+import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
+import { imagesOf } from '../src/methods/resources.ts';
+import { anomalyMap, imageScores } from '../src/methods/components/anomaly-map.ts';
+import { loadResources, planResources } from '../src/cli/resources.ts';
+import { main } from '../src/cli/main.ts';
+import { encodePng } from '../src/data/encode.ts';
+import { gpuRuntime } from './helpers/gpu.ts';
+
+/** A seeded striped texture with mild noise, CHW RGB in [0, 1]: a defect-free training image. */
+function texture(side: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(3 * side * side);
+  for (let i = 0; i < out.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const x = i % side;
+    out[i] = 0.5 + 0.15 * Math.sin(x * 0.8 + Math.floor(i / (side * side))) + 0.05 * (s / 2 ** 32);
+  }
+  return out;
+}
+
+function testBatch(side: number): ImageBatch {
+  const images = new Float32Array(2 * 3 * side * side);
+  images.set(texture(side, 100), 0);
+  const defect = texture(side, 101);
+  for (let y = side / 4; y < side / 2; y++) for (let x = side / 4; x < side / 2; x++) defect[y * side + x] = 1;
+  images.set(defect, 3 * side * side);
+  return { images, count: 2, height: side, width: side };
+}
+
+for (const [name, method] of Object.entries(METHODS)) {
+  describe(`method ${name}: conformance (tiny configuration)`, () => {
+    const config = method.tinyConfig;
+    const create = async (seed = 0): Promise<Detector> =>
+      method.create(await gpuRuntime(), { preset: 'quick', seed, config });
+    let side = 0;
+    let train: ReturnType<typeof imagesInMemory>;
+    let validation: ReturnType<typeof imagesInMemory>;
+    let reference: { det: Detector; pred: Prediction; length: number };
+
+    const fitOpts = () => (method.validation ? { validation } : {});
+    /** `det` predicts exactly what the reference fit predicts. */
+    const expectReference = async (det: Detector) => {
+      const pred = await det.predict(testBatch(side));
+      expect(pred.scores).toEqual(reference.pred.scores);
+      expect(pred.maps).toEqual(reference.pred.maps);
+    };
+
+    beforeAll(async () => {
+      const det = await create();
+      side = det.inputSize;
+      train = imagesInMemory(Array.from({ length: 6 }, (_, i) => texture(side, i)), side);
+      validation = imagesInMemory(Array.from({ length: 2 }, (_, i) => texture(side, 50 + i)), side);
+      const report = await det.fit(train, fitOpts());
+      expect(report.unit).toBe(method.unit);
+      expect(Number.isFinite(report.finalLoss)).toBe(true);
+      reference = { det, pred: await det.predict(testBatch(side)), length: report.length };
+    }, 300_000);
+    afterAll(() => reference?.det.dispose());
+
+    it('predicts finite scores and maps of the input size', () => {
+      const { pred } = reference;
+      expect(reference.det.trainingUnit).toBe(method.unit);
+      expect(pred.scores.length).toBe(2);
+      expect([pred.height, pred.width]).toEqual([side, side]);
+      expect(pred.maps.length).toBe(2 * side * side);
+      expect([...pred.scores, ...pred.maps].every(Number.isFinite)).toBe(true);
+    });
+
+    it('predicts identically after state() → safetensors → restore() into a fresh detector', async () => {
+      const saved = await reference.det.state();
+      expect(saved.method).toBe(name);
+      // config holds hyper-parameters only: the preset's keys, nothing measured or counted.
+      expect(Object.keys(saved.config).sort()).toEqual(Object.keys(method.config('quick', config)).sort());
+      const fresh = await create();
+      try {
+        await fresh.restore(await decodeDetectorState(encodeDetectorState(saved)));
+        await expectReference(fresh);
+      } finally {
+        fresh.dispose();
+      }
+    });
+
+    it('gives identical predictions for the same seed', async () => {
+      const again = await create();
+      try {
+        await again.fit(train, fitOpts());
+        await expectReference(again);
+      } finally {
+        again.dispose();
+      }
+    });
+
+    it('raises AbortError from an aborted fit', async () => {
+      const det = await create();
+      const ctl = new AbortController();
+      try {
+        await expect(det.fit(train, { ...fitOpts(), signal: ctl.signal, onProgress: () => ctl.abort() }))
+          .rejects.toBeInstanceOf(AbortError);
+      } finally {
+        det.dispose();
+      }
+    });
+
+    it('resumed from a checkpoint, equals the uninterrupted fit', async () => {
+      expect(reference.length, 'tinyConfig must train at least two checkpoint intervals').toBeGreaterThanOrEqual(2);
+      const first = await create();
+      let checkpoint: { bytes: Uint8Array; done: number } | null = null;
+      const ctl = new AbortController();
+      try {
+        // Interrupted right after its first checkpoint, like a killed `texad run`.
+        await expect(first.fit(train, {
+          ...fitOpts(),
+          signal: ctl.signal,
+          onCheckpoint: async (done) => {
+            checkpoint ??= { bytes: encodeDetectorState(await first.state(), { done }), done };
+            ctl.abort();
+          },
+        })).rejects.toBeInstanceOf(AbortError);
+      } finally {
+        first.dispose();
+      }
+      expect(checkpoint).not.toBeNull();
+      const { bytes, done } = checkpoint!;
+      expect(done).toBeLessThan(reference.length);
+      const resumed = await create();
+      try {
+        const saved = await decodeDetectorState(bytes);
+        expect(saved.extra['done']).toBe(done);
+        await resumed.restore(saved);
+        await resumed.fit(train, { ...fitOpts(), start: done });
+        await expectReference(resumed);
+      } finally {
+        resumed.dispose();
+      }
+    });
+
+    // Detection checks (issue 15: a planted obvious defect scores above every normal image, the map peaks inside
+    // it) belong here, on the same tiny fit.
+  });
+}
+
+describe('shared method components', () => {
+  it('reduces image scores by max and by the mean of the top k, and names bad arguments', () => {
+    const values = Float32Array.from([1, 5, 3, 2, /* image 2 */ -1, -4, -2, -3]);
+    expect(Array.from(imageScores(values, 2, { kind: 'max' }))).toEqual([5, -1]);
+    expect(Array.from(imageScores(values, 2, { kind: 'top-k-mean', k: 2 }))).toEqual([4, -1.5]);
+    expect(Array.from(imageScores(values, 2, { kind: 'top-k-mean', k: 4 }))).toEqual([2.75, -2.5]);
+    expect(() => imageScores(values, 3, { kind: 'max' })).toThrow('8 values do not split into 3 images');
+    expect(() => imageScores(values, 2, { kind: 'top-k-mean', k: 5 })).toThrow('k must be an integer in [1, 4]');
+  });
+
+  it('turns a score grid into a map of the input size (bilinear, then Gaussian blur)', async () => {
+    const rt = await gpuRuntime();
+    const grid = rt.tensor(Float32Array.from([0, 0, 0, 4]), [1, 1, 2, 2]);
+    const sharp = await anomalyMap(grid, [8, 8], 0).read();
+    const smooth = await anomalyMap(grid, [8, 8], 1).read();
+    expect(sharp.length).toBe(64);
+    expect(sharp[63]).toBe(4); // the corner keeps the cell value (align_corners=False clamps)
+    expect(smooth[63]!).toBeLessThan(4); // blurred towards its zero neighbours
+    expect(() => anomalyMap(rt.tensor(new Float32Array(4), [1, 4]), [8, 8], 1)).toThrow('wants a score grid [B, 1, h, w], got [1, 4]');
+    grid.dispose();
+  });
+});
+
+describe('method registry', () => {
+  it('names unknown presets, unknown hyper-parameters and wrong types', () => {
+    const m = METHODS['simplenet']!;
+    expect(() => m.config('fast')).toThrow("method 'simplenet' has no preset 'fast'; available: paper, quick");
+    expect(() => m.config('quick', { noise_sdt: 1, meta_epoch: 2 })).toThrow(
+      /simplenet has no hyper-parameter 'noise_sdt', 'meta_epoch'; known: backbone, layers/);
+    expect(() => m.config('quick', { dsc_lr: '1e-3' })).toThrow('dsc_lr must be number (like 0.001), got "1e-3"');
+    expect(m.config('quick', { dsc_lr: 0.5 })['dsc_lr']).toBe(0.5);
+  });
+});
+
+describe('resource planning (texad run)', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'texad-resources-'));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  // A method with two networks and an image folder, like EfficientAD (teacher, student backbone, penalty images).
+  const twoNets: RegisteredMethod = defineMethod('twonets', {
+    description: 'test', presets: { quick: { size: 1 } }, unit: 'iterations', validation: true,
+    resources: () => ({
+      teacher: { kind: 'weights', name: 'pdn_small', purpose: 'the distilled teacher' },
+      backbone: { kind: 'weights', name: 'wide_resnet50_2', purpose: 'the feature extractor', howTo: 'download it' },
+      penalty: { kind: 'images', name: 'imagenet', purpose: 'penalty images', howTo: 'see the README' },
+    }),
+    create: () => Promise.reject(new Error('not built in this test')),
+    tinyConfig: {},
+  });
+
+  it('reports every missing resource at once, with how to get it', async () => {
+    const err = await planResources(twoNets, 'quick', {}, { weightsDir: dir }).catch((e: Error) => e);
+    expect((err as Error).message).toContain('twonets (preset quick) cannot start; 3 resource(s) missing:');
+    expect((err as Error).message).toContain(`teacher: the distilled teacher: no file ${join(dir, 'pdn_small.safetensors')} ` +
+      '(--weights-dir); get it: python3 tools/export-weights.py pdn_small');
+    expect((err as Error).message).toContain('backbone: the feature extractor: no file');
+    expect((err as Error).message).toContain(`penalty: penalty images: no images in ${join(dir, 'imagenet')}; get them: see the README`);
+  });
+
+  it('finds files and folders under --weights-dir; random only when asked or when nothing is configured', async () => {
+    await writeFile(join(dir, 'pdn_small.safetensors'), '');
+    await writeFile(join(dir, 'wide_resnet50_2.safetensors'), '');
+    await mkdir(join(dir, 'imagenet', 'a'), { recursive: true });
+    await writeFile(join(dir, 'imagenet', 'a', 'x.png'), encodePng(new Uint8Array(4 * 4 * 3).fill(9), 4, 4, 3));
+    const plan = await planResources(twoNets, 'quick', {}, { weightsDir: dir });
+    expect(plan.where).toEqual({
+      teacher: join(dir, 'pdn_small.safetensors'), backbone: join(dir, 'wide_resnet50_2.safetensors'),
+      penalty: join(dir, 'imagenet'),
+    });
+    // Image folders reach the method as pixels, resized like training images.
+    const loaded = await loadResources(twoNets, 'quick', {}, plan);
+    expect(loaded['teacher']).toBe(join(dir, 'pdn_small.safetensors'));
+    const penalty = imagesOf(loaded, 'penalty', { kind: 'images', name: 'imagenet', purpose: 'penalty images', howTo: '' })!;
+    const batches = [];
+    for await (const b of penalty.batches({ batchSize: 2, size: 8, crop: 6 })) batches.push(b);
+    expect(batches.map((b) => [b.count, b.height, b.images.length])).toEqual([[1, 6, 3 * 6 * 6]]);
+    expect(batches[0]!.images[0]).toBeCloseTo(9 / 255, 6);
+    const random = await planResources(twoNets, 'quick', {}, { weights: 'random', weightsDir: dir });
+    expect(random.where['teacher']).toBe('random');
+    expect(random.notes[0]).toMatch(/^teacher: seeded random pdn_small weights \(--weights random;/);
+    await expect(planResources(twoNets, 'quick', {}, { weights: join(dir, 'pdn_small.safetensors') }))
+      .rejects.toThrow('--weights names one file, but twonets (quick) needs 2 weights (teacher, backbone); ' +
+        'put them in a folder as <name>.safetensors and pass --weights-dir DIR');
+    expect(() => imagesOf({}, 'penalty', { kind: 'images', name: 'imagenet', purpose: 'penalty images', howTo: 'see the README' }))
+      .toThrow("resource 'penalty' (penalty images) is missing: see the README");
+  });
+
+  it('texad run refuses, before any work, missing resources, a flag of the wrong training unit, unknown keys', async () => {
+    const errors: string[] = [];
+    const original = console.error;
+    console.error = (...m: unknown[]) => errors.push(m.join(' '));
+    const out = join(dir, 'never-created');
+    const run = (...extra: string[]) => main(['run', '--data', 'synthetic', '--out', out, '--preset', 'quick', ...extra]);
+    try {
+      expect(await run('--weights-dir', join(dir, 'empty'))).toBe(1);
+      expect(errors.pop()).toContain(`simplenet (preset quick) cannot start; 1 resource(s) missing:\n  - backbone: ` +
+        `SimpleNet's frozen resnet18 feature extractor: no file ${join(dir, 'empty', 'resnet18.safetensors')} (--weights-dir)`);
+      expect(await run('--iterations', '5')).toBe(2);
+      expect(errors.pop()).toContain('simplenet trains in epochs; use --epochs instead of --iterations');
+      expect(await run('--config', '{"noise_sdt": 1}')).toBe(2);
+      expect(errors.pop()).toContain("simplenet has no hyper-parameter 'noise_sdt'; known: backbone");
+    } finally {
+      console.error = original;
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+});
