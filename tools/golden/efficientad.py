@@ -161,6 +161,12 @@ def main():
         combined = F.pad(combined, (PAD, PAD, PAD, PAD))
         test_map = F.interpolate(combined, size=(SIZE, SIZE), mode='bilinear', align_corners=False)
 
+    # torchvision's tensor colour adjustments (what anomalib's ColorJitter runs) on the float32 image.
+    import torchvision.transforms.functional as TF
+    x32 = x.to(torch.float32)
+    jitter = {'brightness': arr(TF.adjust_brightness(x32, 0.87)), 'contrast': arr(TF.adjust_contrast(x32, 1.13)),
+              'saturation': arr(TF.adjust_saturation(x32, 0.91))}
+
     out = {
         'generator': 'tools/golden/efficientad.py', 'torch': torch.__version__,
         'dims': {'size': SIZE, 'out': OUT, 'teacherSeed': TEACHER_SEED, 'studentSeed': STUDENT_SEED, 'aeSeed': AE_SEED,
@@ -171,6 +177,7 @@ def main():
                    'penalty': float(loss_penalty), 'total': float(total), 'dHard': float(d_hard)},
         'params': params,
         'quantiles': QUANTILES, 'mapSt': arr(map_st), 'mapAe': arr(map_ae), 'testMap': arr(test_map),
+        'jitter': jitter, 'jitterFactors': {'brightness': 0.87, 'contrast': 1.13, 'saturation': 0.91},
     }
     path = os.path.join(ROOT, 'test', 'fixtures', 'golden', 'efficientad.json')
     import json
