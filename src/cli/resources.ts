@@ -16,6 +16,8 @@ export interface ResourceFlags {
   weights?: string;
   /** --weights-dir, else $TEXAD_WEIGHTS. */
   weightsDir?: string;
+  /** Image-folder resources named on the command line, by key (--penalty-data DIR is `penalty`); override the dir. */
+  folders?: Record<string, string>;
 }
 
 export interface ResourcePlan {
@@ -48,6 +50,11 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
     throw new UsageError(`--weights names one file, but ${method.name} (${preset}) needs ${weightKeys.length} weights ` +
       `(${weightKeys.join(', ') || 'none'}); put them in a folder as <name>.safetensors and pass --weights-dir DIR`);
   }
+  for (const key of Object.keys(flags.folders ?? {})) {
+    if (specs[key]?.kind !== 'images') {
+      throw new UsageError(`${method.name} (${preset}) has no image-folder resource '${key}' (it needs ${Object.keys(specs).join(', ') || 'none'})`);
+    }
+  }
   const envDir = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[WEIGHTS_ENV];
   const dir = flags.weightsDir ?? envDir;
   const dirLabel = flags.weightsDir ? '--weights-dir' : `$${WEIGHTS_ENV}`;
@@ -66,10 +73,14 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
       if (await isFile(path)) where[key] = path;
       else missing.push(`${key}: ${spec.purpose}: no file ${path}${flags.weights ? ' (--weights)' : ` (${dirLabel})`}; get it: ${weightsHowTo(spec)}`);
     } else {
-      const folder = dir ? resolve(dir, spec.name) : undefined;
+      const given = flags.folders?.[key];
+      const folder = given ? resolve(given) : dir ? resolve(dir, spec.name) : undefined;
       const count = folder ? (await imageFiles(folder)).length : 0;
       if (folder && count > 0) where[key] = folder;
-      else if (!spec.optional) {
+      else if (given) {
+        // A folder named explicitly must hold images, optional resource or not: stop before any training.
+        missing.push(`${key}: ${spec.purpose}: no readable images in ${folder} (given on the command line); get them: ${spec.howTo}`);
+      } else if (!spec.optional) {
         missing.push(`${key}: ${spec.purpose}: ${folder ? `no images in ${folder}` : `no folder (pass --weights-dir DIR with DIR/${spec.name}/)`}; ` +
           `get them: ${spec.howTo}`);
       }

@@ -42,6 +42,8 @@ OUT/heatmaps/. Interrupted runs resume: re-run the same command.
                          folders DIR/<name>/ (default $TEXAD_WEIGHTS). Missing ones are all listed, with how to
                          get them, before any work starts. With neither flag nor $TEXAD_WEIGHTS, networks get
                          seeded random weights (labelled in the output; such figures say nothing about real data)
+  --penalty-data DIR     efficientad: natural images (e.g. ImageNet) for the optional penalty loss (default: off,
+                         or DIR/imagenet/ under --weights-dir); an empty or unreadable folder stops the run
   --protocol KIND        texture-ad (pooled per category, default) or mvtec (per subclass)
   --synth-preset NAME    tiny | small | full, with --data synthetic (default tiny)
   --synth-seed N         seed of the generated dataset (default 0)
@@ -162,6 +164,7 @@ export const command: Command = {
       : null;
     const weightsArg = stringFlag(args, 'weights', '');
     const weightsDir = stringFlag(args, 'weights-dir', '');
+    const penaltyData = stringFlag(args, 'penalty-data', '');
     const overrides = parseOverrides(stringFlag(args, 'config', '{}'));
     try {
       entry.config(preset, overrides);
@@ -171,6 +174,7 @@ export const command: Command = {
     // Before any work: every missing resource at once.
     const plan = await planResources(entry, preset, overrides, {
       ...(weightsArg ? { weights: weightsArg } : {}), ...(weightsDir ? { weightsDir } : {}),
+      ...(penaltyData ? { folders: { penalty: penaltyData } } : {}),
     });
     const progress = progressSink();
     for (const note of plan.notes) progress.log(note);
