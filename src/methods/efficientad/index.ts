@@ -10,7 +10,7 @@ import { Adam, stepLR } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type NamedTensor } from '../../nn/layers.ts';
-import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import { imageScores } from '../components/anomaly-map.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
@@ -38,6 +38,10 @@ export interface EfficientAdOptions {
   penalty?: TrainingImages;
 }
 
+/**
+ * EfficientAD as a Detector: `await EfficientAd.create(rt, { preset: 'paper', teacher: 'pdn_small.safetensors' })`,
+ * then fit(train, { validation }) (validation images set the map quantiles) and predict(batch).
+ */
 export class EfficientAd implements Detector {
   readonly method = 'efficientad';
   readonly trainingUnit = 'iterations';
@@ -264,13 +268,7 @@ export class EfficientAd implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into EfficientAD`);
-    for (const key of Object.keys(this.config) as Array<keyof EfficientAdConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: EfficientAD state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    checkRestorable(this.method, 'EfficientAD', state, this.config);
     const strip = (prefix: string) => Object.fromEntries(Object.entries(state.tensors)
       .filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [k.slice(prefix.length + 1), v]));
     writeModule(this.student, strip('student'), 'EfficientAD.restore (student)');

@@ -9,7 +9,7 @@ import { Adam, AdamW, type Optimizer } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type Module } from '../../nn/layers.ts';
-import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import { anomalyMap, imageScores } from '../components/anomaly-map.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache } from '../components/feature-cache.ts';
 import {
@@ -195,13 +195,7 @@ export class SimpleNet implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into SimpleNet`);
-    for (const key of Object.keys(this.config) as Array<keyof SimpleNetConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: SimpleNet state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    checkRestorable(this.method, 'SimpleNet', state, this.config);
     for (const m of this.modules) writeModule(m, state.tensors, 'SimpleNet.restore');
     const effective = state.training['noise_std_effective'];
     if (typeof effective === 'number') this.noiseStd = effective;
