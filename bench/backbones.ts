@@ -3,24 +3,26 @@
 // are interleaved round by round (machines of this class drift by up to 2x over minutes); speed-ups are medians of
 // per-round time ratios.
 //
-//   npx tsc -p tsconfig.json && node dist/bench/backbones.js [--cases wide_resnet50_2,pdn_small] [--rounds 3] [--json]
+//   texad bench --suite backbones [--backbones wide_resnet50_2,pdn_small] [--quick] [--json]
+//   node dist/bench/backbones.js [--cases wide_resnet50_2,pdn_small] [--rounds 3] [--iterations 1] [--json]
+// (the second form, after a build, sets rounds and passes per round; the timing loop is bench/harness.ts's).
 //
 // tools/export-weights.py --random-init 0 writes the safetensors file texad and PyTorch load and the ONNX graph
 // onnxruntime-web runs; both are cached under .texad-cache/bench/.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBackbone, type Backbone, type BackboneName } from '../src/backbones/index.ts';
 import { tuneWhile } from '../src/runtime/autotune.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { deviceAdapterName, installDawnNavigator } from './peers/dawn.ts';
+import { fingerprintMismatch, interleavedRounds, median, packageRoot, perRoundSpeedup } from './harness.ts';
 import { fingerprintOf } from './peers/ops.ts';
 import { loadOrt } from './peers/ort.ts';
 
 const PYTHON = process.env['TEXAD_BENCH_PYTHON'] ?? '/usr/bin/python3';
 const SIZE = 256;
-const FINGERPRINT_RTOL = 1e-3;
 
 interface Case {
   arch: BackboneName;
@@ -48,12 +50,8 @@ interface Contestant {
   /** sum |y| and sum y^2 over every output, to check that contestants computed the same thing. */
   fingerprint: [number, number];
   dispose(): Promise<void>;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  /** One time per round, ms (filled by interleavedRounds). */
+  roundsMs: number[];
 }
 
 /** The input every contestant sees: (sin(i) + 1) / 2 over the flat [1, 3, S, S] index (tools/bench-backbones.py). */
@@ -69,12 +67,6 @@ async function timed(iterations: number, once: () => Promise<void>): Promise<num
     ms.push(performance.now() - start);
   }
   return median(ms);
-}
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
 }
 
 /** The case's safetensors weights and ONNX graph, exported once by tools/export-weights.py. */
@@ -103,7 +95,7 @@ async function texad(rt: Runtime, c: Case, weights: string, log: (l: string) => 
   });
   const fingerprint = fingerprintOf(...outputs);
   return {
-    name: 'texad',
+    name: 'texad', roundsMs: [],
     about: rt.gpu.describe(),
     fingerprint,
     sample: (n) => timed(n, async () => {
@@ -135,7 +127,7 @@ async function onnxRuntime(c: Case, onnx: string, adapter: string): Promise<Cont
   const names = c.taps;
   const values = await Promise.all(names.map(async (n) => (await first[n]!.getData(true)) as Float32Array));
   return {
-    name: 'ort',
+    name: 'ort', roundsMs: [],
     about: `onnxruntime-web ${ort.env.versions.web ?? '?'} WebGPU EP on ${deviceAdapterName(device)}`,
     fingerprint: fingerprintOf(...values),
     sample: (n) => timed(n, async () => {
@@ -156,16 +148,12 @@ async function pytorch(root: string, c: Case, weights: string): Promise<Contesta
       { ms: number[]; fingerprint: [number, number]; torch: string; threads: number };
   const probe = run(0);
   return {
-    name: 'torch',
+    name: 'torch', roundsMs: [],
     about: `PyTorch ${probe.torch} CPU, ${probe.threads} threads`,
     fingerprint: probe.fingerprint,
     sample: async (n) => median(run(n).ms),
     dispose: async () => {},
   };
-}
-
-function mismatch(got: [number, number], want: [number, number]): boolean {
-  return got.some((g, i) => !(Math.abs(g - want[i]!) <= FINGERPRINT_RTOL * Math.abs(want[i]!)));
 }
 
 /** One case's figures: per contestant the median ms over rounds, images/s, and texad's per-round speed-ups. */
@@ -196,8 +184,9 @@ async function runCase(rt: Runtime, root: string, c: Case, plan: Plan, log: (l: 
   for (const [name, make] of peers) {
     try {
       const peer = await make();
-      if (mismatch(peer.fingerprint, reference)) {
-        res.skipped[name] = `output differs from texad's (${peer.fingerprint} vs ${reference})`;
+      const differs = fingerprintMismatch(peer.fingerprint, reference);
+      if (differs) {
+        res.skipped[name] = differs;
         await peer.dispose();
       } else contestants.push(peer);
     } catch (err) {
@@ -205,26 +194,30 @@ async function runCase(rt: Runtime, root: string, c: Case, plan: Plan, log: (l: 
     }
   }
   for (const ct of contestants) res.contestants[ct.name] = ct.about;
-  const perRound = new Map<string, number[]>(contestants.map((ct) => [ct.name, []]));
   try {
-    for (let r = 0; r < plan.rounds; r++) {
-      // Rotate the order so no contestant always runs right after the same neighbour.
-      for (let i = 0; i < contestants.length; i++) {
-        const ct = contestants[(i + r) % contestants.length]!;
-        perRound.get(ct.name)!.push(await ct.sample(plan.iterations));
-      }
-      const last = contestants.map((ct) => `${ct.name} ${perRound.get(ct.name)!.at(-1)!.toFixed(0)} ms`);
-      log(`${c.arch} round ${r + 1}/${plan.rounds}: ${last.join(', ')}`);
-    }
+    await interleavedRounds(
+      contestants,
+      plan.rounds,
+      (ct) => ct.sample(plan.iterations),
+      async (ct, err) => {
+        await ct.dispose();
+        if (ct.name === 'texad') throw err;
+        res.skipped[ct.name] = `failed while timed: ${err.message}`;
+      },
+      (r) => {
+        const last = contestants.map((ct) => `${ct.name} ${ct.roundsMs.at(-1)!.toFixed(0)} ms`);
+        log(`${c.arch} round ${r + 1}/${plan.rounds}: ${last.join(', ')}`);
+      },
+    );
   } finally {
     for (const ct of contestants) await ct.dispose();
   }
-  const texadMs = perRound.get('texad')!;
-  for (const [name, ms] of perRound) {
-    const m = median(ms);
-    res.ms[name as Contestant['name']] = m;
-    res.imagesPerSecond[name as Contestant['name']] = 1000 / m;
-    if (name !== 'texad') res.speedup[`vs_${name as 'ort' | 'torch'}`] = median(ms.map((t, r) => t / texadMs[r]!));
+  const texadMs = contestants[0]!.roundsMs;
+  for (const ct of contestants) {
+    const m = median(ct.roundsMs);
+    res.ms[ct.name] = m;
+    res.imagesPerSecond[ct.name] = 1000 / m;
+    if (ct.name !== 'texad') res.speedup[`vs_${ct.name}`] = perRoundSpeedup(ct.roundsMs, texadMs);
   }
   if (c.floorVsOrt !== undefined) {
     const s = res.speedup.vs_ort;
@@ -248,6 +241,8 @@ interface Plan {
 }
 
 export interface BackboneBenchOptions extends Partial<Plan> {
+  /** Dawn's disable_robustness toggle for texad and onnxruntime-web alike. */
+  disableRobustness?: boolean;
   /** Backbone names to run; all cases when absent or empty. */
   only?: string[];
   /** Progress lines (stderr from the command line). */
@@ -258,12 +253,16 @@ export interface BackboneBenchOptions extends Partial<Plan> {
 export async function runBackboneBench(opts: BackboneBenchOptions = {}): Promise<BackboneBenchReport> {
   const log = opts.log ?? (() => {});
   const plan: Plan = { rounds: opts.rounds ?? 3, iterations: opts.iterations ?? 1 };
+  const unknown = (opts.only ?? []).filter((n) => !CASES.some((c) => c.arch === n));
+  if (unknown.length > 0) {
+    throw new Error(`no backbone case ${unknown.join(', ')} (cases: ${CASES.map((c) => c.arch).join(', ')})`);
+  }
   const cases = opts.only?.length ? CASES.filter((c) => opts.only!.includes(c.arch)) : CASES;
-  if (cases.length === 0) throw new Error(`no such case; cases: ${CASES.map((c) => c.arch).join(', ')}`);
   const root = packageRoot();
-  const rt = await Runtime.create();
-  // onnxruntime-web takes navigator.gpu: a second Dawn instance of this process, installed after texad's device.
-  await installDawnNavigator([]);
+  const rt = await Runtime.create({ disableRobustness: opts.disableRobustness ?? false });
+  // onnxruntime-web takes navigator.gpu: a second Dawn instance of this process, installed after texad's device
+  // with the same flags (the ones device.ts passes for disableRobustness).
+  await installDawnNavigator(opts.disableRobustness ? ['enable-dawn-features=disable_robustness'] : []);
   const report: BackboneBenchReport = { date: new Date().toISOString(), size: SIZE, ...plan, cases: [] };
   try {
     for (const c of cases) report.cases.push(await runCase(rt, root, c, plan, log));

@@ -1,13 +1,13 @@
 // The benchmark harness: runs each case on texad and on same-run peers (onnxruntime-web and tfjs on the same Dawn
 // adapter in this process, PyTorch on the CPU in a child process), interleaving their samples round by round
 // because this class of machine drifts by up to 2x over minutes. Ratios come from samples taken side by side.
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { VERSION } from '../src/generated/meta.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
+import { fingerprintMismatch, interleavedRounds, median, packageRoot, perRoundSpeedup } from './harness.ts';
+import { formatBackboneReport, runBackboneBench, type BackboneBenchReport } from './backbones.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
 import { reduceSuite } from './kernels-reduce.ts';
@@ -54,13 +54,26 @@ const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
 const METRICS_SUITE = 'metrics';
 
 /** Every suite `--suite` accepts. */
+/**
+ * Backbone forward passes (bench/backbones.ts): minutes per network and PyTorch exports the weights, so it runs
+ * only when named (`--suite backbones`).
+ */
+const BACKBONES_SUITE = 'backbones';
+
 export function suiteNames(): string[] {
-  return [...SUITES.map((s) => s.name), METRICS_SUITE];
+  return [...SUITES.map((s) => s.name), METRICS_SUITE, BACKBONES_SUITE];
+}
+
+/** The suites run when none is named: all but backbones. */
+function defaultSuites(): string[] {
+  return suiteNames().filter((s) => s !== BACKBONES_SUITE);
 }
 
 export interface BenchOptions {
-  /** Suite names; all when empty. */
+  /** Suite names; all but backbones when empty. */
   suites?: string[];
+  /** The backbones suite's networks (bench/backbones.ts cases); all when absent or empty. */
+  backbones?: string[];
   /** Fewer and shorter rounds: checks that everything runs; the figures are rough. */
   quick?: boolean;
   /** Dawn's disable_robustness toggle for texad and for the peers alike. */
@@ -118,6 +131,8 @@ export interface BenchReport {
   floors: FloorResult[];
   /** bench/metrics.ts's report, when the metrics suite ran. */
   metrics?: MetricsBenchReport;
+  /** bench/backbones.ts's report, when the backbones suite ran. */
+  backbones?: BackboneBenchReport;
 }
 
 interface Contestant {
@@ -127,20 +142,6 @@ interface Contestant {
   runner: Runner;
   batch: number;
   roundsMs: number[];
-}
-
-/** The package root, found from bench/ (sources) and dist/bench/ (build) alike. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    try {
-      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'texad') return dir;
-    } catch {
-      // no package.json at this level
-    }
-    dir = dirname(dir);
-  }
-  throw new Error('texad bench: cannot find the texad package.json above bench/');
 }
 
 interface Plan {
@@ -155,14 +156,6 @@ function plan(quick: boolean): Plan {
   return quick
     ? { rounds: 2, sampleBudgetMs: 150, minSamples: 1, targetSampleMs: 10 }
     : { rounds: 5, sampleBudgetMs: 600, minSamples: 3, targetSampleMs: 25 };
-}
-
-const FINGERPRINT_RTOL = 1e-3;
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Wall time of one run(1) in ms, or the contestant's own measurement when it reports one. */
@@ -182,11 +175,6 @@ async function sample(c: Contestant, budgetMs: number, minSamples: number): Prom
   const result = task!.result;
   if (!('latency' in result)) throw new Error(`texad bench: ${c.name} produced no samples (${result.state})`);
   return result.latency.p50 / c.batch;
-}
-
-function fingerprintMismatch(got: [number, number], want: [number, number]): string | null {
-  const bad = got.some((g, i) => !(Math.abs(g - want[i]!) <= FINGERPRINT_RTOL * Math.abs(want[i]!)));
-  return bad ? `output differs from texad's (sum|y| ${got[0]} vs ${want[0]}, sum y^2 ${got[1]} vs ${want[1]})` : null;
 }
 
 interface Peers {
@@ -243,18 +231,16 @@ async function timeInterleaved(
     await ct.runner.run(1); // pipelines, buffer pools, allocator warm-up
     ct.batch = Math.min(1000, Math.max(1, Math.round(p.targetSampleMs / Math.max(1e-3, await timeOnce(ct.runner)))));
   }
-  for (let round = 0; round < p.rounds; round++) {
-    for (const ct of contestants.map((_, i) => contestants[(i + round) % contestants.length]!)) {
-      try {
-        ct.roundsMs.push(await sample(ct, p.sampleBudgetMs, p.minSamples));
-      } catch (err) {
-        contestants.splice(contestants.indexOf(ct), 1);
-        await ct.runner.dispose();
-        dropped(ct, err as Error);
-      }
-    }
-    roundDone(round);
-  }
+  await interleavedRounds(
+    contestants,
+    p.rounds,
+    (ct) => sample(ct, p.sampleBudgetMs, p.minSamples),
+    async (ct, err) => {
+      await ct.runner.dispose();
+      dropped(ct, err);
+    },
+    roundDone,
+  );
 }
 
 function roundLine(what: string, round: number, p: Plan, contestants: Contestant[]): string {
@@ -286,7 +272,7 @@ async function runCase(rt: Runtime, c: BenchCase, peers: Peers, p: Plan, log: (l
   const texadMs = res.results.texad!.roundsMs;
   for (const name of PEERS) {
     const peer = res.results[name];
-    if (peer) res.speedup[`vs_${name}`] = median(peer.roundsMs.map((ms, r) => ms / texadMs[r]!));
+    if (peer) res.speedup[`vs_${name}`] = perRoundSpeedup(peer.roundsMs, texadMs);
   }
   const gpuPeers = GPU_PEERS.map((n) => res.results[n]).filter((r): r is ContestantResult => r !== undefined);
   if (gpuPeers.length > 0) {
@@ -329,7 +315,7 @@ async function relativeFloor(
     }
     const [a, b] = pair as [Contestant, Contestant];
     await timeInterleaved(pair, p, (_, err) => { throw err; }, (round) => log(roundLine(f.name, round, p, [a, b])));
-    const measured = median(a.roundsMs.map((ms, r) => ms / b.roundsMs[r]!));
+    const measured = perRoundSpeedup(a.roundsMs, b.roundsMs);
     return { name: f.name, required: `time <= ${f.maxTimeRatio}x`, measured, pass: measured <= f.maxTimeRatio };
   } finally {
     for (const ct of pair) await ct.runner.dispose();
@@ -381,7 +367,7 @@ async function startContestants(opts: BenchOptions, report: BenchReport, log: (l
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const log = opts.log ?? (() => {});
   const quick = opts.quick ?? false;
-  const wanted = opts.suites?.length ? opts.suites : suiteNames();
+  const wanted = opts.suites?.length ? opts.suites : defaultSuites();
   for (const name of wanted) {
     if (!suiteNames().includes(name)) throw new Error(`unknown suite '${name}' (suites: ${suiteNames().join(', ')})`);
   }
@@ -431,6 +417,15 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   if (wanted.includes(METRICS_SUITE)) {
     log('metrics: AUROC against Float32Array.sort and scikit-learn (bench/metrics.ts)');
     report.metrics = await runMetricsBench({ sizes: quick ? [1e6] : undefined, log });
+  }
+  if (wanted.includes(BACKBONES_SUITE)) {
+    log('backbones: forward passes against onnxruntime-web and PyTorch (bench/backbones.ts)');
+    report.backbones = await runBackboneBench({
+      only: opts.backbones,
+      rounds: quick ? 2 : 3,
+      disableRobustness: opts.disableRobustness,
+      log,
+    });
   }
   report.machine.loadAverageAtEnd = loadavg();
   return report;
@@ -483,6 +478,7 @@ export function formatReport(r: BenchReport): string {
     Object.entries(c.skipped).map(([k, why]) => `  ${c.name}: ${k} skipped: ${why}`)));
   if (notes.length) lines.push('', ...notes);
   if (r.metrics) lines.push('', ...formatMetrics(r.metrics));
+  if (r.backbones) lines.push('', formatBackboneReport(r.backbones));
   if (r.floors.length) {
     lines.push('', 'floors:');
     for (const f of r.floors) {

@@ -1,6 +1,10 @@
 // Pointwise maps, broadcasting binary ops and the broadcast-reduction their gradients need.
 //! default RANK = 1
-// OP codes are specialisation constants, so each op is its own small pipeline without a runtime switch.
+// OP codes are specialisation constants, so each op is its own small pipeline without a runtime switch. They are
+// named once here: tools/embed.mjs turns each `//! enum` line into WGSL constants (UNARY_LEAKY_RELU, ...) and into
+// SHADER_ENUMS.elementwise for src/ops/elementwise.ts.
+//! enum UNARY relu leakyRelu tanh atan exp log softplus sqrt square abs clamp affine sigmoid
+//! enum BINARY add sub mul div maximum first
 
 fn softplus_(x: f32, beta: f32) -> f32 {
   // Same threshold as torch.nn.Softplus (20): above it the function is linear.
@@ -12,10 +16,6 @@ fn softplus_(x: f32, beta: f32) -> f32 {
 fn sigmoid_(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
 }
-
-
-
-
 
 struct Broadcast {
   n: u32,
@@ -52,19 +52,19 @@ fn broadcast_offsets(p: Broadcast, i: u32) -> vec2<u32> {
 //! entry unary
 fn unary_op(x: f32, a: f32, b: f32) -> f32 {
   switch (OP) {
-    case 0u: { return max(x, 0.0); }
-    case 1u: { return select(a * x, x, x > 0.0); }
-    case 2u: { return tanh(x); }
-    case 3u: { return atan(x); }
-    case 4u: { return exp(x); }
-    case 5u: { return log(x); }
-    case 6u: { return softplus_(x, a); }
-    case 7u: { return sqrt(x); }
-    case 8u: { return x * x; }
-    case 9u: { return abs(x); }
-    case 10u: { return min(max(x, a), b); }
-    case 11u: { return a * x + b; }
-    case 12u: { return sigmoid_(x); }
+    case UNARY_RELU: { return max(x, 0.0); }
+    case UNARY_LEAKY_RELU: { return select(a * x, x, x > 0.0); }
+    case UNARY_TANH: { return tanh(x); }
+    case UNARY_ATAN: { return atan(x); }
+    case UNARY_EXP: { return exp(x); }
+    case UNARY_LOG: { return log(x); }
+    case UNARY_SOFTPLUS: { return softplus_(x, a); }
+    case UNARY_SQRT: { return sqrt(x); }
+    case UNARY_SQUARE: { return x * x; }
+    case UNARY_ABS: { return abs(x); }
+    case UNARY_CLAMP: { return min(max(x, a), b); }
+    case UNARY_AFFINE: { return a * x + b; }
+    case UNARY_SIGMOID: { return sigmoid_(x); }
     default: { return x; }
   }
 }
@@ -83,19 +83,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // d op(x) / dx
 fn unary_deriv(x: f32, a: f32, b: f32) -> f32 {
   switch (OP) {
-    case 0u: { return select(0.0, 1.0, x > 0.0); }
-    case 1u: { return select(a, 1.0, x > 0.0); }
-    case 2u: { let t = tanh(x); return 1.0 - t * t; }
-    case 3u: { return 1.0 / (1.0 + x * x); }
-    case 4u: { return exp(x); }
-    case 5u: { return 1.0 / x; }
-    case 6u: { if (a * x > 20.0) { return 1.0; } return sigmoid_(a * x); }
-    case 7u: { return 0.5 / sqrt(x); }
-    case 8u: { return 2.0 * x; }
-    case 9u: { return sign(x); }
-    case 10u: { return select(0.0, 1.0, x >= a && x <= b); }
-    case 11u: { return a; }
-    case 12u: { let s = sigmoid_(x); return s * (1.0 - s); }
+    case UNARY_RELU: { return select(0.0, 1.0, x > 0.0); }
+    case UNARY_LEAKY_RELU: { return select(a, 1.0, x > 0.0); }
+    case UNARY_TANH: { let t = tanh(x); return 1.0 - t * t; }
+    case UNARY_ATAN: { return 1.0 / (1.0 + x * x); }
+    case UNARY_EXP: { return exp(x); }
+    case UNARY_LOG: { return 1.0 / x; }
+    case UNARY_SOFTPLUS: { if (a * x > 20.0) { return 1.0; } return sigmoid_(a * x); }
+    case UNARY_SQRT: { return 0.5 / sqrt(x); }
+    case UNARY_SQUARE: { return 2.0 * x; }
+    case UNARY_ABS: { return sign(x); }
+    case UNARY_CLAMP: { return select(0.0, 1.0, x >= a && x <= b); }
+    case UNARY_AFFINE: { return a; }
+    case UNARY_SIGMOID: { let s = sigmoid_(x); return s * (1.0 - s); }
     default: { return 1.0; }
   }
 }
@@ -124,12 +124,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 //! entry binary
 fn binary_op(a: f32, b: f32) -> f32 {
   switch (OP) {
-    case 0u: { return a + b; }
-    case 1u: { return a - b; }
-    case 2u: { return a * b; }
-    case 3u: { return a / b; }
-    case 4u: { return max(a, b); }
-    default: { return a; }
+    case BINARY_ADD: { return a + b; }
+    case BINARY_SUB: { return a - b; }
+    case BINARY_MUL: { return a * b; }
+    case BINARY_DIV: { return a / b; }
+    case BINARY_MAXIMUM: { return max(a, b); }
+    default: { return a; } // BINARY_FIRST
   }
 }
 
@@ -150,12 +150,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // d op(a, b) / d(a if WHICH == 0 else b)
 fn binary_deriv(a: f32, b: f32) -> f32 {
   switch (OP) {
-    case 0u: { return 1.0; }
-    case 1u: { return select(-1.0, 1.0, WHICH == 0u); }
-    case 2u: { return select(a, b, WHICH == 0u); }
-    case 3u: { return select(-a / (b * b), 1.0 / b, WHICH == 0u); }
-    case 4u: { return select(select(0.0, 1.0, b > a), select(0.0, 1.0, a >= b), WHICH == 0u); }
-    default: { return select(0.0, 1.0, WHICH == 0u); }
+    case BINARY_ADD: { return 1.0; }
+    case BINARY_SUB: { return select(-1.0, 1.0, WHICH == 0u); }
+    case BINARY_MUL: { return select(a, b, WHICH == 0u); }
+    case BINARY_DIV: { return select(-a / (b * b), 1.0 / b, WHICH == 0u); }
+    case BINARY_MAXIMUM: { return select(select(0.0, 1.0, b > a), select(0.0, 1.0, a >= b), WHICH == 0u); }
+    default: { return select(0.0, 1.0, WHICH == 0u); } // BINARY_FIRST
   }
 }
 

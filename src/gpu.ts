@@ -29,9 +29,10 @@ export {
 } from './methods/index.ts';
 export type { ImagesResource, ResolvedResources, ResourceSpec, ResourceSpecs, WeightsResource } from './methods/resources.ts';
 export {
-  AbortError, imagesInMemory, seededShuffle, throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport,
+  AbortError, imagesInMemory, throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport,
   type ImageBatch, type Prediction, type Progress, type TrainingImages, type TrainingUnit,
 } from './methods/detector.ts';
+export { seededShuffle } from './data/random.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
 export { decodeDetectorState, encodeDetectorState, packOptimizerState, unpackOptimizerState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

@@ -3,11 +3,17 @@
 export * from './gpu.ts';
 export * as data from './data/index.ts';
 export {
-  centreCrop, evaluate, trainingImages, type CategoryEvaluation, type EvaluateOptions, type MetricSet,
+  centreCrop, evaluate, trainingImages, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions, type MetricKey,
+  type MetricSet,
 } from './eval/evaluate.ts';
 export { renderPanel, jet, type PanelInput } from './report/heatmap.ts';
 export {
-  categoryResult, meanStd, reportMarkdown, resultsJson, seedResult,
-  type CategoryResult, type RunResults, type SeedResult, type Summary,
+  categoryResult, meanStd, parseSeedResult, PIXEL_METRIC_KEYS, resultsJson, runResults, seedResult,
+  type CategoryResult, type MethodResults, type RunResults, type SeedResult, type Summary,
 } from './report/results.ts';
+export { reportMarkdown, type ReportOptions } from './report/markdown.ts';
+export { paperTables, resultsCsv, tableMarkdown, TABLE_METRICS, type PaperTable, type TableRow } from './report/tables.ts';
+export { assembleRun, MergeError, mergeShards, type ShardManifest, type UnitResult } from './report/merge.ts';
+export { writeRunOutputs } from './report/outputs.ts';
+export { parseShard, planUnits, shardUnits, unitKey, type Shard, type Unit } from './eval/units.ts';
 export { main as cli } from './cli/main.ts';

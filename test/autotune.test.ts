@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { GEMM_VARIANTS, defaultGemmVariant, matmul } from '../src/ops/matmul.ts';
+import { GEMM_VARIANTS, defaultGemmVariant } from '../src/ops/gemm.ts';
+import { matmul } from '../src/ops/matmul.ts';
 import {
   autotune, autotuneCachePath, autotunePending, pendingTuning, requestTuning, resetAutotune, shapeBucket, tunedVariant,
   tuneWhile, type Candidate,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d } from '../src/ops/conv2d.ts';
-import { GEMM_VARIANTS, withGemmVariant } from '../src/ops/matmul.ts';
+import { GEMM_VARIANTS, withGemmVariant } from '../src/ops/gemm.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
 import { checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData, type GoldenCase } from './helpers/gpu.ts';
 

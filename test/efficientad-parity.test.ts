@@ -9,7 +9,7 @@ import { loadBackbone } from '../src/backbones/index.ts';
 import { ImageNetNormalize } from '../src/backbones/layers.ts';
 import { randomWeights } from '../src/backbones/weights.ts';
 import { hashString } from '../src/data/random.ts';
-import { Rng, cpuUniform } from '../src/ops/random.ts';
+import { GpuRng, cpuUniform } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { Adam } from '../src/runtime/optim.ts';
 import { Initializer, readModule, writeModule, type NamedTensor } from '../src/nn/layers.ts';
@@ -46,7 +46,7 @@ describe('EfficientAD against the PyTorch reference (tools/golden/efficientad.py
       ...common, weights: randomWeights(d.studentSeed), outChannels: 2 * d.out, trainable: true,
     });
     // Dropout 0: the reference has no access to texad's Philox masks.
-    const autoencoder = new Autoencoder(rt, d.size, d.out, 0, new Rng(rt, 0), new Initializer(0));
+    const autoencoder = new Autoencoder(rt, d.size, d.out, 0, new GpuRng(rt, 0), new Initializer(0));
     const normalize = new ImageNetNormalize(rt);
     try {
       // The autoencoder's weights as the reference draws them: nn.Conv2d's bounds, cpuUniform per tensor name.

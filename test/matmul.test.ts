@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GEMM_VARIANTS, linear, matmul, withGemmVariant } from '../src/ops/matmul.ts';
+import { GEMM_VARIANTS, withGemmVariant } from '../src/ops/gemm.ts';
+import { linear, matmul } from '../src/ops/matmul.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
 import { checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData, type GoldenCase } from './helpers/gpu.ts';
 

@@ -5,7 +5,7 @@ import {
   AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Initializer, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, MaxPool2d,
   ReLU, Sequential, Sigmoid, Tanh, Upsample, readModule, writeModule, type Layer,
 } from '../src/nn/layers.ts';
-import { Rng } from '../src/ops/random.ts';
+import { GpuRng } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import type { Runtime } from '../src/runtime/runtime.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
@@ -108,7 +108,7 @@ describe('nn: modes, initialisation, errors', () => {
 
   it('Dropout drops about p in training (survivors scaled by 1/(1-p)) and is the identity in eval', async () => {
     const rt = await gpuRuntime();
-    const drop = new Dropout(0.25, new Rng(rt, 9));
+    const drop = new Dropout(0.25, new GpuRng(rt, 9));
     const x = rt.tensor(new Float32Array(4000).fill(1), [4000]);
     const y = await rt.tidyAsync(async () => drop.forward(x).read());
     const kept = y.filter((v) => v !== 0);

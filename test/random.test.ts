@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, cpuNormal, cpuUniform, dropout, philox4x32 } from '../src/ops/random.ts';
+import { GpuRng, cpuNormal, cpuUniform, dropout, philox4x32 } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import type { Runtime } from '../src/runtime/runtime.ts';
 import { assertClose, gpuRuntime, gradCheck, randomData } from './helpers/gpu.ts';
@@ -41,7 +41,7 @@ describe('random: GPU equals the CPU twin', () => {
   it('uniform [0, 1) bit for bit, odd sizes, several seeds and streams', async () => {
     const rt = await gpuRuntime();
     for (const [seed, n] of [[0, 1], [7, 5], [123456789, 4099], [2 ** 40 + 5, 63]] as const) {
-      const rng = new Rng(rt, seed);
+      const rng = new GpuRng(rt, seed);
       for (let stream = 0; stream < 2; stream++) {
         const got = await rt.tidyAsync(() => rng.uniform([n]).read());
         expect(Array.from(got)).toEqual(Array.from(cpuUniform(seed, stream, n)));
@@ -51,14 +51,14 @@ describe('random: GPU equals the CPU twin', () => {
 
   it('uniform [lo, hi) to within one f32 rounding', async () => {
     const rt = await gpuRuntime();
-    const got = await rt.tidyAsync(() => new Rng(rt, 3).uniform([7, 11], -2.5, 0.75).read());
+    const got = await rt.tidyAsync(() => new GpuRng(rt, 3).uniform([7, 11], -2.5, 0.75).read());
     assertClose(got, cpuUniform(3, 0, 77, -2.5, 0.75), 'uniform[-2.5, 0.75)', { rtol: 2 ** -23, atol: 2 ** -22 });
     for (const v of got) expect(v >= -2.5 && v < 0.75).toBe(true);
   });
 
   it('normal to a few ulp (GPU log/sin/cos are f32)', async () => {
     const rt = await gpuRuntime();
-    const got = await rt.tidyAsync(() => new Rng(rt, 11).normal([3, 333], 1.5, 0.5).read());
+    const got = await rt.tidyAsync(() => new GpuRng(rt, 11).normal([3, 333], 1.5, 0.5).read());
     // 2e-6 absolute on values of size ~1: a few f32 ulp; transcendental functions differ between drivers.
     assertClose(got, cpuNormal(11, 0, 999, 1.5, 0.5), 'normal', { rtol: 4e-6, atol: 2e-6 });
   });
@@ -66,8 +66,8 @@ describe('random: GPU equals the CPU twin', () => {
   it('does not depend on how the tensor is split across bindings', async () => {
     const rt = await gpuRuntime();
     const n = 1000;
-    const whole = await rt.tidyAsync(() => new Rng(rt, 5).normal([n]).read());
-    const split = await withSmallBindings(rt, () => rt.tidyAsync(() => new Rng(rt, 5).normal([n]).read()));
+    const whole = await rt.tidyAsync(() => new GpuRng(rt, 5).normal([n]).read());
+    const split = await withSmallBindings(rt, () => rt.tidyAsync(() => new GpuRng(rt, 5).normal([n]).read()));
     expect(Array.from(split)).toEqual(Array.from(whole));
   });
 });
@@ -77,7 +77,7 @@ describe('random: reproducibility and streams', () => {
     const rt = await gpuRuntime();
     const draws = (seed: number) =>
       rt.tidyAsync(async () => {
-        const rng = new Rng(rt, seed);
+        const rng = new GpuRng(rt, seed);
         const a = await rng.uniform([100]).read();
         const b = await rng.uniform([100]).read();
         const f = rng.fork();
@@ -89,12 +89,12 @@ describe('random: reproducibility and streams', () => {
     expect(second).toEqual(first);
     const [a, b, c, d] = first as [number[], number[], number[], number[]];
     for (const [x, y] of [[a, b], [a, c], [c, d], [b, d]] as const) expect(x.filter((v, i) => v === y[i]).length).toBeLessThan(3);
-    expect(await rt.tidyAsync(async () => Array.from(await new Rng(rt, 43).uniform([100]).read()))).not.toEqual(a);
+    expect(await rt.tidyAsync(async () => Array.from(await new GpuRng(rt, 43).uniform([100]).read()))).not.toEqual(a);
   });
 
   it('each call consumes one stream', async () => {
     const rt = await gpuRuntime();
-    const rng = new Rng(rt, 9);
+    const rng = new GpuRng(rt, 9);
     rt.tidy(() => {
       rng.uniform([3]);
       rng.dropoutMask([3], 0.5);
@@ -108,7 +108,7 @@ describe('random: statistics', () => {
   const n = 1 << 16;
   it('uniform mean 1/2, variance 1/12', async () => {
     const rt = await gpuRuntime();
-    const { mean, variance } = moments(await rt.tidyAsync(() => new Rng(rt, 1).uniform([n]).read()));
+    const { mean, variance } = moments(await rt.tidyAsync(() => new GpuRng(rt, 1).uniform([n]).read()));
     // 5 standard errors: sd(mean) = sqrt(1/12/n), sd(var) ~ sqrt(1/180/n).
     expect(Math.abs(mean - 0.5)).toBeLessThan(5 * Math.sqrt(1 / 12 / n));
     expect(Math.abs(variance - 1 / 12)).toBeLessThan(5 * Math.sqrt(1 / 180 / n));
@@ -116,7 +116,7 @@ describe('random: statistics', () => {
 
   it('normal mean, variance and tails', async () => {
     const rt = await gpuRuntime();
-    const v = await rt.tidyAsync(() => new Rng(rt, 2).normal([n], 3, 2).read());
+    const v = await rt.tidyAsync(() => new GpuRng(rt, 2).normal([n], 3, 2).read());
     const { mean, variance } = moments(v);
     expect(Math.abs(mean - 3)).toBeLessThan(5 * Math.sqrt(4 / n));
     expect(Math.abs(variance - 4)).toBeLessThan(5 * 4 * Math.sqrt(2 / n));
@@ -128,7 +128,7 @@ describe('random: statistics', () => {
   it('dropout mask keeps 1 - p of the elements, scaled by 1/(1-p)', async () => {
     const rt = await gpuRuntime();
     const p = 0.2;
-    const m = await rt.tidyAsync(() => new Rng(rt, 3).dropoutMask([n], p).read());
+    const m = await rt.tidyAsync(() => new GpuRng(rt, 3).dropoutMask([n], p).read());
     const kept = m.filter((x) => x !== 0);
     expect(kept.every((x) => x === Math.fround(1 / (1 - p)))).toBe(true);
     expect(Math.abs(kept.length / n - (1 - p))).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / n));
@@ -142,7 +142,7 @@ describe('random: dropout', () => {
     const shape = [3, 5, 7];
     const x = randomData(105, 1);
     const g = randomData(105, 2);
-    const rng = new Rng(rt, 17);
+    const rng = new GpuRng(rt, 17);
     const u = cpuUniform(rng.key, rng.stream, 105);
     await rt.tidyAsync(async () => {
       const xt = rt.tensor(x, shape, true);
@@ -161,7 +161,7 @@ describe('random: dropout', () => {
   it('p = 0 is the identity and p = 1 gives zeros', async () => {
     const rt = await gpuRuntime();
     const x = randomData(10, 3);
-    const rng = new Rng(rt, 1);
+    const rng = new GpuRng(rt, 1);
     expect(Array.from(await rt.tidyAsync(() => dropout(rt.tensor(x, [10]), 0, rng).read()))).toEqual(Array.from(x));
     const zeros = await rt.tidyAsync(() => dropout(rt.tensor(x, [10]), 1, rng).read());
     expect(zeros.every((v) => v === 0)).toBe(true);
@@ -170,24 +170,24 @@ describe('random: dropout', () => {
   it('finite-difference gradient', async () => {
     const rt = await gpuRuntime();
     // A fresh generator per call: the gradient check reruns f and must see the same mask.
-    await gradCheck(rt, ([x]) => dropout(x!, 0.4, new Rng(rt, 8)), [{ data: randomData(30, 4), shape: [5, 6] }]);
+    await gradCheck(rt, ([x]) => dropout(x!, 0.4, new GpuRng(rt, 8)), [{ data: randomData(30, 4), shape: [5, 6] }]);
   });
 });
 
 describe('random: errors', () => {
   it('rejects bad probabilities, seeds and parameters', async () => {
     const rt = await gpuRuntime();
-    const rng = new Rng(rt, 1);
+    const rng = new GpuRng(rt, 1);
     rt.tidy(() => {
       const x = rt.tensor(new Float32Array(4), [2, 2]);
       expect(() => dropout(x, 1.5, rng)).toThrow(/dropout x\[2, 2\] p=1.5: p must be in \[0, 1\]/);
       expect(() => dropout(x, NaN, rng)).toThrow(/p must be in \[0, 1\], got NaN/);
-      expect(() => rng.dropoutMask([4], -0.1)).toThrow(/Rng.dropoutMask \[4\]: p must be in \[0, 1\]/);
-      expect(() => rng.normal([4], 0, -1)).toThrow(/Rng.normal \[4\]: need a finite mean and std >= 0/);
-      expect(() => rng.uniform([4], 1, 0)).toThrow(/Rng.uniform \[4\]: need finite lo <= hi/);
+      expect(() => rng.dropoutMask([4], -0.1)).toThrow(/GpuRng.dropoutMask \[4\]: p must be in \[0, 1\]/);
+      expect(() => rng.normal([4], 0, -1)).toThrow(/GpuRng.normal \[4\]: need a finite mean and std >= 0/);
+      expect(() => rng.uniform([4], 1, 0)).toThrow(/GpuRng.uniform \[4\]: need finite lo <= hi/);
     });
-    expect(() => new Rng(rt, -1)).toThrow(/seed must be an integer in \[0, 2\^53\), got -1/);
-    expect(() => new Rng(rt, 0.5)).toThrow(/seed must be an integer/);
+    expect(() => new GpuRng(rt, -1)).toThrow(/seed must be an integer in \[0, 2\^53\), got -1/);
+    expect(() => new GpuRng(rt, 0.5)).toThrow(/seed must be an integer/);
     expect(() => cpuUniform(1, -1, 4)).toThrow(/stream must be a u32/);
   });
 });

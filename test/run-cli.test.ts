@@ -29,7 +29,7 @@ async function results(out: string): Promise<RunResults> {
 
 /** The numbers that must not depend on how the run was executed. */
 function numbers(r: RunResults) {
-  return r.categories.map((c) => ({ category: c.category, seeds: c.seeds.map((s) => ({ metrics: s.metrics, loss: s.finalLoss, perSubclass: s.perSubclass })) }));
+  return r.categories!.map((c) => ({ category: c.category, seeds: c.seeds.map((s) => ({ metrics: s.metrics, loss: s.finalLoss, perSubclass: s.perSubclass })) }));
 }
 
 function runChild(command: string, argv: string[], killWhen?: () => boolean): Promise<{ code: number | null; killed: boolean }> {
@@ -67,16 +67,17 @@ describe('texad run', () => {
     const straight = join(work, 'straight');
     expect(await main(args(straight))).toBe(0);
     const a = await results(straight);
-    expect(a.categories).toHaveLength(1);
+    expect(a.categories).toHaveLength(1); // schema-1 fields of a single-method run
+    expect(a.methods[0]!.categories).toEqual(a.categories);
     expect(a.categories[0]!.seeds[0]!.metrics.imageAUROC).toBeGreaterThanOrEqual(0);
     const report = await readFile(join(straight, 'report.md'), 'utf8');
     expect(report).toContain('| **Pooled** |');
-    const maps = await readdir(join(straight, 'heatmaps', 'metal'));
+    const maps = await readdir(join(straight, 'heatmaps', 'simplenet', 'metal'));
     expect(maps.filter((f) => f.endsWith('.png')).length).toBeGreaterThan(0);
 
     // Kill the run once the first epoch checkpoint exists, then run the same command again.
     const resumed = join(work, 'resumed');
-    const ckpt = join(resumed, 'checkpoints', 'metal-seed0.safetensors');
+    const ckpt = join(resumed, 'checkpoints', 'simplenet', 'metal-seed0.safetensors');
     const first = await runChild(process.execPath, [BIN, ...args(resumed)], () => existsSync(ckpt));
     expect(first.killed).toBe(true);
     expect(existsSync(join(resumed, 'results.json'))).toBe(false);

@@ -2,7 +2,7 @@
 // is read) or texad's seeded random initialisation, drawn on the GPU.
 import { hashString } from '../data/random.ts';
 import { SafetensorsReader, fileSource, type ByteRangeSource } from '../io/safetensors.ts';
-import { Rng, type RngKey } from '../ops/random.ts';
+import { GpuRng, type RngKey } from '../ops/random.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { formatShape, shapeSize, type Shape, type Tensor } from '../runtime/tensor.ts';
 
@@ -63,7 +63,7 @@ export function initKey(seed: number, name: string): RngKey {
 export type RandomInit = 'torchvision' | 'zero-mean';
 
 /**
- * Seeded random initialisation: element e of parameter `key` is element e of stream 0 of Rng(initKey(seed, key))
+ * Seeded random initialisation: element e of parameter `key` is element e of stream 0 of GpuRng(initKey(seed, key))
  * (Philox4x32-10; normals by Box-Muller), scaled per `Init`, then shaped by `init` (RandomInit). BatchNorm comes out
  * as the identity (weight 1, bias 0, mean 0, variance 1).
  */
@@ -74,7 +74,7 @@ export function randomWeights(seed = 0, init: RandomInit = 'torchvision'): Weigh
   }
   const draw = async (rt: Runtime, p: ParamSpec): Promise<Float32Array | Tensor> => {
     if (p.init.kind === 'constant') return new Float32Array(shapeSize(p.shape)).fill(p.init.value);
-    const rng = new Rng(rt, initKey(seed, p.key));
+    const rng = new GpuRng(rt, initKey(seed, p.key));
     return p.init.kind === 'normal' ? rng.normal(p.shape, 0, p.init.std) : rng.uniform(p.shape, -p.init.bound, p.init.bound);
   };
   return {

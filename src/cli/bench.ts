@@ -3,28 +3,34 @@ import { boolFlag, parseArgs, stringFlag, UsageError } from './args.ts';
 
 export const command: Command = {
   summary: 'benchmark texad kernels against onnxruntime-web, tfjs (same WebGPU adapter) and PyTorch (CPU)',
-  help: `usage: texad bench [--json] [--suite NAME[,NAME...]] [--quick] [--disable-robustness]
+  help: `usage: texad bench [--json] [--suite NAME[,NAME...]] [--backbones NAME[,NAME...]] [--quick] [--disable-robustness]
 
 Times each suite's ops on texad and, in the same run, on onnxruntime-web's WebGPU EP and tfjs's WebGPU backend
 (same Dawn adapter, same process) and on PyTorch's CPU backend (/usr/bin/python3 tools/bench-torch.py).
 Samples are interleaved round by round; speed-ups are medians of per-round time ratios. Progress goes to stderr.
   --json                print every figure, the peers' figures, the speed-ups, floors, adapter, date and version
-  --suite NAME          run only these suites (comma-separated)
+  --suite NAME          run only these suites (comma-separated); without it every suite but 'backbones' runs
+  --backbones NAMES     the backbones suite's networks (default all: wide_resnet50_2, resnet18, resnet152,
+                        pdn_small, pdn_medium); 'backbones' times forward passes at 256x256 against
+                        onnxruntime-web and PyTorch, exporting weights with tools/export-weights.py once
   --quick               fewer and shorter rounds (for CI and smoke checks, not for published numbers)
   --disable-robustness  turn off Dawn's bounds-check transforms for texad and the peers alike`,
   async run(argv) {
     const args = parseArgs(argv);
     if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0]}'`);
-    const known = new Set(['json', 'suite', 'quick', 'disable-robustness']);
+    const known = new Set(['json', 'suite', 'backbones', 'quick', 'disable-robustness']);
     for (const flag of args.flags.keys()) if (!known.has(flag)) throw new UsageError(`unknown option --${flag}`);
     // The harness lives in bench/ and pulls in the peers (onnxruntime-web, tfjs): load it only for this command.
     const { runBench, formatReport, suiteNames } = await import('../../bench/index.ts');
     const suites = args.flags.has('suite') ? stringFlag(args, 'suite').split(',').filter(Boolean) : [];
+    // Naming networks implies their suite.
+    if (args.flags.has('backbones') && !suites.includes('backbones')) suites.push('backbones');
     for (const s of suites) {
       if (!suiteNames().includes(s)) throw new UsageError(`unknown suite '${s}' (suites: ${suiteNames().join(', ')})`);
     }
     const report = await runBench({
       suites,
+      backbones: args.flags.has('backbones') ? stringFlag(args, 'backbones').split(',').filter(Boolean) : undefined,
       quick: boolFlag(args, 'quick'),
       disableRobustness: boolFlag(args, 'disable-robustness'),
       log: (line) => console.error(line),

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   devices: () => import('./devices.ts'),
   features: () => import('./features.ts'),
   info: () => import('./info.ts'),
+  merge: () => import('./merge.ts'),
   metrics: () => import('./metrics.ts'),
   run: () => import('./run.ts'),
   synth: () => import('./synth.ts'),

@@ -1,6 +1,6 @@
 // The data layer's public surface: discovery, protocols, decoding and loading, and the synthetic Texture-AD.
 export * from './types.ts';
-export { Rng, hashString } from './random.ts';
+export { Rng, hashString, seededShuffle } from './random.ts';
 export { sniffFormat, probeImage, decodeImage, checkComplete, ImageDecodeError, DEFAULT_MAX_PIXELS,
   type ImageFormat, type ImageInfo, type DecodedImage, type DecodeOptions } from './decode.ts';
 export { imageFromBytes, maskFromBytes, resizeBilinear, resizeNearest, toRgbPlanes, toMaskBits,

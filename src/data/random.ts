@@ -1,8 +1,8 @@
-// Seeded randomness for the data layer: xoshiro128** (Blackman & Vigna), 32-bit integer ops only so per-pixel
-// noise stays fast. Every random choice in src/data flows from one of these, so a seed reproduces a dataset, a
-// split or a shuffle bit for bit on every runtime.
+// The CPU's seeded randomness, for every layer: xoshiro128** (Blackman & Vigna), 32-bit integer ops only so
+// per-pixel noise stays fast, plus the one string hash and the epoch-order shuffle. A seed reproduces a dataset,
+// a split or a shuffle bit for bit on every runtime. (GPU tensors of random numbers: GpuRng in src/ops/random.ts.)
 
-/** 32-bit FNV-1a: turns labels ("cloth/plain_white/test/17") into seed material. */
+/** 32-bit FNV-1a: turns labels ("cloth/plain_white/test/17") and shader sources into seed material and keys. */
 export function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
@@ -100,10 +100,30 @@ export class Rng {
 
   /** Fisher–Yates, in place. */
   shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      [items[i], items[j]] = [items[j]!, items[i]!];
-    }
-    return items;
+    return fisherYates(items, (n) => Math.floor(this.next() * n));
   }
+}
+
+/** Fisher–Yates in place; `below(n)` draws an integer in [0, n). */
+function fisherYates<T>(items: T[], below: (n: number) => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = below(i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+/**
+ * A shuffled copy of `items`, from `seed` alone: the epoch order of training images. Its xorshift32 stream
+ * predates Rng and is kept because recorded runs (SimpleNet's epoch orders, hence its results) depend on it bit
+ * for bit; new code that needs more than one shuffle should draw from an Rng.
+ */
+export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
+  let s = (seed >>> 0) ^ 0x9e3779b9 || 1;
+  return fisherYates([...items], (n) => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) % n;
+  });
 }

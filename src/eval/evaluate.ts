@@ -2,21 +2,28 @@
 // category and broken down per subclass on the evaluation side.
 import { BatchLoader, loadImage, type Batch, type ByteSource } from '../data/loader.ts';
 import type { Protocol, SampleRef } from '../data/protocol.ts';
-import { seededShuffle, type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
+import { seededShuffle } from '../data/random.ts';
+import { type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
 import { createImageMetrics, createPixelMetrics, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
 
-export interface MetricSet {
-  imageAUROC: number;
-  pixelAUROC: number;
-  aupro: number;
-  /** Image-level F1-max and its threshold. */
-  imageF1max: number;
-  pixelF1max: number;
-  imageAP: number;
-  pixelAP: number;
-  images: number;
-  defective: number;
-}
+/**
+ * Every metric texad reports, listed once: its key in results.json / MetricSet and its label in tables
+ * (the paper's names where it has them). Order = column order.
+ */
+export const METRIC_LABELS = {
+  imageAUROC: 'I-AUROC',
+  pixelAUROC: 'P-AUROC',
+  aupro: 'AUPRO',
+  imageF1max: 'I-F1max',
+  pixelF1max: 'P-F1max',
+  imageAP: 'I-AP',
+  pixelAP: 'P-AP',
+} as const;
+export type MetricKey = keyof typeof METRIC_LABELS;
+export const METRIC_KEYS = Object.keys(METRIC_LABELS) as MetricKey[];
+
+/** One evaluation: every metric (image- and pixel-level AUROC, AP, F1-max; AUPRO) and the image counts. */
+export type MetricSet = Record<MetricKey, number> & { images: number; defective: number };
 
 export interface HeatmapSample {
   id: string;

@@ -1,5 +1,6 @@
 // The one interface through which the CLI and apps touch a method. Methods see images only: never subclass
 // labels, defect types or masks.
+import { seededShuffle } from '../data/random.ts';
 
 /** A batch of RGB images, NCHW planes in [0, 1]: `images.length === count * 3 * height * width`. */
 export interface ImageBatch {
@@ -144,18 +145,4 @@ export function imagesInMemory(images: readonly Float32Array[], side: number): T
       }
     },
   };
-}
-
-/** A seeded Fisher-Yates shuffle (xorshift32): the epoch order of training images, the same in every runtime. */
-export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
-  const out = [...items];
-  let s = (seed >>> 0) ^ 0x9e3779b9 || 1;
-  for (let i = out.length - 1; i > 0; i--) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const j = (s >>> 0) % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }

@@ -30,6 +30,11 @@ export interface MethodEntry<Config extends object> {
   unit: TrainingUnit;
   /** Whether fit() uses FitOptions.validation; the CLI then holds out validation images (src/data/protocol.ts). */
   validation: boolean;
+  /**
+   * Whether predict()'s maps localise anomalies. False for image-level methods (their maps carry no information):
+   * their pixel metrics are left out of results.json and shown as "–" in the tables.
+   */
+  pixelMaps: boolean;
   /** Backbones, teachers and image folders this configuration needs, by key. */
   resources(config: Config): ResourceSpecs;
   create(rt: Runtime, opts: BuildOptions<Config>): Promise<Detector>;
@@ -54,6 +59,7 @@ export interface RegisteredMethod {
   readonly presets: readonly string[];
   readonly unit: TrainingUnit;
   readonly validation: boolean;
+  readonly pixelMaps: boolean;
   /** The full configuration of a preset with overrides (throws naming unknown presets and keys). */
   config(preset: string, overrides?: Record<string, unknown>): Record<string, unknown>;
   /** The resources of a preset with overrides, so they can be located before the model is built. */
@@ -92,6 +98,7 @@ export function defineMethod<Config extends object>(name: string, entry: MethodE
     presets: Object.keys(entry.presets),
     unit: entry.unit,
     validation: entry.validation,
+    pixelMaps: entry.pixelMaps,
     config: (preset, overrides) => Object.fromEntries(Object.entries(config(preset, overrides))),
     resources: (preset, overrides) => entry.resources(config(preset, overrides)),
     create: (rt, opts) => entry.create(rt, {

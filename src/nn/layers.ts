@@ -10,7 +10,7 @@ import { add, leakyRelu, mul, relu, sigmoid, tanh } from '../ops/elementwise.ts'
 import { linear } from '../ops/matmul.ts';
 import { batchNorm, layerNorm, layerNormChannels } from '../ops/norm.ts';
 import { avgPool2d, maxPool2d } from '../ops/pool.ts';
-import { cpuNormal, cpuUniform, dropout, type Rng } from '../ops/random.ts';
+import { cpuNormal, cpuUniform, dropout, type GpuRng } from '../ops/random.ts';
 import { resizeBilinear, resizeNearest } from '../ops/resize.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { formatShape, type Tensor } from '../runtime/tensor.ts';
@@ -408,7 +408,7 @@ export class Tanh extends Stateless {
  * replaced between steps (e.g. one generator per training step, so a resumed run draws the same masks).
  */
 export class Dropout extends Layer {
-  constructor(readonly p: number, public rng: Rng) {
+  constructor(readonly p: number, public rng: GpuRng) {
     super();
   }
 

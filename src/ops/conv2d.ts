@@ -1,5 +1,5 @@
 // 2-D convolution in NCHW with PyTorch's semantics, forward and backward. Every pass is an implicit GEMM on
-// matmul.ts's gemm(): the im2col matrix is never built, its entries are gathered through strides from a
+// gemm.ts's gemm(): the im2col matrix is never built, its entries are gathered through strides from a
 // zero-padded copy of the image, so the hot loop has no bounds checks (bounds checks there cost 15% on
 // lavapipe; the copy is one pass over the image, ~2% of a 3x3 convolution with 256 channels, ~10% with 64).
 // That is why this family has no shader of its own: its kernels are gemm, pack and strided_sum
@@ -20,7 +20,7 @@
 // one tensor per group, concatenated along O, because split-K sums its partials over the whole output.
 import { concat, pad2d, slice } from './layout.ts';
 import { add, relu as reluOp } from './elementwise.ts';
-import { gemm, pack, stridedSum } from './matmul.ts';
+import { gemm, pack, stridedSum } from './gemm.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad } from '../runtime/tensor.ts';
 

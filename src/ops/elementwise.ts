@@ -1,24 +1,22 @@
 // Pointwise maps and broadcasting arithmetic (shaders/elementwise.wgsl), forward and backward.
+import { SHADER_ENUMS, type ShaderEntries } from '../generated/shaders.ts';
 import { Params, type BufferRange, type Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad, shapeSize, type Shape } from '../runtime/tensor.ts';
 
 const WG = 256;
 const MAX_RANK = 8;
 
-const UNARY = {
-  relu: 0, leakyRelu: 1, tanh: 2, atan: 3, exp: 4, log: 5, softplus: 6, sqrt: 7, square: 8, abs: 9, clamp: 10,
-  affine: 11, sigmoid: 12,
-} as const;
+// Op codes come from the `//! enum` lines of shaders/elementwise.wgsl (via tools/embed.mjs), the one place
+// they are numbered.
+const { UNARY, BINARY } = SHADER_ENUMS.elementwise;
 type UnaryOp = keyof typeof UNARY;
-
-const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, first: 5 } as const;
 type BinaryOp = keyof typeof BINARY;
 
 /**
  * Runs a pointwise kernel in chunks that each fit one storage binding, so tensors larger than
  * maxStorageBufferBindingSize still work. `tensors` are bound in order; the last is the output.
  */
-function pointwise(rt: Runtime, entry: string, op: number, tensors: Tensor[], a: number, b: number, what: string): void {
+function pointwise(rt: Runtime, entry: ShaderEntries['elementwise'], op: number, tensors: Tensor[], a: number, b: number, what: string): void {
   const n = tensors[tensors.length - 1]!.size;
   // Binding offsets must be 256-byte aligned: chunks are multiples of 64 floats.
   const chunk = Math.floor(rt.limits.maxStorageBufferBindingSize / 4 / 64) * 64;

@@ -1,5 +1,6 @@
 // 2-D FFT magnitude (shaders/fft.wgsl), forward and backward: two line passes each (rows, columns), with
 // power-of-two sizes up to what one workgroup's memory holds.
+import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params, type Runtime } from '../runtime/runtime.ts';
 import { formatShape, type Tensor } from '../runtime/tensor.ts';
 
@@ -50,7 +51,7 @@ function twiddleTable(rt: Runtime, n: number): Tensor {
 const isPowerOfTwo = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
 
 interface Pass {
-  entry: string;
+  entry: ShaderEntries['fft'];
   inputs: Tensor[];
   outputs: Tensor[];
   /** Line length, number of lines and their layout (see `Lines` in shaders/fft.wgsl). */

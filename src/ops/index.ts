@@ -16,4 +16,4 @@ export {
 export { quantile, topKMean, type SelectOptions } from './select.ts';
 export { knnSquaredDistance, type Neighbours } from './distance.ts';
 export { fft2dMagnitude } from './fft.ts';
-export { Rng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';
+export { GpuRng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';

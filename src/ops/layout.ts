@@ -1,5 +1,6 @@
 // Tensor plumbing (shaders/layout.wgsl), forward and backward: concat, split, slice, permute, channel gather,
 // 2-D padding, and the axis helpers other families use to view a tensor as [outer, axis, inner].
+import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params, type Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad, shapeSize, type Shape } from '../runtime/tensor.ts';
 
@@ -33,7 +34,7 @@ export function u32Tensor(rt: Runtime, values: ArrayLike<number>): Tensor {
   return rt.tensor(new Float32Array(u.buffer), [u.length]);
 }
 
-function pointwiseDispatch(rt: Runtime, entry: string, params: Params, inputs: Tensor[], output: Tensor, n: number,
+function pointwiseDispatch(rt: Runtime, entry: ShaderEntries['layout'], params: Params, inputs: Tensor[], output: Tensor, n: number,
   what: string): void {
   rt.dispatch({ family: 'layout', entry, spec: { WG }, params, inputs, outputs: [output], workgroups: rt.grid(n, WG), what });
 }

@@ -1,5 +1,6 @@
 // Max and average pooling of NCHW planes and adaptive average pooling over the last dim (shaders/pool.wgsl),
 // forward and backward.
+import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params } from '../runtime/runtime.ts';
 import { Tensor, formatShape } from '../runtime/tensor.ts';
 
@@ -52,7 +53,7 @@ function pool2dParams(g: Geometry, count: number, includePad: boolean): Params {
 }
 
 /** One invocation per element of `count` (default: the first output's size). */
-function dispatchPool(entry: string, g: Geometry, includePad: boolean, inputs: Tensor[], outputs: Tensor[], what: string, count = outputs[0]!.size): void {
+function dispatchPool(entry: ShaderEntries['pool'], g: Geometry, includePad: boolean, inputs: Tensor[], outputs: Tensor[], what: string, count = outputs[0]!.size): void {
   const rt = outputs[0]!.rt;
   rt.dispatch({
     family: 'pool',
@@ -143,7 +144,7 @@ export function adaptiveAvgPool1d(x: Tensor, outSize: number): Tensor {
   const rt = x.rt;
   const shape = [...x.shape.slice(0, -1), outSize];
   const y = rt.empty(shape, 'adaptiveAvgPool1d');
-  const run = (entry: string, src: Tensor, dst: Tensor, w: string) =>
+  const run = (entry: ShaderEntries['pool'], src: Tensor, dst: Tensor, w: string) =>
     rt.dispatch({
       family: 'pool',
       entry,

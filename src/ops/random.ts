@@ -1,6 +1,6 @@
 // Counter-based random numbers on the GPU (shaders/random.wgsl) and their CPU twin. A draw is a pure function
 // of (key, stream, element index), so it is reproducible across runs, runtimes and workgroup sizes; each call
-// on an Rng consumes the next stream number.
+// on a GpuRng consumes the next stream number.
 import { Params, type BufferRange, type Runtime } from '../runtime/runtime.ts';
 import { formatShape, type Shape, type Tensor } from '../runtime/tensor.ts';
 
@@ -54,19 +54,19 @@ export function philox4x32(counter: readonly [number, number, number, number], k
 export function rngKey(seed: number | RngKey): RngKey {
   if (typeof seed !== 'number') {
     if (seed.length !== 2 || !seed.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
-      throw new Error(`texad: Rng key must be two u32 words, got [${seed.join(', ')}]`);
+      throw new Error(`texad: GpuRng key must be two u32 words, got [${seed.join(', ')}]`);
     }
     return [seed[0], seed[1]];
   }
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw new Error(`texad: Rng seed must be an integer in [0, 2^53), got ${seed}`);
+    throw new Error(`texad: GpuRng seed must be an integer in [0, 2^53), got ${seed}`);
   }
   return [seed % 2 ** 32, Math.floor(seed / 2 ** 32)];
 }
 
 function checkStream(stream: number): void {
   if (!Number.isInteger(stream) || stream < 0 || stream > 0xffffffff) {
-    throw new Error(`texad: Rng stream must be a u32, got ${stream}`);
+    throw new Error(`texad: GpuRng stream must be a u32, got ${stream}`);
   }
 }
 
@@ -79,7 +79,7 @@ function cpuWords(seed: number | RngKey, stream: number, n: number): Uint32Array
   return out;
 }
 
-/** CPU twin of Rng.uniform for elements [0, n) of (seed, stream): bit-identical to the GPU for [0, 1). */
+/** CPU twin of GpuRng.uniform for elements [0, n) of (seed, stream): bit-identical to the GPU for [0, 1). */
 export function cpuUniform(seed: number | RngKey, stream: number, n: number, lo = 0, hi = 1): Float32Array {
   const w = cpuWords(seed, stream, n);
   // The shader's f32 steps: a + (b - a) * u with a and b rounded to f32.
@@ -88,7 +88,7 @@ export function cpuUniform(seed: number | RngKey, stream: number, n: number, lo 
   return Float32Array.from({ length: n }, (_, i) => a + Math.fround(span * ((w[i]! >>> 8) * ULP24)));
 }
 
-/** CPU twin of Rng.normal (Box-Muller in f64; the GPU's f32 log/sin/cos differ by a few ulp). */
+/** CPU twin of GpuRng.normal (Box-Muller in f64; the GPU's f32 log/sin/cos differ by a few ulp). */
 export function cpuNormal(seed: number | RngKey, stream: number, n: number, mean = 0, std = 1): Float32Array {
   const w = cpuWords(seed, stream, n);
   const out = new Float32Array(n);
@@ -152,7 +152,7 @@ function runDraw(rt: Runtime, d: Draw, out: Tensor, input?: Tensor): void {
  * A seeded stream of GPU random tensors. Every call (uniform, normal, dropoutMask, dropout, fork) consumes the
  * next stream number, so a program that makes the same calls in the same order gets the same numbers.
  */
-export class Rng {
+export class GpuRng {
   readonly key: RngKey;
   private next = 0;
 
@@ -167,29 +167,29 @@ export class Rng {
 
   /** Reserves the next stream number. */
   takeStream(): number {
-    if (this.next > 0xffffffff) throw new Error('texad: Rng exhausted its 2^32 streams; fork() a new generator');
+    if (this.next > 0xffffffff) throw new Error('texad: GpuRng exhausted its 2^32 streams; fork() a new generator');
     return this.next++;
   }
 
   /** Uniform floats in [lo, hi) (24 random bits each). */
   uniform(shape: Shape, lo = 0, hi = 1): Tensor {
     if (!Number.isFinite(lo) || !Number.isFinite(hi) || !(lo <= hi)) {
-      throw new Error(`texad: Rng.uniform ${formatShape(shape)}: need finite lo <= hi, got [${lo}, ${hi})`);
+      throw new Error(`texad: GpuRng.uniform ${formatShape(shape)}: need finite lo <= hi, got [${lo}, ${hi})`);
     }
-    return this.draw(shape, DIST.uniform, lo, hi, `Rng.uniform ${formatShape(shape)}`);
+    return this.draw(shape, DIST.uniform, lo, hi, `GpuRng.uniform ${formatShape(shape)}`);
   }
 
   /** Normal floats N(mean, std^2) by Box-Muller. */
   normal(shape: Shape, mean = 0, std = 1): Tensor {
     if (!Number.isFinite(mean) || !(std >= 0 && Number.isFinite(std))) {
-      throw new Error(`texad: Rng.normal ${formatShape(shape)}: need a finite mean and std >= 0, got mean ${mean}, std ${std}`);
+      throw new Error(`texad: GpuRng.normal ${formatShape(shape)}: need a finite mean and std >= 0, got mean ${mean}, std ${std}`);
     }
-    return this.draw(shape, DIST.normal, mean, std, `Rng.normal ${formatShape(shape)}`);
+    return this.draw(shape, DIST.normal, mean, std, `GpuRng.normal ${formatShape(shape)}`);
   }
 
   /** Dropout mask: each element 0 with probability p, else 1/(1-p) (all 0 when p = 1, like PyTorch). */
   dropoutMask(shape: Shape, p: number): Tensor {
-    const what = `Rng.dropoutMask ${formatShape(shape)}`;
+    const what = `GpuRng.dropoutMask ${formatShape(shape)}`;
     checkProbability(p, what);
     const { threshold, scale } = maskParams(p);
     const y = this.rt.empty(shape, 'dropoutMask');
@@ -198,9 +198,9 @@ export class Rng {
   }
 
   /** An independent generator whose 64-bit key is drawn from this one (a reserved counter domain). */
-  fork(): Rng {
+  fork(): GpuRng {
     const [k0, k1] = philox4x32([0, this.takeStream(), 1, 0], this.key);
-    return new Rng(this.rt, [k0, k1]);
+    return new GpuRng(this.rt, [k0, k1]);
   }
 
   private draw(shape: Shape, dist: number, a: number, b: number, what: string): Tensor {
@@ -214,11 +214,11 @@ export class Rng {
  * Inverted dropout (torch.nn.functional.dropout in training mode): zeroes each element with probability p and
  * scales the rest by 1/(1-p). The mask is regenerated from its Philox stream in backward, never stored.
  */
-export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
+export function dropout(x: Tensor, p: number, rng: GpuRng): Tensor {
   const what = `dropout x${formatShape(x.shape)} p=${p}`;
   x.assertAlive('dropout');
   checkProbability(p, what);
-  if (rng.rt !== x.rt) throw new Error(`texad: ${what}: the Rng belongs to another runtime`);
+  if (rng.rt !== x.rt) throw new Error(`texad: ${what}: the GpuRng belongs to another runtime`);
   const rt = x.rt;
   const { threshold, scale } = maskParams(p);
   const d: Draw = { entry: 'dropout', key: rng.key, stream: rng.takeStream(), threshold, a: scale, b: 0, what };

@@ -1,5 +1,6 @@
 // Reductions (sum, mean, max) over any set of axes and the row-wise maps softmax, logSoftmax, l2Normalize
 // (shaders/reduce.wgsl), forward and backward. Deterministic: every value is folded in a fixed order.
+import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params } from '../runtime/runtime.ts';
 import { Tensor, formatShape, shapeSize, type Shape } from '../runtime/tensor.ts';
 import { expand, scale as scaleBy } from './elementwise.ts';
@@ -145,7 +146,7 @@ export const max = (x: Tensor, axes?: readonly number[], keepDims = false): Tens
  * Dispatches a one-invocation-per-line kernel over the [A, K, B] view of `shape` around `axis`; `eps` fills the
  * fourth uniform word (l2norm's eps, padding for the softmax entries).
  */
-function perLine(op: string, shape: Shape, axis: number, entry: string, spec: Record<string, boolean>, eps: number,
+function perLine(op: string, shape: Shape, axis: number, entry: ShaderEntries['reduce'], spec: Record<string, boolean>, eps: number,
   inputs: Tensor[], output: Tensor, what: string): void {
   const [a, k, b] = splitShape(shape, axis);
   const rt = output.rt;

@@ -1,5 +1,6 @@
 // Bilinear and nearest resampling of NCHW tensors (shaders/resize.wgsl) with PyTorch's F.interpolate semantics,
 // forward and backward.
+import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params } from '../runtime/runtime.ts';
 import { Tensor, formatShape } from '../runtime/tensor.ts';
 import { vec4Binding } from './norm.ts';
@@ -110,7 +111,7 @@ function resize(x: Tensor, size: readonly [number, number], nearest: boolean, al
   const t = tapTable(ih, iw, oh, ow, nearest, alignCorners);
   // The table's words travel as raw bytes through a float tensor; the kernels read them as u32.
   const table = rt.tensor(t.floats, [t.floats.length]);
-  const run = (entry: string, src: Tensor, dst: Tensor, w: string) => {
+  const run = (entry: ShaderEntries['resize'], src: Tensor, dst: Tensor, w: string) => {
     const [rows, width] = [dst.shape[0]! * dst.shape[1]! * dst.shape[2]!, dst.shape[3]!];
     const quads = Math.ceil(width / 4);
     rt.dispatch({

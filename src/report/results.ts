@@ -1,9 +1,5 @@
-// results.json (the machine-readable record of a run) and report.md (tables laid out like the Texture-AD
-// paper's Tables 2–4: one row per subclass plus the pooled category, I-AUROC / P-AUROC and our extra metrics).
-import type { CategoryEvaluation, MetricSet } from '../eval/evaluate.ts';
-
-export const METRIC_KEYS = ['imageAUROC', 'pixelAUROC', 'aupro', 'imageF1max', 'pixelF1max', 'imageAP', 'pixelAP'] as const;
-export type MetricKey = (typeof METRIC_KEYS)[number];
+// results.json: the machine-readable record of a run, and the aggregation of seeds into mean ± std.
+import { METRIC_KEYS, type CategoryEvaluation, type MetricKey, type MetricSet } from '../eval/evaluate.ts';
 
 export interface MeanStd {
   mean: number;
@@ -30,16 +26,47 @@ export interface CategoryResult {
   trainImages: number;
 }
 
-export interface RunResults {
-  texad: string;
+/** One method's results: its column in the paper tables. */
+export interface MethodResults {
   method: string;
   preset: string;
+  /** Backbone weights file, or 'random' (seeded initialisation). */
+  weights: string;
+  /** False for methods that give image scores only: their pixel metrics are null and shown as "–". */
+  pixelMaps: boolean;
+  /** The hyper-parameters as run, under the official names. */
   config: Record<string, unknown>;
+  categories: CategoryResult[];
+}
+
+/**
+ * results.json. Schema 2 lists every method of the run under `methods`. A single-method run also carries the
+ * schema-1 fields `method`, `preset`, `config` and `categories` (equal to `methods[0]`'s), so readers written for
+ * schema 1 keep working; a run of several methods has `methods` only.
+ */
+export interface RunResults {
+  schema: 2;
+  texad: string;
+  /** The adapters that ran the units ("; "-separated when shards ran on different machines). */
   adapter: string;
   runtime: string;
   date: string;
   dataset: { root: string; layout: string; protocol: string; synthetic?: { preset: string; seed: number } };
-  categories: CategoryResult[];
+  methods: MethodResults[];
+  method?: string;
+  preset?: string;
+  config?: Record<string, unknown>;
+  categories?: CategoryResult[];
+}
+
+/** Assembles results.json from its parts, adding the schema-1 fields for a single-method run. */
+export function runResults(meta: Omit<RunResults, 'schema' | 'methods' | 'method' | 'preset' | 'config' | 'categories'>,
+  methods: MethodResults[]): RunResults {
+  const only = methods.length === 1 ? methods[0]! : undefined;
+  return {
+    schema: 2, ...meta, methods,
+    ...(only ? { method: only.method, preset: only.preset, config: only.config, categories: only.categories } : {}),
+  };
 }
 
 /** Mean and sample standard deviation (n - 1), ignoring NaN (undefined metrics); NaN when nothing is left. */
@@ -57,8 +84,20 @@ function summarise(sets: readonly MetricSet[]): Summary {
   return out;
 }
 
-export function seedResult(seed: number, ev: CategoryEvaluation, fitSeconds: number, finalLoss: number): SeedResult {
-  return { seed, metrics: ev.metrics, perSubclass: ev.perSubclass, seconds: { fit: fitSeconds, predict: ev.seconds.predict }, finalLoss };
+/** The metrics that need anomaly maps; NaN (null in results.json) for a method without pixel maps. */
+export const PIXEL_METRIC_KEYS = ['pixelAUROC', 'aupro', 'pixelF1max', 'pixelAP'] as const satisfies readonly MetricKey[];
+
+function withoutPixelMetrics(m: MetricSet): MetricSet {
+  const out = { ...m };
+  for (const k of PIXEL_METRIC_KEYS) out[k] = NaN;
+  return out;
+}
+
+/** One seed's result; `pixelMaps: false` blanks the pixel metrics (the maps of such a method carry no information). */
+export function seedResult(seed: number, ev: CategoryEvaluation, fitSeconds: number, finalLoss: number, pixelMaps = true): SeedResult {
+  const keep = pixelMaps ? (m: MetricSet) => m : withoutPixelMetrics;
+  const perSubclass = Object.fromEntries(Object.entries(ev.perSubclass).map(([k, m]) => [k, keep(m)]));
+  return { seed, metrics: keep(ev.metrics), perSubclass, seconds: { fit: fitSeconds, predict: ev.seconds.predict }, finalLoss };
 }
 
 export function categoryResult(category: string, seeds: SeedResult[], trainImages: number, testImages: number): CategoryResult {
@@ -71,56 +110,22 @@ export function categoryResult(category: string, seeds: SeedResult[], trainImage
   return { category, summary: summarise(seeds.map((s) => s.metrics)), perSubclass, seeds, testImages, trainImages };
 }
 
+const NUMERIC_RESULT_KEYS = new Set<string>([...METRIC_KEYS, 'finalLoss']);
+
+/**
+ * A JSON.parse reviver for files holding SeedResults (partial results, shard.json): JSON writes NaN as null, and
+ * an undefined metric must come back as NaN, not null (which would count as 0 in a mean).
+ */
+export function reviveResultNaN(key: string, value: unknown): unknown {
+  return value === null && NUMERIC_RESULT_KEYS.has(key) ? NaN : value;
+}
+
+/** Reads a SeedResult written by JSON.stringify. */
+export function parseSeedResult(text: string): SeedResult {
+  return JSON.parse(text, reviveResultNaN) as SeedResult;
+}
+
 /** JSON with NaN written as null (JSON has no NaN). */
 export function resultsJson(r: RunResults): string {
   return JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
-}
-
-function pct(m: MeanStd, withStd: boolean): string {
-  if (Number.isNaN(m.mean)) return 'n/a';
-  const v = (100 * m.mean).toFixed(1);
-  return withStd ? `${v} ± ${(100 * m.std).toFixed(1)}` : v;
-}
-
-const COLUMNS: Array<[MetricKey, string]> = [
-  ['imageAUROC', 'I-AUROC'], ['pixelAUROC', 'P-AUROC'], ['aupro', 'AUPRO'], ['imageF1max', 'I-F1max'], ['pixelF1max', 'P-F1max'],
-];
-
-/** The markdown report: a summary over categories, then one table per category (subclass rows + pooled). */
-export function reportMarkdown(r: RunResults, heatmapLinks: Record<string, string[]> = {}): string {
-  const withStd = r.categories.some((c) => c.seeds.length > 1);
-  const seeds = r.categories[0]?.seeds.length ?? 0;
-  const lines = [
-    `# texad ${r.method} — ${r.dataset.protocol} protocol`,
-    '',
-    `Preset \`${r.preset}\`, ${seeds} seed${seeds === 1 ? '' : 's'}${withStd ? ' (mean ± std)' : ''}, all values in %. ` +
-      `Adapter: ${r.adapter}. texad ${r.texad}, ${r.date}.`,
-    `Data: \`${r.dataset.root}\` (${r.dataset.layout}${r.dataset.synthetic ? `, synthetic preset ${r.dataset.synthetic.preset} seed ${r.dataset.synthetic.seed}` : ''}).`,
-    '',
-    'Test images of a category are pooled and scored without subclass labels; the per-subclass rows are computed',
-    'afterwards from the same scores.',
-    '',
-    `| Category | ${COLUMNS.map(([, h]) => h).join(' | ')} | Train | Test |`,
-    `| --- | ${COLUMNS.map(() => '---:').join(' | ')} | ---: | ---: |`,
-    ...r.categories.map((c) => `| ${c.category} | ${COLUMNS.map(([k]) => pct(c.summary[k], withStd)).join(' | ')} | ${c.trainImages} | ${c.testImages} |`),
-  ];
-  if (r.categories.length > 1) {
-    const mean = (k: MetricKey) => meanStd(r.categories.map((c) => c.summary[k].mean));
-    lines.push(`| **Mean** | ${COLUMNS.map(([k]) => pct({ mean: mean(k).mean, std: 0 }, false)).join(' | ')} | | |`);
-  }
-  for (const c of r.categories) {
-    lines.push('', `## ${c.category}`, '', `| Subclass | ${COLUMNS.map(([, h]) => h).join(' | ')} | Images (defective) |`,
-      `| --- | ${COLUMNS.map(() => '---:').join(' | ')} | ---: |`);
-    for (const [name, s] of Object.entries(c.perSubclass)) {
-      lines.push(`| ${name} | ${COLUMNS.map(([k]) => pct(s[k], withStd)).join(' | ')} | ${s.images} (${s.defective}) |`);
-    }
-    lines.push(`| **Pooled** | ${COLUMNS.map(([k]) => `**${pct(c.summary[k], withStd)}**`).join(' | ')} | ${c.testImages} |`);
-    const fit = meanStd(c.seeds.map((s) => s.seconds.fit));
-    const pred = meanStd(c.seeds.map((s) => s.seconds.predict));
-    lines.push('', `Fit ${fit.mean.toFixed(1)} s, predict ${pred.mean.toFixed(1)} s per seed; final training loss ` +
-      `${c.seeds.map((s) => s.finalLoss.toFixed(4)).join(', ')}.`);
-    for (const link of heatmapLinks[c.category] ?? []) lines.push('', `![${c.category} heatmap](${link})`);
-  }
-  lines.push('', 'n/a: undefined for that subset (e.g. a subclass with no defective test image: AUROC needs both classes).', '');
-  return lines.join('\n');
 }

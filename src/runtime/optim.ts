@@ -3,6 +3,7 @@
 // GPU tensors, no readback. Non-finite gradients are recorded in a GPU flag buffer instead of being checked
 // every step (a readback per step would stall the batched queue); `checkFinite()` reads the flags and throws,
 // and `saveState()` calls it so a checkpoint never captures a diverged run.
+import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params, type Runtime } from './runtime.ts';
 import { formatShape, type Tensor } from './tensor.ts';
 
@@ -137,7 +138,7 @@ abstract class BaseOptimizer implements Optimizer {
     }
   }
 
-  protected dispatch(entry: string, spec: Record<string, number | boolean>, slot: Slot, grad: Tensor, params: Params): void {
+  protected dispatch(entry: ShaderEntries['optim'], spec: Record<string, number | boolean>, slot: Slot, grad: Tensor, params: Params): void {
     this.rt.dispatch({
       family: 'optim',
       entry,

@@ -8,39 +8,89 @@ export type Specialization = Readonly<Record<string, number | boolean>>;
 
 const ENTRY_HEADER = /^\/\/! entry (\w+)\s*$/m;
 const DEFAULT_CONST = /^\/\/! default (\w+) = (\w+)\s*$/gm;
+const USE = /^\/\/! use (\w+)\s*$/gm;
+const LIBRARY = /^\/\/! library\s*$/m;
 
 interface FamilySource {
   preamble: string;
   entries: Map<string, string>;
   /** `//! default NAME = VALUE` lines: constants the preamble uses, for entries that do not set them. */
   defaults: Record<string, number | boolean>;
+  /** `//! use FAMILY` lines of the preamble: families whose preambles (helper functions) this one needs. */
+  uses: string[];
 }
 
 /**
  * Splits `shaders/<family>.wgsl` into a shared preamble and one section per `//! entry NAME` header. Each
  * section declares its own bindings and a `main` entry point, so entries of one family can bind different
- * resources without clashing.
+ * resources without clashing. A `//! library` file has no entries: it only holds helpers for `//! use`.
  */
 export function parseFamily(family: string, source: string): FamilySource {
   const parts = source.split(ENTRY_HEADER);
   const entries = new Map<string, string>();
   for (let i = 1; i < parts.length; i += 2) entries.set(parts[i]!, parts[i + 1]!);
-  if (entries.size === 0) throw new Error(`texad: shaders/${family}.wgsl has no '//! entry NAME' section`);
+  const preamble = parts[0]!;
+  if (entries.size === 0 && !LIBRARY.test(preamble)) {
+    throw new Error(`texad: shaders/${family}.wgsl has no '//! entry NAME' section (add one, or mark a helper-only file '//! library')`);
+  }
+  for (const [entry, body] of entries) {
+    if (body.match(USE)) {
+      throw new Error(`texad: shaders/${family}.wgsl entry '${entry}' has a '//! use' line: put it in the preamble (before the first '//! entry')`);
+    }
+  }
   const defaults: Record<string, number | boolean> = {};
-  for (const [, name, value] of parts[0]!.matchAll(DEFAULT_CONST)) {
+  for (const [, name, value] of preamble.matchAll(DEFAULT_CONST)) {
     defaults[name!] = value === 'true' ? true : value === 'false' ? false : Number(value);
   }
-  return { preamble: parts[0]!, entries, defaults };
+  const uses = [...preamble.matchAll(USE)].map((m) => m[1]!);
+  return { preamble, entries, defaults, uses };
 }
 
-const parsedFamilies = new Map<string, FamilySource>();
+/**
+ * The families whose preambles go before `family`'s own, dependencies first, each once: `//! use` resolved
+ * transitively. `common` is always prepended, so using it adds nothing. Names the missing family or the cycle.
+ */
+export function resolveUses(family: string, sources: Readonly<Record<string, string>> = SHADER_SOURCES): string[] {
+  const order: string[] = [];
+  const done = new Set<string>(['common']);
+  const visit = (name: string, path: string[]): void => {
+    if (done.has(name)) return;
+    if (path.includes(name)) {
+      throw new Error(`texad: '//! use' cycle among shader families: ${[...path.slice(path.indexOf(name)), name].join(' -> ')}`);
+    }
+    const src = sources[name];
+    if (src === undefined) {
+      const by = path[path.length - 1]!;
+      throw new Error(
+        `texad: shaders/${by}.wgsl has '//! use ${name}' but there is no shader family '${name}' (expected shaders/${name}.wgsl; ` +
+          `families: ${Object.keys(sources).sort().join(', ')})`,
+      );
+    }
+    for (const dep of parseFamily(name, src).uses) visit(dep, [...path, name]);
+    done.add(name);
+    order.push(name);
+  };
+  const src = sources[family];
+  if (src === undefined) throw new Error(`texad: no shader family '${family}' (expected shaders/${family}.wgsl)`);
+  for (const dep of parseFamily(family, src).uses) visit(dep, [family]);
+  return order;
+}
 
-function familySource(family: string): FamilySource {
+const parsedFamilies = new Map<string, FamilySource & { included: string }>();
+
+function familySource(family: string): FamilySource & { included: string } {
   let parsed = parsedFamilies.get(family);
   if (!parsed) {
     const src = SHADER_SOURCES[family];
     if (src === undefined) throw new Error(`texad: no shader family '${family}' (expected shaders/${family}.wgsl)`);
-    parsed = parseFamily(family, src);
+    const deps = resolveUses(family).map((dep) => ({ dep, ...parseFamily(dep, SHADER_SOURCES[dep]!) }));
+    const own = parseFamily(family, src);
+    parsed = {
+      ...own,
+      // A used preamble's `//! default` constants come along with it; the family's own override them.
+      defaults: Object.assign({}, ...deps.map((d) => d.defaults), own.defaults) as Record<string, number | boolean>,
+      included: deps.map((d) => `// ---- '//! use ${d.dep}': the preamble of shaders/${d.dep}.wgsl\n${d.preamble}`).join('\n'),
+    };
     parsedFamilies.set(family, parsed);
   }
   return parsed;
@@ -66,10 +116,13 @@ export function entrySource(family: string, entry: string, callSpec: Specializat
   const spec = resolvedSpec(family, callSpec);
   const body = fam.entries.get(entry);
   if (body === undefined) {
+    if (fam.entries.size === 0) {
+      throw new Error(`texad: shaders/${family}.wgsl is a '//! library' without entries: include it with '//! use ${family}'`);
+    }
     throw new Error(`texad: shaders/${family}.wgsl has no entry '${entry}' (has: ${[...fam.entries.keys()].join(', ')})`);
   }
   const consts = Object.keys(spec).sort().map((k) => constDecl(k, spec[k]!)).join('\n');
-  return `${consts}\n${SHADER_SOURCES['common'] ?? ''}\n${fam.preamble}\n${body}`;
+  return `${consts}\n${SHADER_SOURCES['common'] ?? ''}\n${fam.included}\n${fam.preamble}\n${body}`;
 }
 
 export function pipelineKey(family: string, entry: string, callSpec: Specialization, inputs: number, outputs: number): string {

@@ -1,6 +1,6 @@
 // Embedded training features of a frozen backbone, kept on the CPU between epochs: they do not change, so a method
 // embeds each training image once and reshuffles the cached rows per epoch (SimpleNet; any frozen-feature method).
-import { seededShuffle } from '../detector.ts';
+import { seededShuffle } from '../../data/random.ts';
 
 /** Default byte budget of a FeatureCache (beyond it the rows are dropped and the method re-embeds per epoch). */
 export const DEFAULT_FEATURE_CACHE_BYTES = 512 * 1024 * 1024;

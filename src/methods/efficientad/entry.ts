@@ -20,6 +20,7 @@ export const EFFICIENTAD: MethodEntry<EfficientAdConfig> = {
   unit: 'iterations',
   // The map quantiles are measured on held-out good images.
   validation: true,
+  pixelMaps: true,
   resources: (config) => {
     const arch = pdnName(config.model_size);
     return {

@@ -3,7 +3,7 @@
 import { loadBackbone, type Backbone } from '../../backbones/index.ts';
 import { ImageNetNormalize } from '../../backbones/layers.ts';
 import { randomWeights, type WeightsSource } from '../../backbones/weights.ts';
-import { Rng, cpuUniform } from '../../ops/random.ts';
+import { GpuRng, cpuUniform } from '../../ops/random.ts';
 import { quantile } from '../../ops/select.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, stepLR } from '../../runtime/optim.ts';
@@ -85,7 +85,7 @@ export class EfficientAd implements Detector {
       ...common, weights: randomWeights(config.seed >>> 0), outChannels: 2 * config.out_channels, trainable: true,
     });
     const autoencoder = new Autoencoder(rt, config.image_size, config.out_channels, config.dropout,
-      new Rng(rt, [config.seed >>> 0, 0xae000000]), new Initializer(config.seed));
+      new GpuRng(rt, [config.seed >>> 0, 0xae000000]), new Initializer(config.seed));
     const source = teacherWeights === 'random' ? `random init (seed ${RANDOM_TEACHER_SEED}): NOT a distilled teacher`
       : typeof teacherWeights === 'string' ? teacherWeights : 'weights given in memory';
     return new EfficientAd(rt, config, teacher, student, autoencoder, source, opts.penalty);
@@ -156,7 +156,7 @@ export class EfficientAd implements Detector {
         const [pick, factor] = cpuUniform([config.seed >>> 0, 0xc0107000], step, 2);
         const jitter = JITTERS[Math.min(2, Math.floor(pick! * 3))]!;
         const augmented = colorJitter(batch.images, jitter, 1 - config.color_jitter + 2 * config.color_jitter * factor!);
-        this.autoencoder.rng = new Rng(rt, [config.seed >>> 0, 0xd0000000 + step]);
+        this.autoencoder.rng = new GpuRng(rt, [config.seed >>> 0, 0xd0000000 + step]);
         finalLoss = await rt.tidyAsync(async () => {
           const losses = await efficientAdLoss(nets, {
             image: this.upload(batch), imageAe: this.upload(batch, augmented),

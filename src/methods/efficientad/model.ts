@@ -5,7 +5,7 @@ import { add, affine, mul, square, sub } from '../../ops/elementwise.ts';
 import { pad2d } from '../../ops/layout.ts';
 import { mean } from '../../ops/reduce.ts';
 import { resizeBilinear } from '../../ops/resize.ts';
-import type { Rng } from '../../ops/random.ts';
+import type { GpuRng } from '../../ops/random.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Conv2d, Dropout, Initializer, ReLU, Sequential, Upsample, type Layer } from '../../nn/layers.ts';
@@ -33,7 +33,7 @@ export function decoderSizes(imageSize: number): { resizes: number[]; output: nu
 export class Autoencoder extends Sequential {
   private readonly dropouts: Dropout[];
 
-  constructor(rt: Runtime, imageSize: number, outChannels: number, dropoutP: number, rng: Rng, init: Initializer) {
+  constructor(rt: Runtime, imageSize: number, outChannels: number, dropoutP: number, rng: GpuRng, init: Initializer) {
     const { resizes, output } = decoderSizes(imageSize);
     const conv = (name: string, cin: number, cout: number, k: number, stride: number, padding: number) =>
       new Conv2d(rt, name, cin, cout, k, init, { stride, padding });
@@ -55,7 +55,7 @@ export class Autoencoder extends Sequential {
   }
 
   /** Gives every Dropout the generator `rng`: one per training step, so a resumed fit draws the same masks. */
-  set rng(rng: Rng) {
+  set rng(rng: GpuRng) {
     for (const d of this.dropouts) d.rng = rng;
   }
 }

@@ -3,7 +3,7 @@
 import { loadBackbone, type Backbone } from '../../backbones/index.ts';
 import { randomWeights, type WeightsSource } from '../../backbones/weights.ts';
 import { neg } from '../../ops/elementwise.ts';
-import { Rng } from '../../ops/random.ts';
+import { GpuRng } from '../../ops/random.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, AdamW, type Optimizer } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
@@ -121,7 +121,7 @@ export class SimpleNet implements Detector {
     try {
       for (let epoch = startEpoch; epoch < epochs; epoch++) {
         // Per-epoch generators: a run resumed at any epoch draws the same noise as an uninterrupted one.
-        const rng = new Rng(rt, [config.seed >>> 0, 0x5e1d0000 + epoch]);
+        const rng = new GpuRng(rt, [config.seed >>> 0, 0x5e1d0000 + epoch]);
         let lastLoss: Tensor | null = null;
         const batches = cache.complete ? cache.shuffledBatches(config.batch_size, config.seed * 7919 + epoch) : null;
         const source = batches ?? this.cachedOrFresh(train, config.seed * 7919 + epoch);
