@@ -17,6 +17,8 @@ export interface ResourceFlags {
   weights?: string;
   /** --weights-dir, else $TEXAD_WEIGHTS. */
   weightsDir?: string;
+  /** Image-folder resources named on the command line, by key (--penalty-data DIR is `penalty`); override the dir. */
+  folders?: Record<string, string>;
 }
 
 export interface ResourcePlan {
@@ -58,6 +60,11 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
     throw new UsageError(`--weights names one file, but ${method.name} (${preset}) needs ${weightKeys.length} weights ` +
       `(${weightKeys.join(', ') || 'none'}); put them in a folder as <name>.safetensors and pass --weights-dir DIR`);
   }
+  for (const key of Object.keys(flags.folders ?? {})) {
+    if (specs[key]?.kind !== 'images') {
+      throw new UsageError(`${method.name} (${preset}) has no image-folder resource '${key}' (it needs ${Object.keys(specs).join(', ') || 'none'})`);
+    }
+  }
   const envDir = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[WEIGHTS_ENV];
   const dir = flags.weightsDir ?? envDir;
   const dirLabel = flags.weightsDir ? '--weights-dir' : `$${WEIGHTS_ENV}`;
@@ -76,10 +83,12 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
       if (await isFile(path)) where[key] = path;
       else missing.push(`${key}: ${spec.purpose}: no file ${path}${flags.weights ? ' (--weights)' : ` (${dirLabel})`}; get it: ${weightsHowTo(spec)}`);
     } else {
-      const folder = dir ? resolve(dir, spec.name) : undefined;
+      const given = flags.folders?.[key];
+      const folder = given ? resolve(given) : dir ? resolve(dir, spec.name) : undefined;
       const files = folder ? await imageFiles(folder) : [];
-      // An optional folder that exists was meant to be used: empty or unreadable is an error, not a silent fallback.
-      const present = folder !== undefined && (await stat(folder).then((st) => st.isDirectory(), () => false));
+      // A folder named on the command line, or an optional one that exists, was meant to be used: empty or
+      // unreadable is an error that stops the run before any training, not a silent fallback.
+      const present = folder !== undefined && (given !== undefined || await stat(folder).then((st) => st.isDirectory(), () => false));
       const unreadable = await unreadableImages(files);
       if (files.length > 0 && unreadable.length === 0) where[key] = folder!;
       else if (unreadable.length > 0) {

@@ -46,6 +46,8 @@ Interrupted runs resume: re-run the same command.
                          folders DIR/<name>/ (default $TEXAD_WEIGHTS). Missing ones are all listed, with how to
                          get them, before any work starts. With neither flag nor $TEXAD_WEIGHTS, networks get
                          seeded random weights (labelled in the output; such figures say nothing about real data)
+  --penalty-data DIR     efficientad: natural images (e.g. ImageNet) for the optional penalty loss (default: off,
+                         or DIR/imagenet/ under --weights-dir); an empty or unreadable folder stops the run
   --protocol KIND        texture-ad (pooled per category, default) or mvtec (per subclass)
   --synth-preset NAME    tiny | small | full, with --data synthetic (default tiny)
   --synth-seed N         seed of the generated dataset (default 0)
@@ -209,6 +211,7 @@ export const command: Command = {
       : null;
     const weightsArg = stringFlag(args, 'weights', '');
     const weightsDir = stringFlag(args, 'weights-dir', '');
+    const penaltyData = stringFlag(args, 'penalty-data', '');
     const overrides = parseOverrides(stringFlag(args, 'config', '{}'), methods);
     const entries = methods.map((m) => METHODS[m]!);
     const length: RunConfig['length'] = {};
@@ -223,9 +226,15 @@ export const command: Command = {
     // Before any work: every missing resource of every method at once.
     const plans: Record<string, ResourcePlan> = {};
     const missing: Error[] = [];
+    // --penalty-data goes to the methods with a `penalty` image folder (EfficientAD); with none it is a usage error.
+    const hasPenalty = (entry: RegisteredMethod) => entry.resources(preset, overrides[entry.name])['penalty']?.kind === 'images';
+    if (penaltyData && !entries.some(hasPenalty)) {
+      throw new UsageError(`--penalty-data applies to methods with penalty images (efficientad), not ${methods.join(', ')}`);
+    }
     for (const entry of entries) {
       await planResources(entry, preset, overrides[entry.name]!, {
         ...(weightsArg ? { weights: weightsArg } : {}), ...(weightsDir ? { weightsDir } : {}),
+        ...(penaltyData && hasPenalty(entry) ? { folders: { penalty: penaltyData } } : {}),
       }).then((plan) => (plans[entry.name] = plan), (err: Error) => missing.push(err));
     }
     if (missing.length === 1 || missing.some((e) => e instanceof UsageError)) throw missing.find((e) => e instanceof UsageError) ?? missing[0]!;

@@ -34,6 +34,20 @@ export async function decodeDetectorState(bytes: Uint8Array, name = 'checkpoint'
   };
 }
 
+/**
+ * Throws unless `state` is a state of `method` saved with exactly `config` (every key compared as JSON), naming the
+ * first mismatch; `label` is the method's display name (e.g. 'SimpleNet').
+ */
+export function checkRestorable(method: string, label: string, state: DetectorState, config: object): void {
+  if (state.method !== method) throw new Error(`texad: cannot restore a '${state.method}' state into ${label}`);
+  for (const [key, value] of Object.entries(config)) {
+    if (JSON.stringify(state.config[key]) !== JSON.stringify(value)) {
+      throw new Error(`texad: ${label} state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
+        `this model has ${JSON.stringify(value)}; create the model with the saved configuration`);
+    }
+  }
+}
+
 /** An optimizer state with its buffers moved into the state's tensors (the JSON keeps only the small part). */
 export interface PackedOptimizer {
   kind: string;
@@ -77,16 +91,3 @@ export function unpackOptimizerState(method: string, key: string, p: PackedOptim
   };
 }
 
-/**
- * Refuses to restore `state` into a detector of another method or configuration: `name` is the method's display
- * name, `config` the detector's configuration; the error names the first differing hyper-parameter.
- */
-export function assertRestorable(name: string, method: string, config: object, state: DetectorState): void {
-  if (state.method !== method) throw new Error(`texad: cannot restore a '${state.method}' state into ${name}`);
-  for (const [key, value] of Object.entries(config)) {
-    if (JSON.stringify(state.config[key]) !== JSON.stringify(value)) {
-      throw new Error(`texad: ${name} state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-        `this model has ${JSON.stringify(value)}; create the model with the saved configuration`);
-    }
-  }
-}

@@ -6,6 +6,7 @@ import type { Detector, TrainingUnit } from './detector.ts';
 import type { ResolvedResources, ResourceSpecs } from './resources.ts';
 import { DRAEM } from './draem/entry.ts';
 import { PYRAMIDFLOW } from './pyramidflow/entry.ts';
+import { EFFICIENTAD } from './efficientad/entry.ts';
 import { SIMPLENET } from './simplenet/entry.ts';
 
 export type {
@@ -113,6 +114,7 @@ export const METHODS: Record<string, RegisteredMethod> = {
   simplenet: defineMethod('simplenet', SIMPLENET),
   draem: defineMethod('draem', DRAEM),
   pyramidflow: defineMethod('pyramidflow', PYRAMIDFLOW),
+  efficientad: defineMethod('efficientad', EFFICIENTAD),
 };
 
 /** A method by name; throws naming the registered methods on a typo. */

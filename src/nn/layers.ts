@@ -404,10 +404,11 @@ export class Tanh extends Stateless {
 
 /**
  * torch.nn.Dropout(p): in training, zeroes each element with probability p and scales the rest by 1/(1-p),
- * drawing from `rng` (seeded Philox, so a seed gives the same masks in every runtime); identity in eval.
+ * drawing from `rng` (seeded Philox, so a seed gives the same masks in every runtime); identity in eval. `rng` may be
+ * replaced between steps (e.g. one generator per training step, so a resumed run draws the same masks).
  */
 export class Dropout extends Layer {
-  constructor(readonly p: number, private readonly rng: GpuRng) {
+  constructor(readonly p: number, public rng: GpuRng) {
     super();
   }
 

@@ -12,7 +12,7 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, writeModule, type Module } from '../../nn/layers.ts';
 import { Rng } from '../../data/random.ts';
-import { assertRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
@@ -222,7 +222,7 @@ export class PyramidFlow implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    assertRestorable('PyramidFlow', this.method, this.config, state);
+    checkRestorable(this.method, 'PyramidFlow', state, this.config);
     writeModule(this.flow, state.tensors, 'PyramidFlow.restore');
     writeModule(this.encoder.module, state.tensors, 'PyramidFlow.restore');
     const packed = (state.training['optimizers'] as Record<string, PackedOptimizer> | undefined)?.['flow'];

@@ -9,7 +9,7 @@ import { Adam, AdamW, type Optimizer } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type Module } from '../../nn/layers.ts';
-import { assertRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import { anomalyMap, imageScores } from '../components/anomaly-map.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache } from '../components/feature-cache.ts';
 import {
@@ -195,7 +195,7 @@ export class SimpleNet implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    assertRestorable('SimpleNet', this.method, this.config, state);
+    checkRestorable(this.method, 'SimpleNet', state, this.config);
     for (const m of this.modules) writeModule(m, state.tensors, 'SimpleNet.restore');
     const effective = state.training['noise_std_effective'];
     if (typeof effective === 'number') this.noiseStd = effective;
