@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   metrics: () => import('./metrics.ts'),
   run: () => import('./run.ts'),
   synth: () => import('./synth.ts'),
+  weights: () => import('./weights.ts'),
 };
 
 function usage(): string {
