@@ -2,32 +2,29 @@
 // object, tensors as calls of torch._utils._rebuild_tensor_v2 on persistent storage ids) and `<prefix>/data/<key>`
 // (each storage's raw little-endian bytes). Read with the restricted unpickler of ./pickle.ts: only tensor storages,
 // (Ordered)dicts and torch's rebuild functions are accepted, so loading a checkpoint can never run code.
+import { decodeToFloat32 } from './safetensors.ts';
 import { PickleError, unpickle, type PickleGlobal, type PyDict } from './pickle.ts';
 
 /** A file that is not a readable PyTorch checkpoint; the message names the file and the reason. */
 export class TorchCheckpointError extends Error {}
 
-/** Storage classes torch.save names, with their element size and how to read one element. */
-const STORAGES: Record<string, { bytes: number; read(v: DataView, at: number): number }> = {
-  FloatStorage: { bytes: 4, read: (v, at) => v.getFloat32(at, true) },
-  DoubleStorage: { bytes: 8, read: (v, at) => v.getFloat64(at, true) },
-  HalfStorage: { bytes: 2, read: (v, at) => half(v.getUint16(at, true)) },
-  BFloat16Storage: { bytes: 2, read: (v, at) => new Float32Array(new Uint32Array([v.getUint16(at, true) << 16]).buffer)[0]! },
-  LongStorage: { bytes: 8, read: (v, at) => Number(v.getBigInt64(at, true)) },
-  IntStorage: { bytes: 4, read: (v, at) => v.getInt32(at, true) },
-  ShortStorage: { bytes: 2, read: (v, at) => v.getInt16(at, true) },
-  CharStorage: { bytes: 1, read: (v, at) => v.getInt8(at) },
-  ByteStorage: { bytes: 1, read: (v, at) => v.getUint8(at) },
-  BoolStorage: { bytes: 1, read: (v, at) => v.getUint8(at) },
+/** Storage classes torch.save names: element size and all elements of a storage's bytes as float32. */
+const STORAGES: Record<string, { bytes: number; decode(b: Uint8Array): Float32Array }> = {
+  FloatStorage: { bytes: 4, decode: (b) => decodeToFloat32(b, 'F32') },
+  HalfStorage: { bytes: 2, decode: (b) => decodeToFloat32(b, 'F16') },
+  BFloat16Storage: { bytes: 2, decode: (b) => decodeToFloat32(b, 'BF16') },
+  DoubleStorage: { bytes: 8, decode: (b) => Float32Array.from(new Float64Array(copy(b))) },
+  LongStorage: { bytes: 8, decode: (b) => Float32Array.from(new BigInt64Array(copy(b)), Number) },
+  IntStorage: { bytes: 4, decode: (b) => Float32Array.from(new Int32Array(copy(b))) },
+  ShortStorage: { bytes: 2, decode: (b) => Float32Array.from(new Int16Array(copy(b))) },
+  CharStorage: { bytes: 1, decode: (b) => Float32Array.from(new Int8Array(copy(b))) },
+  ByteStorage: { bytes: 1, decode: (b) => Float32Array.from(b) },
+  BoolStorage: { bytes: 1, decode: (b) => Float32Array.from(b) },
 };
 
-function half(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+/** An aligned copy of `b` that typed arrays may view (zip entries start at any byte). */
+function copy(b: Uint8Array): ArrayBuffer {
+  return new Uint8Array(b).buffer;
 }
 
 /** A tensor of a checkpoint: a strided view of a storage, decoded to float32 on demand. */
@@ -187,14 +184,14 @@ export function readTorchCheckpoint(bytes: Uint8Array, name: string): TorchCheck
     root,
     values(t) {
       const s = storages.get(t.storage.key)!;
-      const { bytes: size, read } = STORAGES[t.dtype]!;
-      const v = new DataView(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength);
+      // One tensor at a time: its storage is decoded, gathered and dropped (storages are usually one tensor's).
+      const all = STORAGES[t.dtype]!.decode(s.bytes);
       const out = new Float32Array(product(t.shape));
       const index = new Array<number>(t.shape.length).fill(0);
       for (let i = 0; i < out.length; i++) {
         let at = t.offset;
         for (let d = 0; d < index.length; d++) at += index[d]! * t.stride[d]!;
-        out[i] = read(v, at * size);
+        out[i] = all[at]!;
         for (let d = index.length - 1; d >= 0; d--) {
           if (++index[d]! < t.shape[d]!) break;
           index[d] = 0;
