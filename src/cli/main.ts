@@ -21,7 +21,10 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
 
 function usage(): string {
   return ['usage: texad <command> [options]', '', 'commands:', ...Object.keys(COMMANDS).map((c) => `  ${c}`), '',
-    'texad <command> --help shows the options of one command.'].join('\n');
+    'texad <command> --help shows the options of one command.', '',
+    'exit codes: 0 success, 1 failure (the reason is printed on stderr), 2 bad usage (unknown command or option value;',
+    'the command\'s help follows the message). Dawn\'s adapter warnings are filtered out; texad devices shows the adapter.',
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

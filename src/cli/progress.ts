@@ -56,3 +56,6 @@ export function progressSink(stream: NodeJS.WriteStream = process.stderr): Progr
     },
   };
 }
+
+/** The sink of --quiet: nothing on the terminal (errors still reach stderr through the CLI's exit path). */
+export const silentSink: ProgressSink = { update: () => {}, log: () => {}, end: () => {} };

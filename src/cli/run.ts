@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from './main.ts';
 import { boolFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
-import { progressSink, type ProgressSink } from './progress.ts';
+import { progressSink, silentSink, type ProgressSink } from './progress.ts';
 import { discoverDataset } from '../data/discover.ts';
 import { DEFAULT_VALIDATION_FRACTION, protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
 import { resolvePreset } from '../data/synth/generate.ts';
@@ -18,7 +18,7 @@ import { loadResources, planResources, type ResourcePlan } from './resources.ts'
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
-import { parseSeedResult, seedResult, type RunResults, type SeedResult } from '../report/results.ts';
+import { parseSeedResult, resultsJson, seedResult, type RunResults, type SeedResult } from '../report/results.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { VERSION } from '../generated/meta.ts';
 
@@ -59,7 +59,12 @@ Interrupted runs resume: re-run the same command.
   --breakdown            add a row per subclass under each category in the report's tables and results.csv
   --shard I/N            run only shard I of N (0 <= I < N) of the (method, category, seed) units: unit k of the
                          plan goes to shard k mod N, whatever the machines. Writes OUT/shard.json and the units'
-                         files; combine the N folders with 'texad merge OUT SHARD_DIR...'`;
+                         files; combine the N folders with 'texad merge OUT SHARD_DIR...'
+  --json                 print the results object (results.json's content; with --shard, shard.json's) on stdout
+                         instead of the summary table, for scripts: stdout is then exactly one JSON document
+  --quiet                print no progress, notes or summary (errors still go to stderr)
+
+exit codes: 0 done, 1 failed (the message on stderr says why), 2 bad usage (unknown flag value, missing option)`;
 
 interface RunConfig {
   texad: string;
@@ -196,6 +201,11 @@ export const command: Command = {
     const iterations = args.flags.has('iterations') ? numberFlag(args, 'iterations') : null;
     if (typeof args.flags.get('breakdown') === 'string') throw new UsageError(`--breakdown takes no value, got '${String(args.flags.get('breakdown'))}'`);
     const breakdown = boolFlag(args, 'breakdown');
+    for (const flag of ['json', 'quiet']) {
+      if (typeof args.flags.get(flag) === 'string') throw new UsageError(`--${flag} takes no value, got '${String(args.flags.get(flag))}'`);
+    }
+    const json = boolFlag(args, 'json');
+    const quiet = boolFlag(args, 'quiet');
     let shard: Shard | null = null;
     if (args.flags.has('shard')) {
       try {
@@ -239,7 +249,7 @@ export const command: Command = {
     }
     if (missing.length === 1 || missing.some((e) => e instanceof UsageError)) throw missing.find((e) => e instanceof UsageError) ?? missing[0]!;
     if (missing.length > 1) throw new Error(missing.map((e) => e.message).join('\n'));
-    const progress = progressSink();
+    const progress = quiet ? silentSink : progressSink();
     for (const m of methods) for (const note of plans[m]!.notes) progress.log(methods.length > 1 ? `${m} ${note}` : note);
 
     const rt = await Runtime.create();
@@ -303,12 +313,16 @@ export const command: Command = {
       await writeAtomic(join(out, 'shard.json'), JSON.stringify(manifest, null, 1) + '\n');
       progress.end();
       if (shard) {
+        if (json) console.log(JSON.stringify(manifest, null, 1));
+        if (json || quiet) return 0;
         console.log(`\nshard ${shard.index}/${shard.count} done: ${units.length} units in ${out}; ` +
           'when every shard is done: texad merge OUT_DIR SHARD_DIR...');
         return 0;
       }
       const run = assembleRun(manifest, units, new Date().toISOString());
       await writeRunOutputs(out, run, { breakdown });
+      if (json) console.log(resultsJson(run).trimEnd());
+      if (json || quiet) return 0;
       printSummary(run);
       console.log(`\nreport: ${join(out, 'report.md')}`);
       return 0;

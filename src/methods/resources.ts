@@ -1,5 +1,6 @@
 // What a method needs besides training images, declared before it is built, so the CLI can find every file at once
 // and report all that are missing (with how to get them) before any work starts.
+import { TORCHVISION_FILES } from '../backbones/convert.ts';
 import type { WeightsSource } from '../backbones/weights.ts';
 import type { TrainingImages } from './detector.ts';
 
@@ -39,7 +40,11 @@ export type ResolvedResources = Record<string, WeightsSource | TrainingImages | 
 
 /** The default how-to line of a weights resource. */
 export function weightsHowTo(spec: WeightsResource): string {
-  return spec.howTo ?? `python3 tools/export-weights.py ${spec.name} --out <dir>/${spec.name}.safetensors (README "Backbones and weights")`;
+  if (spec.howTo) return spec.howTo;
+  const fetch = Object.hasOwn(TORCHVISION_FILES, spec.name)
+    ? `texad weights fetch ${spec.name} --dir <dir> (downloads and converts torchvision's file, no Python), or `
+    : '';
+  return `${fetch}python3 tools/export-weights.py ${spec.name} --out <dir>/${spec.name}.safetensors (README "Backbones and weights")`;
 }
 
 /** Weights resource `key`, or 'random' when none was resolved (API users may pass nothing). */
