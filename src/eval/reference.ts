@@ -82,7 +82,7 @@ export class PatchStatsKnn implements Detector {
   #bank = new Float32Array(0);
 
   /** `bank` patches are drawn (seeded) from all training patches. */
-  constructor(readonly size: number, readonly bank = 4000, readonly seed = 0) {
+  constructor(readonly size: number, readonly bank = 2000, readonly seed = 0) {
     patchGrid(size);
     this.resize = size;
     this.inputSize = size;
