@@ -3,8 +3,9 @@
 export * from './gpu.ts';
 export * as data from './data/index.ts';
 export {
-  centreCrop, evaluate, trainingImages, type CategoryEvaluation, type EvaluateOptions, type MetricSet,
+  evaluate, trainingImages, type CategoryEvaluation, type EvaluateOptions, type MetricSet,
 } from './eval/evaluate.ts';
+export { ColourHistogram, PatchStatsKnn, REFERENCE_DETECTORS, referenceFloor } from './eval/reference.ts';
 export { renderPanel, jet, type PanelInput } from './report/heatmap.ts';
 export {
   categoryResult, meanStd, reportMarkdown, resultsJson, seedResult,

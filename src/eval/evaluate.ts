@@ -41,23 +41,8 @@ export interface CategoryEvaluation {
   testImages: number;
 }
 
-/** Crops the centre `crop` x `crop` of square planes of side `size` (channels-first, `planes` per image). */
-export function centreCrop<T extends Float32Array | Uint8Array>(data: T, count: number, planes: number, size: number, crop: number): T {
-  if (crop === size) return data;
-  if (crop > size) throw new Error(`texad: cannot centre-crop ${size}px images to ${crop}px`);
-  const off = Math.floor((size - crop) / 2);
-  const out = new (data.constructor as new (n: number) => T)(count * planes * crop * crop);
-  for (let p = 0; p < count * planes; p++) {
-    for (let y = 0; y < crop; y++) {
-      const src = p * size * size + (y + off) * size + off;
-      out.set(data.subarray(src, src + crop), p * crop * crop + y * crop);
-    }
-  }
-  return out;
-}
-
-function toImageBatch(b: Batch, crop: number): ImageBatch {
-  return { images: centreCrop(b.images, b.count, 3, b.size, crop), count: b.count, height: crop, width: crop };
+function toImageBatch(b: Batch): ImageBatch {
+  return { images: b.images, count: b.count, height: b.size, width: b.size };
 }
 
 export interface LoaderOptions {
@@ -70,10 +55,11 @@ export function trainingImages(protocol: Protocol, opts: LoaderOptions = {}): Tr
   const refs: readonly SampleRef[] = protocol.trainItems;
   return {
     count: refs.length,
-    async *batches({ batchSize, size, crop, shuffleSeed }) {
+    async *batches({ batchSize, size, crop, mode, shuffleSeed }) {
       const order = shuffleSeed === undefined ? refs : seededShuffle(refs, shuffleSeed);
-      const loader = new BatchLoader(protocol, order, { size, batchSize, ...opts });
-      for await (const b of loader) yield toImageBatch(b, crop ?? size);
+      const loader = new BatchLoader(protocol, order, { size, batchSize, ...(crop !== undefined ? { crop } : {}),
+        ...(mode ? { mode } : {}), ...opts });
+      for await (const b of loader) yield toImageBatch(b);
     },
   };
 }
@@ -117,8 +103,9 @@ class Accumulators {
 }
 
 /**
- * Runs `detector` (already fitted) over the pooled test split. The detector receives pixels only; labels,
- * masks and subclasses are looked up here, by id, for the metrics.
+ * Runs `detector` (already fitted) over the pooled test split, images and masks transformed the detector's way
+ * (its resizeMode, `resize`, then the centre `crop`). The detector receives pixels only; labels, masks and
+ * subclasses are looked up here, by id, for the metrics.
  */
 export async function evaluate(
   protocol: Protocol,
@@ -131,6 +118,8 @@ export async function evaluate(
   const refs = protocol.testItems;
   const loader = new BatchLoader(protocol, refs, {
     size: resize,
+    crop,
+    mode: detector.resizeMode,
     batchSize: opts.batchSize ?? 8,
     masks: true,
     ...(opts.memoryBudget ? { memoryBudget: opts.memoryBudget } : {}),
@@ -145,8 +134,8 @@ export async function evaluate(
   let hi = -Infinity;
   let done = 0;
   for await (const b of loader) {
-    const batch = toImageBatch(b, crop);
-    const masks = centreCrop(b.masks!, b.count, 1, b.size, crop);
+    const batch = toImageBatch(b);
+    const masks = b.masks!;
     const pred = await detector.predict(batch);
     if (pred.height !== crop || pred.width !== crop || pred.scores.length !== b.count) {
       throw new Error(`texad: ${detector.method}.predict returned ${pred.scores.length} scores and ${pred.height}x${pred.width} maps for ${b.count} images of ${crop}x${crop}`);

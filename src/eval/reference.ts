@@ -77,6 +77,8 @@ function checkState(name: string, state: DetectorState, side: number): void {
  */
 export class PatchStatsKnn implements Detector {
   readonly method = 'patch-knn';
+  /** Inputs at their own (square) size: nothing to resize. */
+  readonly resizeMode = 'square' as const;
   readonly resize: number;
   readonly inputSize: number;
   #bank = new Float32Array(0);
@@ -181,6 +183,7 @@ function histogram(img: Float32Array, n: number): Float32Array {
  */
 export class ColourHistogram implements Detector {
   readonly method = 'colour-histogram';
+  readonly resizeMode = 'square' as const;
   readonly resize: number;
   readonly inputSize: number;
   #train: Float32Array[] = [];

@@ -35,6 +35,8 @@ const DEFAULT_FEATURE_CACHE = 512 * 1024 * 1024;
 
 export class SimpleNet implements Detector {
   readonly method = 'simplenet';
+  /** The official datasets' transforms.Resize(resize) + CenterCrop(imagesize) (DonaldRR/SimpleNet datasets/mvtec.py). */
+  readonly resizeMode = 'shorter-side' as const;
   private readonly projection: Projection;
   private readonly discriminator: Discriminator;
   private noiseStd: number;
@@ -88,7 +90,7 @@ export class SimpleNet implements Detector {
 
   private batchesOf(train: TrainingImages, shuffleSeed?: number): AsyncIterable<ImageBatch> {
     const { resize, imagesize, batch_size } = this.config;
-    return train.batches({ batchSize: batch_size, size: resize, crop: imagesize, ...(shuffleSeed !== undefined ? { shuffleSeed } : {}) });
+    return train.batches({ batchSize: batch_size, size: resize, crop: imagesize, mode: this.resizeMode, ...(shuffleSeed !== undefined ? { shuffleSeed } : {}) });
   }
 
   async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
