@@ -34,7 +34,7 @@ beforeAll(async () => {
   const { code } = await quiet(() => synth.run(['--out', root, '--preset', 'tiny', '--seed', '3']));
   expect(code).toBe(0);
   desc = await discoverDataset(root);
-}, 60_000);
+}, 300_000);
 afterAll(() => rmSync(join(root, '..'), { recursive: true, force: true }));
 
 describe('texad synth --preset tiny', () => {
