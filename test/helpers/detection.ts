@@ -1,4 +1,4 @@
-// Does a detector detect? A small, deterministic set of one texture with a planted, obvious defect (a dark disc),
+// Does a detector detect? A small, deterministic set of one texture with a planted, clear defect (a dark disc),
 // checked the way a user reads results: every defective image scores above every normal image, and each defective
 // image's anomaly map peaks inside its defect (a few pixels of tolerance). A flipped score sign, a transposed or
 // mirrored map, or a map registered to the wrong pixels fails it. Used for SimpleNet (test/simplenet-detection.test.ts)
@@ -19,6 +19,12 @@ export interface DetectsOptions {
   tolerance?: number;
   /** Seed of the generated images (default 7). */
   seed?: number;
+  /**
+   * How far the disc darkens the surface, 0 … 1 (default 0.5). Not near-black on purpose: a defect far outside
+   * anything seen in training can drive a learned score to extremes of either sign, so a flipped sign could
+   * still find it; a clear but moderate one is found only with the right sign.
+   */
+  depth?: number;
 }
 
 export interface PlantedSet {
@@ -32,7 +38,7 @@ export interface PlantedSet {
 }
 
 /**
- * Brushed-metal images of `side` pixels (CHW, [0, 1]); each defective image gets a near-black disc of radius
+ * Brushed-metal images of `side` pixels (CHW, [0, 1]); each defective image gets a dark disc of radius
  * side/14 at its own off-diagonal position (x ≠ y, so a transposed map points elsewhere).
  */
 export function plantedSet(side: number, opts: DetectsOptions = {}): PlantedSet {
@@ -54,6 +60,7 @@ export function plantedSet(side: number, opts: DetectsOptions = {}): PlantedSet 
     set.masks.push(new Uint8Array(n));
   }
   const r = Math.max(3, side / 14);
+  const depth = opts.depth ?? 0.5;
   const spots = [[0.72, 0.28], [0.25, 0.62], [0.6, 0.8], [0.35, 0.2]] as const;
   for (let k = 0; k < (opts.defective ?? 3); k++) {
     const img = surface('defective', k);
@@ -65,7 +72,7 @@ export function plantedSet(side: number, opts: DetectsOptions = {}): PlantedSet 
       for (let x = 0; x < side; x++) {
         if (Math.hypot(x + 0.5 - cx, y + 0.5 - cy) > r) continue;
         mask[y * side + x] = 1;
-        for (let c = 0; c < 3; c++) img[c * n + y * side + x] = 0.04;
+        for (let c = 0; c < 3; c++) img[c * n + y * side + x]! += depth * (0.04 - img[c * n + y * side + x]!);
       }
     }
     set.test.push(img);
