@@ -15,8 +15,10 @@ import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.
 import { createDetector, METHODS } from '../methods/index.ts';
 import { renderPanel } from '../report/heatmap.ts';
 import {
-  categoryResult, reportMarkdown, resultsJson, seedResult, type RunResults, type SeedResult,
+  categoryResult, RANDOM_WEIGHTS_NOTE, reportMarkdown, resultsJson, runLabel, seedResult, type RunResults, type SeedResult,
 } from '../report/results.ts';
+import { referenceFloor } from '../eval/reference.ts';
+import type { MetricSet } from '../eval/evaluate.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { VERSION } from '../generated/meta.ts';
 
@@ -169,8 +171,15 @@ export const command: Command = {
 
       const results: RunResults['categories'] = [];
       const heatmapLinks: Record<string, string[]> = {};
+      const floor: Record<string, Record<string, MetricSet>> = {};
+      // Reference detectors at the synthetic images' own size, else at 128 px: trivial statistics need no more.
+      const floorSize = synthetic ? resolvePreset(synthetic.preset).size : 128;
       for (const protocol of selected) {
         const name = protocol.subclass ? `${protocol.category}/${protocol.subclass}` : protocol.category;
+        const floorPath = join(out, 'partial', `${slug(name)}-reference.json`);
+        floor[name] = (await readJson<Record<string, MetricSet>>(floorPath)) ?? await referenceFloor(protocol, floorSize);
+        await mkdir(join(out, 'partial'), { recursive: true });
+        await writeAtomic(floorPath, JSON.stringify(floor[name]));
         const perSeed: SeedResult[] = [];
         for (let seed = 0; seed < seeds; seed++) {
           const key = `${slug(name)}-seed${seed}`;
@@ -192,7 +201,9 @@ export const command: Command = {
         config: (await readJson<{ config: Record<string, unknown> }>(join(out, 'partial', 'config.json')))?.config ?? {},
         adapter: rt.gpu.describe(), runtime: rt.gpu.adapter.runtime, date: new Date().toISOString(),
         dataset: { root: dataDir, layout: desc.layout, protocol: protocolKind, ...(synthetic ? { synthetic } : {}) },
+        weights: cfg.weights,
         categories: results,
+        referenceFloor: floor,
       };
       await writeAtomic(join(out, 'results.json'), resultsJson(run));
       await writeAtomic(join(out, 'report.md'), reportMarkdown(run, heatmapLinks));
@@ -287,11 +298,18 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
   }
 }
 
+/** The figures, each line saying what it is; the reference detectors' floor under them. */
 function printSummary(run: RunResults): void {
-  const fmt = (v: number) => (Number.isNaN(v) ? '  n/a' : (100 * v).toFixed(1).padStart(5));
-  console.log(`\n${run.method} (${run.preset})  I-AUROC  P-AUROC  AUPRO  I-F1max`);
+  const fmt = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '  n/a' : (100 * v).toFixed(1).padStart(5));
+  console.log(`\n${'category'.padEnd(20)}  I-AUROC  P-AUROC  AUPRO  I-F1max  what`);
   for (const c of run.categories) {
     const s = c.summary;
-    console.log(`${c.category.padEnd(20)}  ${fmt(s.imageAUROC.mean)}    ${fmt(s.pixelAUROC.mean)}  ${fmt(s.aupro.mean)}  ${fmt(s.imageF1max.mean)}`);
+    console.log(`${c.category.padEnd(20)}  ${fmt(s.imageAUROC.mean)}    ${fmt(s.pixelAUROC.mean)}  ${fmt(s.aupro.mean)}  ` +
+      `${fmt(s.imageF1max.mean)}    ${runLabel(run)}`);
+    for (const [name, m] of Object.entries(run.referenceFloor?.[c.category] ?? {})) {
+      console.log(`${''.padEnd(20)}  ${fmt(m.imageAUROC)}    ${fmt(m.pixelAUROC)}  ${fmt(m.aupro)}  ${fmt(m.imageF1max)}    ` +
+        `floor: reference ${name}, same data`);
+    }
   }
+  if (run.weights === 'random') console.log(RANDOM_WEIGHTS_NOTE);
 }

@@ -39,7 +39,23 @@ export interface RunResults {
   runtime: string;
   date: string;
   dataset: { root: string; layout: string; protocol: string; synthetic?: { preset: string; seed: number } };
+  /** Backbone weights: 'random' (seeded initialisation) or the weights file. */
+  weights: string;
   categories: CategoryResult[];
+  /**
+   * Per category, the reference detectors (src/eval/reference.ts) on the same data: the floor a method's
+   * figures are read against.
+   */
+  referenceFloor?: Record<string, Record<string, MetricSet>>;
+}
+
+/** Said wherever figures from random backbone weights are shown. */
+export const RANDOM_WEIGHTS_NOTE = 'Random backbone weights: these figures do not predict results on real data with ImageNet weights.';
+
+/** What a figure is: method, preset, weights and data, in one line. */
+export function runLabel(r: Pick<RunResults, 'method' | 'preset' | 'weights' | 'dataset'>): string {
+  const data = r.dataset.synthetic ? `synthetic ${r.dataset.synthetic.preset} seed ${r.dataset.synthetic.seed}` : r.dataset.root;
+  return `${r.method} ${r.preset}, ${r.weights === 'random' ? 'random weights' : `weights ${r.weights}`}, data ${data}`;
 }
 
 /** Mean and sample standard deviation (n - 1), ignoring NaN (undefined metrics); NaN when nothing is left. */
@@ -96,6 +112,7 @@ export function reportMarkdown(r: RunResults, heatmapLinks: Record<string, strin
     `Preset \`${r.preset}\`, ${seeds} seed${seeds === 1 ? '' : 's'}${withStd ? ' (mean ± std)' : ''}, all values in %. ` +
       `Adapter: ${r.adapter}. texad ${r.texad}, ${r.date}.`,
     `Data: \`${r.dataset.root}\` (${r.dataset.layout}${r.dataset.synthetic ? `, synthetic preset ${r.dataset.synthetic.preset} seed ${r.dataset.synthetic.seed}` : ''}).`,
+    `Backbone weights: ${r.weights}.${r.weights === 'random' ? ` **${RANDOM_WEIGHTS_NOTE}**` : ''}`,
     '',
     'Test images of a category are pooled and scored without subclass labels; the per-subclass rows are computed',
     'afterwards from the same scores.',
@@ -107,6 +124,18 @@ export function reportMarkdown(r: RunResults, heatmapLinks: Record<string, strin
   if (r.categories.length > 1) {
     const mean = (k: MetricKey) => meanStd(r.categories.map((c) => c.summary[k].mean));
     lines.push(`| **Mean** | ${COLUMNS.map(([k]) => pct({ mean: mean(k).mean, std: 0 }, false)).join(' | ')} | | |`);
+  }
+  const floor = r.referenceFloor ?? {};
+  const floorNames = [...new Set(Object.values(floor).flatMap((f) => Object.keys(f)))];
+  if (floorNames.length > 0) {
+    lines.push('', 'Floor: the reference detectors (trivial patch-statistics and colour-histogram detectors, ' +
+      'src/eval/reference.ts) on the same data. A method that does not clear them has not shown it detects anomalies.', '',
+    `| Category | ${floorNames.map((n) => `${n} I-AUROC | ${n} P-AUROC`).join(' | ')} |`,
+    `| --- | ${floorNames.map(() => '---: | ---:').join(' | ')} |`);
+    for (const [category, f] of Object.entries(floor)) {
+      const cell = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+      lines.push(`| ${category} | ${floorNames.map((n) => `${cell(f[n]?.imageAUROC)} | ${cell(f[n]?.pixelAUROC)}`).join(' | ')} |`);
+    }
   }
   for (const c of r.categories) {
     lines.push('', `## ${c.category}`, '', `| Subclass | ${COLUMNS.map(([, h]) => h).join(' | ')} | Images (defective) |`,
