@@ -3,9 +3,10 @@
 export * from './gpu.ts';
 export * as data from './data/index.ts';
 export {
-  centreCrop, evaluate, trainingImages, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions, type MetricKey,
+  evaluate, trainingImages, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions, type MetricKey,
   type MetricSet,
 } from './eval/evaluate.ts';
+export { ColourHistogram, PatchStatsKnn, REFERENCE_DETECTORS, referenceFloor } from './eval/reference.ts';
 export { renderPanel, jet, type PanelInput } from './report/heatmap.ts';
 export {
   categoryResult, meanStd, parseSeedResult, PIXEL_METRIC_KEYS, resultsJson, runResults, seedResult,

@@ -13,6 +13,7 @@ import { applyDefect } from '../src/data/synth/defects.ts';
 import { planDataset, renderSample, renderSurface } from '../src/data/synth/generate.ts';
 import { SYNTH_MANIFEST } from '../src/data/synth/write.ts';
 import type { DatasetDescription } from '../src/data/types.ts';
+import { referenceFloor } from '../src/eval/reference.ts';
 import { tempDir } from './data-helpers.ts';
 
 let root = '';
@@ -33,7 +34,7 @@ beforeAll(async () => {
   const { code } = await quiet(() => synth.run(['--out', root, '--preset', 'tiny', '--seed', '3']));
   expect(code).toBe(0);
   desc = await discoverDataset(root);
-}, 60_000);
+}, 300_000);
 afterAll(() => rmSync(join(root, '..'), { recursive: true, force: true }));
 
 describe('texad synth --preset tiny', () => {
@@ -54,7 +55,7 @@ describe('texad synth --preset tiny', () => {
       }
     }
     const manifest = JSON.parse(readFileSync(join(root, SYNTH_MANIFEST), 'utf8'));
-    expect(manifest).toMatchObject({ preset: 'tiny', seed: 3, images: 156, masks: 48 });
+    expect(manifest).toMatchObject({ preset: 'tiny', seed: 3, images: 198, masks: 72 });
   });
 
   it('is deterministic for a seed: re-rendering gives the bytes on disk, another seed does not', () => {
@@ -72,7 +73,7 @@ describe('texad synth --preset tiny', () => {
     const out = join(root, '..', 'wafer-only');
     const { code, out: text } = await quiet(() => synth.run(['--out', out, '--categories', 'wafer', '--json']));
     expect(code).toBe(0);
-    expect(JSON.parse(text)).toMatchObject({ images: 52, masks: 16, counts: { wafer: { train: 24 } } });
+    expect(JSON.parse(text)).toMatchObject({ images: 66, masks: 24, counts: { wafer: { train: 24 } } });
     expect((await discoverDataset(out)).categories.map((c) => c.name)).toEqual(['wafer']);
     await expect(synth.run(['--out', out, '--categories', 'leather'])).rejects.toThrow(/unknown category 'leather'/);
   });
@@ -149,7 +150,7 @@ describe('protocols', () => {
     expect(paths(a)).not.toEqual(paths(c));
     const per = new Map<string, number>();
     for (const r of a.records('validation')) per.set(r.subclass, (per.get(r.subclass) ?? 0) + 1);
-    expect([...per.values()]).toEqual([3, 3]);
+    expect([...per.values()]).toEqual([2, 2, 2]);
     expect(a.trainItems.length + a.validationItems.length).toBe(24);
     const train = new Set(a.records('train').map((r) => r.path));
     expect(paths(a).filter((x) => train.has(x))).toEqual([]);
@@ -157,11 +158,11 @@ describe('protocols', () => {
 
   it('offers the MVTec per-subclass protocol', () => {
     const all = protocols(desc, 'mvtec');
-    expect(all).toHaveLength(6);
+    expect(all).toHaveLength(9);
     const p = mvtecProtocol(desc, 'metal', 'matte_black');
     expect(p.subclass).toBe('matte_black');
     expect(p.records().every((r) => r.subclass === 'matte_black')).toBe(true);
-    expect(p.trainItems).toHaveLength(12);
+    expect(p.trainItems).toHaveLength(8);
     expect(() => mvtecProtocol(desc, 'metal', 'nope')).toThrow(/no subclass 'nope'/);
     expect(() => textureAdProtocol(desc, 'leather')).toThrow(/no category 'leather'; found cloth, metal, wafer/);
   });
@@ -189,95 +190,18 @@ describe('batch loading', () => {
   });
 });
 
-/** AUROC by ranks (ties averaged). */
-function auroc(scores: number[], labels: number[]): number {
-  const idx = scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
-  const ranks = new Array<number>(scores.length);
-  for (let i = 0; i < idx.length;) {
-    let j = i;
-    while (j + 1 < idx.length && scores[idx[j + 1]!] === scores[idx[i]!]) j++;
-    for (let k = i; k <= j; k++) ranks[idx[k]!] = (i + j) / 2 + 1;
-    i = j + 1;
-  }
-  const pos = labels.filter((l) => l === 1).length;
-  const neg = labels.length - pos;
-  const sum = labels.reduce((s, l, i) => s + (l === 1 ? ranks[i]! : 0), 0);
-  return (sum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
-
 describe('tiny preset difficulty', () => {
-  // A deliberately simple patch method (colour and gradient statistics of 8×8 patches, nearest neighbour to a
-  // bank of training patches): if it finds the defects, any real patch-feature method will.
-  it('lets a simple patch-statistics detector reach image AUROC ≥ 0.8 per category', async () => {
-    const S = 128;
-    const P = 6;
-    const stride = 3;
-    const grid = Math.floor((S - P) / stride) + 1;
-    const feats = (img: Float32Array): Float32Array => {
-      const out = new Float32Array(grid * grid * 8);
-      const n = S * S;
-      for (let gy = 0; gy < grid; gy++) {
-        for (let gx = 0; gx < grid; gx++) {
-          const f = out.subarray((gy * grid + gx) * 8, (gy * grid + gx + 1) * 8);
-          for (let c = 0; c < 3; c++) {
-            let s = 0;
-            let s2 = 0;
-            for (let y = 0; y < P; y++) {
-              for (let x = 0; x < P; x++) {
-                const v = img[c * n + (gy * stride + y) * S + gx * stride + x]!;
-                s += v;
-                s2 += v * v;
-              }
-            }
-            f[c] = s / (P * P);
-            f[3 + c] = Math.sqrt(Math.max(0, s2 / (P * P) - f[c]! ** 2));
-          }
-          let dx = 0;
-          let dy = 0;
-          for (let y = 0; y < P - 1; y++) {
-            for (let x = 0; x < P - 1; x++) {
-              const o = (gy * stride + y) * S + gx * stride + x;
-              dx += Math.abs(img[o + 1]! - img[o]!);
-              dy += Math.abs(img[o + S]! - img[o]!);
-            }
-          }
-          f[6] = dx / ((P - 1) * (P - 1));
-          f[7] = dy / ((P - 1) * (P - 1));
-        }
-      }
-      return out;
-    };
+  // The reference detectors (patch-statistics kNN, colour histogram) must stay near chance: if they separate good
+  // from defective test images, the data measures colour and patch statistics, not anomaly detection (issue 15).
+  // The calibration target is 0.70 on every category (tools/calibrate-synth.ts, README "Datasets"); this one set
+  // gets a little headroom for the spread between generated sets. The old generator scored 0.86–0.93 here.
+  it('keeps both reference detectors at image AUROC ≤ 0.75 on every category', async () => {
     const results: Record<string, number> = {};
     for (const category of ['cloth', 'wafer', 'metal']) {
-      const p = textureAdProtocol(desc, category);
-      const bankParts: Float32Array[] = [];
-      for await (const b of batches(p, p.trainItems, { size: S, batchSize: 8 })) {
-        for (let k = 0; k < b.count; k++) bankParts.push(feats(b.images.subarray(k * 3 * S * S, (k + 1) * 3 * S * S)));
-      }
-      const rng = new Rng(5);
-      const all = bankParts.flatMap((f) => Array.from({ length: f.length / 8 }, (_, i) => f.subarray(i * 8, i * 8 + 8)));
-      const bank = rng.shuffle(all).slice(0, 1500);
-      const scores: number[] = [];
-      const labels: number[] = [];
-      for await (const b of batches(p, p.testItems, { size: S, batchSize: 8 })) {
-        for (let k = 0; k < b.count; k++) {
-          const f = feats(b.images.subarray(k * 3 * S * S, (k + 1) * 3 * S * S));
-          let worst = 0;
-          for (let i = 0; i < f.length; i += 8) {
-            let best = Infinity;
-            for (const q of bank) {
-              let d = 0;
-              for (let j = 0; j < 8; j++) d += (f[i + j]! - q[j]!) ** 2;
-              if (d < best) best = d;
-            }
-            worst = Math.max(worst, best);
-          }
-          scores.push(worst);
-          labels.push(p.record(b.ids[k]!).label);
-        }
-      }
-      results[category] = auroc(scores, labels);
+      const floor = await referenceFloor(textureAdProtocol(desc, category), PRESETS.tiny.size);
+      for (const [name, m] of Object.entries(floor)) results[`${category}/${name}`] = m.imageAUROC;
     }
-    for (const [category, a] of Object.entries(results)) expect(a, category).toBeGreaterThanOrEqual(0.8);
-  }, 60_000);
+    expect(Object.keys(results)).toHaveLength(6);
+    for (const [key, a] of Object.entries(results)) expect(a, key).toBeLessThanOrEqual(0.75);
+  }, 600_000);
 });

@@ -18,7 +18,7 @@ import { loadResources, planResources, type ResourcePlan } from './resources.ts'
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
-import { parseSeedResult, resultsJson, seedResult, type RunResults, type SeedResult } from '../report/results.ts';
+import { parseSeedResult, RANDOM_WEIGHTS_NOTE, resultsJson, seedResult, type RunResults, type SeedResult } from '../report/results.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { VERSION } from '../generated/meta.ts';
 
@@ -420,4 +420,5 @@ function printSummary(run: RunResults): void {
     const cells = run.methods.map((m) => fmt(m.categories.find((x) => x.category === c.category)?.summary.imageAUROC.mean ?? NaN));
     console.log(`${c.category.padEnd(20)}  ${cells.join('  ')}`);
   }
+  if (run.methods.some((m) => m.weights.includes('random'))) console.log(RANDOM_WEIGHTS_NOTE);
 }

@@ -19,14 +19,34 @@ export interface MaskTensor {
 /** Target size: a number is a square side; otherwise explicit height and width. */
 export type Size = number | { height: number; width: number };
 
+/**
+ * How an image reaches a method's input size — each method declares its official one (Detector.resizeMode):
+ * - 'square': stretch to `size` x `size` (torchvision `Resize((size, size))`), aspect ratio not kept;
+ * - 'shorter-side': torchvision `Resize(size)` — the shorter side becomes `size`, the longer one
+ *   `floor(size * long / short)`, aspect ratio kept.
+ * Either may be followed by a centre crop (`crop`, torchvision `CenterCrop`).
+ */
+export type ResizeMode = 'square' | 'shorter-side';
+
 export interface ResizeOptions extends DecodeOptions {
   /** Resize to this size; the image's own size when absent. */
   size?: Size;
+  /** With a numeric `size`: see ResizeMode (default 'square'). */
+  mode?: ResizeMode;
+  /** Then crop the centre `crop` x `crop`, offsets rounded as torchvision's CenterCrop does. */
+  crop?: number;
 }
 
-function target(size: Size | undefined, height: number, width: number): { height: number; width: number } {
+function target(size: Size | undefined, height: number, width: number, mode: ResizeMode = 'square'): { height: number; width: number } {
   if (size === undefined) return { height, width };
-  const t = typeof size === 'number' ? { height: size, width: size } : size;
+  let t = typeof size === 'number' ? { height: size, width: size } : size;
+  if (typeof size === 'number' && mode === 'shorter-side') {
+    // torchvision.transforms.functional._compute_resized_output_size: int() truncates the longer side.
+    t = height <= width ? { height: size, width: Math.floor((size * width) / height) }
+      : { height: Math.floor((size * height) / width), width: size };
+  } else if (mode !== 'square' && mode !== 'shorter-side') {
+    throw new RangeError(`resize mode must be 'square' or 'shorter-side', got '${String(mode)}'`);
+  }
   if (!(Number.isInteger(t.height) && Number.isInteger(t.width) && t.height > 0 && t.width > 0)) {
     throw new RangeError(`resize target must be positive integers, got ${t.height}×${t.width}`);
   }
@@ -146,15 +166,47 @@ export function resizeNearest(src: Uint8Array, h: number, w: number, outH: numbe
   return out;
 }
 
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d !== 0.5) return Math.round(v);
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * The centre `crop` x `crop` of C planes of H x W (CHW), at torchvision CenterCrop's offsets
+ * (`int(round((H - crop) / 2.0))`, the same for the width).
+ */
+export function centreCropPlanes<T extends Float32Array | Uint8Array>(src: T, channels: number, h: number, w: number,
+  crop: number): T {
+  if (crop === h && crop === w) return src;
+  if (!(Number.isInteger(crop) && crop > 0 && crop <= h && crop <= w)) {
+    throw new RangeError(`centre crop of ${crop}px does not fit a ${w}×${h} image; resize to at least ${crop}px first`);
+  }
+  const top = roundHalfEven((h - crop) / 2);
+  const left = roundHalfEven((w - crop) / 2);
+  const out = new (src.constructor as new (n: number) => T)(channels * crop * crop);
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < crop; y++) {
+      const from = (c * h + top + y) * w + left;
+      out.set(src.subarray(from, from + crop), (c * crop + y) * crop);
+    }
+  }
+  return out;
+}
+
 export function imageFromBytes(bytes: Uint8Array, opts: ResizeOptions = {}): ImageTensor {
   const rgb = toRgbPlanes(decodeImage(bytes, opts));
-  const t = target(opts.size, rgb.height, rgb.width);
-  return { data: resizeBilinear(rgb.data, 3, rgb.height, rgb.width, t.height, t.width), ...t };
+  const t = target(opts.size, rgb.height, rgb.width, opts.mode);
+  const resized = resizeBilinear(rgb.data, 3, rgb.height, rgb.width, t.height, t.width);
+  if (opts.crop === undefined) return { data: resized, ...t };
+  return { data: centreCropPlanes(resized, 3, t.height, t.width, opts.crop), height: opts.crop, width: opts.crop };
 }
 
 /**
  * Union of one or more masks of the same image (AITEX-style `_mask1`, `_mask2`), binarised > 0, then resized
- * with nearest neighbour. All masks must share one size.
+ * with nearest neighbour (and cropped) exactly as its image is. All masks must share one size.
  */
 export function maskFromBytes(masks: Uint8Array | readonly Uint8Array[], opts: ResizeOptions = {}): MaskTensor {
   const list = masks instanceof Uint8Array ? [masks] : masks;
@@ -168,6 +220,8 @@ export function maskFromBytes(masks: Uint8Array | readonly Uint8Array[], opts: R
     } else for (let i = 0; i < m.data.length; i++) union.data[i]! |= m.data[i]!;
   }
   const u = union!;
-  const t = target(opts.size, u.height, u.width);
-  return { data: resizeNearest(u.data, u.height, u.width, t.height, t.width), ...t };
+  const t = target(opts.size, u.height, u.width, opts.mode);
+  const resized = resizeNearest(u.data, u.height, u.width, t.height, t.width);
+  if (opts.crop === undefined) return { data: resized, ...t };
+  return { data: centreCropPlanes(resized, 1, t.height, t.width, opts.crop), height: opts.crop, width: opts.crop };
 }

@@ -3,8 +3,8 @@ export * from './types.ts';
 export { Rng, hashString, seededShuffle } from './random.ts';
 export { sniffFormat, probeImage, decodeImage, checkComplete, ImageDecodeError, DEFAULT_MAX_PIXELS,
   type ImageFormat, type ImageInfo, type DecodedImage, type DecodeOptions } from './decode.ts';
-export { imageFromBytes, maskFromBytes, resizeBilinear, resizeNearest, toRgbPlanes, toMaskBits,
-  type ImageTensor, type MaskTensor, type Size, type ResizeOptions } from './image.ts';
+export { centreCropPlanes, imageFromBytes, maskFromBytes, resizeBilinear, resizeNearest, toRgbPlanes, toMaskBits,
+  type ImageTensor, type MaskTensor, type Size, type ResizeMode, type ResizeOptions } from './image.ts';
 export { encodePng } from './encode.ts';
 export { inferLayout, IMAGE_EXTENSIONS, type LayoutOptions } from './layout.ts';
 export { discoverDataset, checkImageFile, type DiscoverOptions } from './discover.ts';

@@ -2,7 +2,7 @@
 // prefetches the next batches while the consumer (the GPU) works, within a fixed memory budget — Texture-AD's
 // 43k images of 1024² do not fit in memory, and a starved GPU wastes more time than decoding takes.
 import { DEFAULT_MAX_PIXELS, ImageDecodeError, probeImage } from './decode.ts';
-import { imageFromBytes, maskFromBytes, type ImageTensor, type MaskTensor, type ResizeOptions } from './image.ts';
+import { imageFromBytes, maskFromBytes, type ImageTensor, type MaskTensor, type ResizeMode, type ResizeOptions } from './image.ts';
 import type { Protocol, SampleRef } from './protocol.ts';
 
 /** Where bytes come from: the file system by default; a browser passes a fetch-based one. */
@@ -67,7 +67,7 @@ export async function loadSample(protocol: Protocol, ref: SampleRef, opts: LoadO
 }
 
 export interface Batch {
-  /** [count, 3, size, size] RGB in [0, 1]. */
+  /** [count, 3, size, size] RGB in [0, 1]; `size` is the crop when the loader crops. */
   images: Float32Array;
   ids: string[];
   count: number;
@@ -77,8 +77,12 @@ export interface Batch {
 }
 
 export interface BatchOptions {
-  /** Square side every image is resized to. */
+  /** Every image is resized to this (square side, or shorter side: see `mode`). */
   size: number;
+  /** How `size` applies (ResizeMode; default 'square'): a method's official transform. */
+  mode?: ResizeMode;
+  /** Then centre-cropped to `crop` x `crop` (torchvision CenterCrop); batches are `crop` pixels square. */
+  crop?: number;
   batchSize: number;
   /** Bytes the loader may hold at once: batches it has made and not yet seen released, plus decoding scratch. */
   memoryBudget?: number;
@@ -121,7 +125,8 @@ export class BatchLoader implements AsyncIterable<Batch> {
     this.#protocol = protocol;
     this.#refs = refs;
     this.#opts = { prefetch: 2, maxPixels: DEFAULT_MAX_PIXELS, ...opts };
-    const px = opts.size * opts.size;
+    const side = opts.crop ?? opts.size;
+    const px = side * side;
     const batchBytes = opts.batchSize * (3 * px * 4 + (opts.masks ? px : 0));
     const budget = opts.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
     this.stats = { budget, batchBytes, peakBytes: 0, maxReady: 0, batches: 0 };
@@ -141,13 +146,19 @@ export class BatchLoader implements AsyncIterable<Batch> {
     if (!info) return bytes.length;
     const px = info.width * info.height;
     const sample = info.bitDepth > 8 ? 2 : 1;
-    const resize = 3 * info.height * this.#opts.size * 4 + 3 * this.#opts.size * this.#opts.size * 4;
+    const s = this.#opts.size;
+    // The resized image before the crop: its longer side grows past `size` when the aspect ratio is kept.
+    const long = this.#opts.mode === 'shorter-side'
+      ? Math.ceil((s * Math.max(info.width, info.height)) / Math.min(info.width, info.height)) : s;
+    const resize = 3 * info.height * long * 4 + 3 * s * long * 4;
     const mask = this.#opts.masks ? 2 * px : 0;
     return bytes.length + px * 4 * sample + px * 12 + resize + mask;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
-    const { size, batchSize, read = readFileBytes, maxPixels } = this.#opts;
+    const { batchSize, read = readFileBytes, maxPixels } = this.#opts;
+    const geometry = { size: this.#opts.size, mode: this.#opts.mode ?? 'square', crop: this.#opts.crop ?? this.#opts.size };
+    const size = geometry.crop;
     const budget = this.stats.budget;
     const batchBytes = this.stats.batchBytes;
     const ready: Batch[] = [];
@@ -188,11 +199,11 @@ export class BatchLoader implements AsyncIterable<Batch> {
           }
           this.#scratch = scratch;
           this.#note();
-          const img = named(rec.path, () => imageFromBytes(bytes, { size, maxPixels }));
+          const img = named(rec.path, () => imageFromBytes(bytes, { ...geometry, maxPixels }));
           batch.images.set(img.data, k * 3 * px);
           if (batch.masks && rec.maskPaths.length > 0) {
             const maskBytes = await Promise.all(rec.maskPaths.map((p) => bytesOf(p, read)));
-            const m = named(rec.maskPaths.join(', '), () => maskFromBytes(maskBytes, { size, maxPixels }));
+            const m = named(rec.maskPaths.join(', '), () => maskFromBytes(maskBytes, { ...geometry, maxPixels }));
             batch.masks.set(m.data, k * px);
           }
           this.#scratch = 0;

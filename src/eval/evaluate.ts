@@ -48,23 +48,8 @@ export interface CategoryEvaluation {
   testImages: number;
 }
 
-/** Crops the centre `crop` x `crop` of square planes of side `size` (channels-first, `planes` per image). */
-export function centreCrop<T extends Float32Array | Uint8Array>(data: T, count: number, planes: number, size: number, crop: number): T {
-  if (crop === size) return data;
-  if (crop > size) throw new Error(`texad: cannot centre-crop ${size}px images to ${crop}px`);
-  const off = Math.floor((size - crop) / 2);
-  const out = new (data.constructor as new (n: number) => T)(count * planes * crop * crop);
-  for (let p = 0; p < count * planes; p++) {
-    for (let y = 0; y < crop; y++) {
-      const src = p * size * size + (y + off) * size + off;
-      out.set(data.subarray(src, src + crop), p * crop * crop + y * crop);
-    }
-  }
-  return out;
-}
-
-function toImageBatch(b: Batch, crop: number): ImageBatch {
-  return { images: centreCrop(b.images, b.count, 3, b.size, crop), count: b.count, height: crop, width: crop };
+function toImageBatch(b: Batch): ImageBatch {
+  return { images: b.images, count: b.count, height: b.size, width: b.size };
 }
 
 export interface LoaderOptions {
@@ -89,16 +74,19 @@ export function validationImages(protocol: Protocol, opts: LoaderOptions = {}): 
 export function fileImages(paths: readonly string[], opts: { read?: ByteSource } = {}): TrainingImages {
   return {
     count: paths.length,
-    async *batches({ batchSize, size, crop, shuffleSeed }) {
+    async *batches({ batchSize, size, crop, mode, shuffleSeed }) {
       const order = shuffleSeed === undefined ? paths : seededShuffle(paths, shuffleSeed);
+      const side = crop ?? size;
       for (let start = 0; start < order.length; start += batchSize) {
         const picked = order.slice(start, start + batchSize);
-        const images = new Float32Array(picked.length * 3 * size * size);
+        const images = new Float32Array(picked.length * 3 * side * side);
         for (let k = 0; k < picked.length; k++) {
-          images.set((await loadImage(picked[k]!, { size, ...(opts.read ? { read: opts.read } : {}) })).data, k * 3 * size * size);
+          const image = await loadImage(picked[k]!, {
+            size, crop: side, mode: mode ?? 'square', ...(opts.read ? { read: opts.read } : {}),
+          });
+          images.set(image.data, k * 3 * side * side);
         }
-        const side = crop ?? size;
-        yield { images: centreCrop(images, picked.length, 3, size, side), count: picked.length, height: side, width: side };
+        yield { images, count: picked.length, height: side, width: side };
       }
     },
   };
@@ -107,10 +95,11 @@ export function fileImages(paths: readonly string[], opts: { read?: ByteSource }
 function imagesOf(protocol: Protocol, refs: readonly SampleRef[], opts: LoaderOptions): TrainingImages {
   return {
     count: refs.length,
-    async *batches({ batchSize, size, crop, shuffleSeed }) {
+    async *batches({ batchSize, size, crop, mode, shuffleSeed }) {
       const order = shuffleSeed === undefined ? refs : seededShuffle(refs, shuffleSeed);
-      const loader = new BatchLoader(protocol, order, { size, batchSize, ...opts });
-      for await (const b of loader) yield toImageBatch(b, crop ?? size);
+      const loader = new BatchLoader(protocol, order, { size, batchSize, ...(crop !== undefined ? { crop } : {}),
+        ...(mode ? { mode } : {}), ...opts });
+      for await (const b of loader) yield toImageBatch(b);
     },
   };
 }
@@ -154,8 +143,9 @@ class Accumulators {
 }
 
 /**
- * Runs `detector` (already fitted) over the pooled test split. The detector receives pixels only; labels,
- * masks and subclasses are looked up here, by id, for the metrics.
+ * Runs `detector` (already fitted) over the pooled test split, images and masks transformed the detector's way
+ * (its resizeMode, `resize`, then the centre `crop`). The detector receives pixels only; labels, masks and
+ * subclasses are looked up here, by id, for the metrics.
  */
 export async function evaluate(
   protocol: Protocol,
@@ -168,6 +158,8 @@ export async function evaluate(
   const refs = protocol.testItems;
   const loader = new BatchLoader(protocol, refs, {
     size: resize,
+    crop,
+    mode: detector.resizeMode,
     batchSize: opts.batchSize ?? 8,
     masks: true,
     ...(opts.memoryBudget ? { memoryBudget: opts.memoryBudget } : {}),
@@ -182,8 +174,8 @@ export async function evaluate(
   let hi = -Infinity;
   let done = 0;
   for await (const b of loader) {
-    const batch = toImageBatch(b, crop);
-    const masks = centreCrop(b.masks!, b.count, 1, b.size, crop);
+    const batch = toImageBatch(b);
+    const masks = b.masks!;
     const pred = await detector.predict(batch);
     if (pred.height !== crop || pred.width !== crop || pred.scores.length !== b.count) {
       throw new Error(`texad: ${detector.method}.predict returned ${pred.scores.length} scores and ${pred.height}x${pred.width} maps for ${b.count} images of ${crop}x${crop}`);

@@ -1,6 +1,9 @@
 // The one interface through which the CLI and apps touch a method. Methods see images only: never subclass
 // labels, defect types or masks.
 import { seededShuffle } from '../data/random.ts';
+import type { ResizeMode } from '../data/image.ts';
+
+export type { ResizeMode } from '../data/image.ts';
 
 /** A batch of RGB images, NCHW planes in [0, 1]: `images.length === count * 3 * height * width`. */
 export interface ImageBatch {
@@ -14,10 +17,10 @@ export interface ImageBatch {
 export interface TrainingImages {
   readonly count: number;
   /**
-   * Yields batches of `batchSize` (the last may be smaller), images resized to `size` x `size` and, with
-   * `crop`, centre-cropped to `crop` x `crop`; reshuffled per call when `shuffleSeed` is set.
+   * Yields batches of `batchSize` (the last may be smaller), images resized to `size` (as `mode` says, default
+   * 'square') and, with `crop`, centre-cropped to `crop` x `crop`; reshuffled per call when `shuffleSeed` is set.
    */
-  batches(opts: { batchSize: number; size: number; crop?: number; shuffleSeed?: number }): AsyncIterable<ImageBatch>;
+  batches(opts: { batchSize: number; size: number; crop?: number; mode?: ResizeMode; shuffleSeed?: number }): AsyncIterable<ImageBatch>;
 }
 
 /** How a method counts training: passes over the training set, or optimizer steps. */
@@ -92,7 +95,12 @@ export interface DetectorState {
 
 export interface Detector {
   readonly method: string;
-  /** Images are resized to `resize` x `resize`, then centre-cropped to `inputSize` x `inputSize`. */
+  /**
+   * The method's official input transform: images are resized to `resize` the `resizeMode` way ('shorter-side':
+   * torchvision Resize(resize); 'square': Resize((resize, resize))), then centre-cropped to `inputSize` x
+   * `inputSize`. Every method declares the mode its official code uses (README "Methods").
+   */
+  readonly resizeMode: ResizeMode;
   readonly resize: number;
   readonly inputSize: number;
   /** What FitOptions.length/start and Progress.done count while training. */

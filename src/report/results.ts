@@ -69,6 +69,9 @@ export function runResults(meta: Omit<RunResults, 'schema' | 'methods' | 'method
   };
 }
 
+/** Said wherever figures from random backbone weights are shown. */
+export const RANDOM_WEIGHTS_NOTE = 'Random backbone weights: these figures do not predict results on real data with ImageNet weights.';
+
 /** Mean and sample standard deviation (n - 1), ignoring NaN (undefined metrics); NaN when nothing is left. */
 export function meanStd(values: readonly number[]): MeanStd {
   const v = values.filter((x) => !Number.isNaN(x));

@@ -14,6 +14,11 @@ export interface DefectOptions {
   area: readonly [number, number];
   /** Least mean per-pixel change (max over channels) over the mask; weaker draws are redrawn. */
   minContrast: number;
+  /**
+   * The drawn change is scaled by a factor log-uniform in [min, max] (default [1, 1]): factors well below 1 give
+   * the faint, low-contrast defects that sit next to obvious ones in Texture-AD.
+   */
+  strength?: readonly [number, number];
 }
 
 export interface Defect {
@@ -345,7 +350,14 @@ export function applyDefect(canvas: Canvas, type: DefectType, rng: Rng, opts: De
     if (score >= opts.minContrast) break;
   }
   if (!best) throw new Error(`synthetic defect '${type}' could not be placed on a ${S}×${S} image`);
-  canvas.data.set(best.canvas.data);
+  const [lo, hi] = opts.strength ?? [1, 1];
+  const k = lo === hi ? lo : rng.logRange(lo, hi);
+  const d = best.canvas.data;
+  for (let i = 0; i < best.mask.length; i++) {
+    if (!best.mask[i]) continue;
+    for (let c = i * 3; c < i * 3 + 3; c++) d[c] = clean.data[c]! + k * (d[c]! - clean.data[c]!);
+  }
+  canvas.data.set(d);
   let count = 0;
   for (let i = 0; i < best.mask.length; i++) count += best.mask[i]!;
   return { type, mask: best.mask, area: count / (S * S) };

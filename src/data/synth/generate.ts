@@ -8,7 +8,7 @@ import { CATEGORIES, CATEGORY_DEFECTS, PRESETS, SUBCLASSES, testVariant, type De
 import { renderCloth } from './cloth.ts';
 import { applyDefect, type DefectType } from './defects.ts';
 import { renderMetal } from './metal.ts';
-import { applyOptics, randomScheme, TRAIN_SCHEME } from './optics.ts';
+import { applyOptics, randomScheme, TRAIN_SCHEME, warpSurface } from './optics.ts';
 import { renderWafer } from './wafer.ts';
 
 export interface SynthItem {
@@ -88,13 +88,15 @@ export function renderSurface(design: Design, size: number, rng: Rng): Canvas {
 
 export function renderSample(item: SynthItem, preset: Preset, seed: number): SynthSample {
   const rng = Rng.derive(seed, item.category, item.subclass, item.split, item.defect, item.index);
-  const image = renderSurface(designOf(item, preset, seed), preset.size, rng);
+  const scheme = item.split === 'train' ? TRAIN_SCHEME : randomScheme(rng, preset.shift);
+  const image = warpSurface(renderSurface(designOf(item, preset, seed), preset.size, rng), scheme);
   const sample: SynthSample = { item, image };
   if (item.defect !== 'good') {
-    const d = applyDefect(image, item.defect, rng, { area: preset.area, minContrast: preset.minContrast });
+    const d = applyDefect(image, item.defect, rng, { area: preset.area, minContrast: preset.minContrast,
+      strength: preset.strength });
     sample.mask = d.mask;
     sample.defectArea = d.area;
   }
-  applyOptics(image, item.split === 'train' ? TRAIN_SCHEME : randomScheme(rng, preset.shift), rng);
+  applyOptics(image, scheme, rng);
   return sample;
 }

@@ -38,6 +38,8 @@ export class Draem implements Detector {
   readonly reconstructive: ReconstructiveSubNetwork;
   readonly discriminative: DiscriminativeSubNetwork;
   readonly trainingUnit = 'epochs' as const;
+  /** The official loader's cv2.resize to (s, s): a square resize, no crop (VitjanZ/DRAEM data_loader.py). */
+  readonly resizeMode = 'square' as const;
   private readonly source: AnomalySource;
   /** Created by the first fit() or by restore(), so a resumed fit continues the same Adam moments. */
   private optimizer: Adam | null = null;

@@ -45,6 +45,8 @@ export interface EfficientAdOptions {
 export class EfficientAd implements Detector {
   readonly method = 'efficientad';
   readonly trainingUnit = 'iterations';
+  /** The official transforms.Resize((s, s)): a square resize, no crop (nelson1425/EfficientAD). */
+  readonly resizeMode = 'square' as const;
   private readonly normalize: ImageNetNormalize;
   private normalization: TeacherNormalization | null = null;
   private quantiles: MapQuantiles | null = null;

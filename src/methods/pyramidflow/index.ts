@@ -71,6 +71,8 @@ function inconvEncoder(inconv: SemiInvertibleConv): Encoder {
 export class PyramidFlow implements Detector {
   readonly method = 'pyramidflow';
   readonly trainingUnit = 'epochs';
+  /** The official dataset resizes to a square of the input size, no crop (gasharper/PyramidFlow). */
+  readonly resizeMode = 'square' as const;
   readonly flow: Flow;
   /** Created by the first fit() or by restore(); kept so that a resumed fit continues the same Adam moments. */
   private adam: Adam | null = null;

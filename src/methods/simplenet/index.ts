@@ -34,6 +34,8 @@ export interface SimpleNetOptions {
 export class SimpleNet implements Detector {
   readonly method = 'simplenet';
   readonly trainingUnit = 'epochs';
+  /** The official datasets' transforms.Resize(resize) + CenterCrop(imagesize) (DonaldRR/SimpleNet datasets/mvtec.py). */
+  readonly resizeMode = 'shorter-side' as const;
   private readonly projection: Projection;
   private readonly discriminator: Discriminator;
   /** noise_std in effect: the configured one, or the one measured by the first fit under noise_std_relative. */
@@ -90,7 +92,7 @@ export class SimpleNet implements Detector {
 
   private batchesOf(train: TrainingImages, shuffleSeed?: number): AsyncIterable<ImageBatch> {
     const { resize, imagesize, batch_size } = this.config;
-    return train.batches({ batchSize: batch_size, size: resize, crop: imagesize, ...(shuffleSeed !== undefined ? { shuffleSeed } : {}) });
+    return train.batches({ batchSize: batch_size, size: resize, crop: imagesize, mode: this.resizeMode, ...(shuffleSeed !== undefined ? { shuffleSeed } : {}) });
   }
 
   async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
