@@ -4,6 +4,7 @@
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Detector, TrainingUnit } from './detector.ts';
 import type { ResolvedResources, ResourceSpecs } from './resources.ts';
+import { MSFLOW } from './msflow/entry.ts';
 import { SIMPLENET } from './simplenet/entry.ts';
 
 export type {
@@ -102,6 +103,7 @@ export function defineMethod<Config extends object>(name: string, entry: MethodE
 
 export const METHODS: Record<string, RegisteredMethod> = {
   simplenet: defineMethod('simplenet', SIMPLENET),
+  msflow: defineMethod('msflow', MSFLOW),
 };
 
 /** A method by name; throws naming the registered methods on a typo. */
