@@ -34,5 +34,6 @@ export {
 } from './methods/detector.ts';
 export { seededShuffle } from './data/random.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
+export { MSFlow, PAPER as MSFLOW_PAPER, QUICK as MSFLOW_QUICK, postProcess as msflowPostProcess, type MSFlowConfig, type MSFlowOptions } from './methods/msflow/index.ts';
 export { decodeDetectorState, encodeDetectorState, packOptimizerState, unpackOptimizerState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

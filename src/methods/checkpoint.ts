@@ -76,3 +76,17 @@ export function unpackOptimizerState(method: string, key: string, p: PackedOptim
     })),
   };
 }
+
+/**
+ * Throws unless `state` was saved by `method` with exactly the hyper-parameters of `config` (restore() of a model
+ * built differently would load wrong-shaped or wrongly-meant tensors), naming the first mismatching key.
+ */
+export function assertSameConfig(label: string, method: string, state: DetectorState, config: object): void {
+  if (state.method !== method) throw new Error(`texad: cannot restore a '${state.method}' state into ${label}`);
+  for (const [key, value] of Object.entries(config)) {
+    if (JSON.stringify(state.config[key]) !== JSON.stringify(value)) {
+      throw new Error(`texad: ${label} state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
+        `this model has ${JSON.stringify(value)}; create the model with the saved configuration`);
+    }
+  }
+}

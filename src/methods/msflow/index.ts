@@ -2,8 +2,8 @@
 // conditioned on a positional encoding → fusion flow → per-scale log-likelihood maps, post-processed exactly as the
 // official post_process.py: the "mul" map gives the image score (mean of the top 3%), the "add" map is the
 // returned anomaly map (pixel metrics).
-import { loadBackbone, type Backbone } from '../../backbones/index.ts';
-import { randomWeights, type WeightsSource } from '../../backbones/weights.ts';
+import type { Backbone } from '../../backbones/index.ts';
+import type { WeightsSource } from '../../backbones/weights.ts';
 import { add, exp, scale, square, sub } from '../../ops/elementwise.ts';
 import { avgPool2d } from '../../ops/pool.ts';
 import { max, mean } from '../../ops/reduce.ts';
@@ -12,9 +12,10 @@ import { Adam } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { readModule, writeModule } from '../../nn/layers.ts';
-import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { assertSameConfig, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import { imageScores } from '../components/anomaly-map.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache } from '../components/feature-cache.ts';
+import { loadFrozenBackbone } from '../components/frozen-backbone.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
@@ -76,13 +77,7 @@ export class MSFlow implements Detector {
       throw new Error(`texad: MSFlow needs input_size a multiple of ${INPUT_MULTIPLE} (>= ${INPUT_MULTIPLE}) so that ` +
         `its pooled grids halve exactly; got ${config.input_size}`);
     }
-    const weights = opts.weights ?? 'random';
-    const backbone = await loadBackbone(rt, config.backbone_arch, {
-      weights: weights === 'random' ? randomWeights(0, config.random_init) : weights,
-      // Random weights stand in for fixed ImageNet ones: the same for every method seed.
-      seed: 0,
-      taps: config.layers,
-    });
+    const backbone = await loadFrozenBackbone(rt, config.backbone_arch, opts.weights ?? 'random', config.random_init, config.layers);
     return new MSFlow(rt, config, backbone, opts.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
   }
 
@@ -229,13 +224,7 @@ export class MSFlow implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into MSFlow`);
-    for (const key of Object.keys(this.config) as Array<keyof MSFlowConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: MSFlow state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    assertSameConfig('MSFlow', this.method, state, this.config);
     writeModule(this.model, state.tensors, 'MSFlow.restore');
     const { step, lastFinite } = state.training as Partial<StepCounter>;
     this.counter = { step: typeof step === 'number' ? step : 0, lastFinite: typeof lastFinite === 'number' ? lastFinite : NaN };

@@ -1,7 +1,7 @@
 // SimpleNet behind the Detector interface: frozen backbone features → projection + discriminator trained on
 // feature-space Gaussian anomalies → per-location scores, an upsampled and blurred map, and the max as the image score.
-import { loadBackbone, type Backbone } from '../../backbones/index.ts';
-import { randomWeights, type WeightsSource } from '../../backbones/weights.ts';
+import type { Backbone } from '../../backbones/index.ts';
+import type { WeightsSource } from '../../backbones/weights.ts';
 import { neg } from '../../ops/elementwise.ts';
 import { GpuRng } from '../../ops/random.ts';
 import { backward } from '../../runtime/autograd.ts';
@@ -9,9 +9,10 @@ import { Adam, AdamW, type Optimizer } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, readModule, writeModule, type Module } from '../../nn/layers.ts';
-import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { assertSameConfig, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import { anomalyMap, imageScores } from '../components/anomaly-map.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache } from '../components/feature-cache.ts';
+import { loadFrozenBackbone } from '../components/frozen-backbone.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
@@ -55,14 +56,8 @@ export class SimpleNet implements Detector {
 
   static async create(rt: Runtime, opts: SimpleNetOptions = {}): Promise<SimpleNet> {
     const config = simpleNetConfig(opts.preset ?? 'paper', opts.config);
-    const weights = opts.weights ?? 'random';
-    const backbone = await loadBackbone(rt, config.backbone, {
-      // random_init shapes only random weights; a weights file passes through.
-      weights: weights === 'random' ? randomWeights(0, config.random_init) : weights,
-      // Random backbone weights stand in for the fixed ImageNet ones: the same for every method seed.
-      seed: 0,
-      taps: config.layers,
-    });
+    // random_init shapes only random weights; a weights file passes through.
+    const backbone = await loadFrozenBackbone(rt, config.backbone, opts.weights ?? 'random', config.random_init, config.layers);
     return new SimpleNet(rt, config, backbone, opts.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
   }
 
@@ -195,13 +190,7 @@ export class SimpleNet implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into SimpleNet`);
-    for (const key of Object.keys(this.config) as Array<keyof SimpleNetConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: SimpleNet state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    assertSameConfig('SimpleNet', this.method, state, this.config);
     for (const m of this.modules) writeModule(m, state.tensors, 'SimpleNet.restore');
     const effective = state.training['noise_std_effective'];
     if (typeof effective === 'number') this.noiseStd = effective;
