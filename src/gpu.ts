@@ -40,5 +40,6 @@ export {
 export { seededShuffle } from './data/random.ts';
 export { SimpleNet, PAPER as SIMPLENET_PAPER, QUICK as SIMPLENET_QUICK, simpleNetConfig, type SimpleNetConfig } from './methods/simplenet/index.ts';
 export { Draem, PAPER as DRAEM_PAPER, QUICK as DRAEM_QUICK, draemConfig, type DraemConfig } from './methods/draem/index.ts';
+export { MSFlow, PAPER as MSFLOW_PAPER, QUICK as MSFLOW_QUICK, postProcess as msflowPostProcess, type MSFlowConfig, type MSFlowOptions } from './methods/msflow/index.ts';
 export { decodeDetectorState, encodeDetectorState, packOptimizerState, unpackOptimizerState } from './methods/checkpoint.ts';
 export { VERSION } from './generated/meta.ts';

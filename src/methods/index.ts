@@ -7,6 +7,7 @@ import type { ResolvedResources, ResourceSpecs } from './resources.ts';
 import { DRAEM } from './draem/entry.ts';
 import { PYRAMIDFLOW } from './pyramidflow/entry.ts';
 import { EFFICIENTAD } from './efficientad/entry.ts';
+import { MSFLOW } from './msflow/entry.ts';
 import { SIMPLENET } from './simplenet/entry.ts';
 
 export type {
@@ -115,6 +116,7 @@ export const METHODS: Record<string, RegisteredMethod> = {
   draem: defineMethod('draem', DRAEM),
   pyramidflow: defineMethod('pyramidflow', PYRAMIDFLOW),
   efficientad: defineMethod('efficientad', EFFICIENTAD),
+  msflow: defineMethod('msflow', MSFLOW),
 };
 
 /** A method by name; throws naming the registered methods on a typo. */

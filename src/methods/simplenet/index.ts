@@ -1,7 +1,7 @@
 // SimpleNet behind the Detector interface: frozen backbone features → projection + discriminator trained on
 // feature-space Gaussian anomalies → per-location scores, an upsampled and blurred map, and the max as the image score.
-import { loadBackbone, type Backbone } from '../../backbones/index.ts';
-import { randomWeights, type WeightsSource } from '../../backbones/weights.ts';
+import type { Backbone } from '../../backbones/index.ts';
+import type { WeightsSource } from '../../backbones/weights.ts';
 import { neg } from '../../ops/elementwise.ts';
 import { GpuRng } from '../../ops/random.ts';
 import { backward } from '../../runtime/autograd.ts';
@@ -12,6 +12,7 @@ import { Initializer, readModule, writeModule, type Module } from '../../nn/laye
 import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import { anomalyMap, imageScores } from '../components/anomaly-map.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache } from '../components/feature-cache.ts';
+import { loadFrozenBackbone } from '../components/frozen-backbone.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
@@ -57,14 +58,8 @@ export class SimpleNet implements Detector {
 
   static async create(rt: Runtime, opts: SimpleNetOptions = {}): Promise<SimpleNet> {
     const config = simpleNetConfig(opts.preset ?? 'paper', opts.config);
-    const weights = opts.weights ?? 'random';
-    const backbone = await loadBackbone(rt, config.backbone, {
-      // random_init shapes only random weights; a weights file passes through.
-      weights: weights === 'random' ? randomWeights(0, config.random_init) : weights,
-      // Random backbone weights stand in for the fixed ImageNet ones: the same for every method seed.
-      seed: 0,
-      taps: config.layers,
-    });
+    // random_init shapes only random weights; a weights file passes through.
+    const backbone = await loadFrozenBackbone(rt, config.backbone, opts.weights ?? 'random', config.random_init, config.layers);
     return new SimpleNet(rt, config, backbone, opts.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
   }
 
