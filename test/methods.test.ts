@@ -195,7 +195,7 @@ describe('resource planning (texad run)', () => {
 
   // A method with two networks and an image folder, like EfficientAD (teacher, student backbone, penalty images).
   const twoNets: RegisteredMethod = defineMethod('twonets', {
-    description: 'test', presets: { quick: { size: 1 } }, unit: 'iterations', validation: true,
+    description: 'test', presets: { quick: { size: 1 } }, unit: 'iterations', validation: true, pixelMaps: true,
     resources: () => ({
       teacher: { kind: 'weights', name: 'pdn_small', purpose: 'the distilled teacher' },
       backbone: { kind: 'weights', name: 'wide_resnet50_2', purpose: 'the feature extractor', howTo: 'download it' },

@@ -4,6 +4,7 @@
 import type { Runtime } from '../runtime/runtime.ts';
 import type { Detector, TrainingUnit } from './detector.ts';
 import type { ResolvedResources, ResourceSpecs } from './resources.ts';
+import { MEANSHIFT } from './meanshift/entry.ts';
 import { SIMPLENET } from './simplenet/entry.ts';
 
 export type {
@@ -29,6 +30,11 @@ export interface MethodEntry<Config extends object> {
   unit: TrainingUnit;
   /** Whether fit() uses FitOptions.validation; the CLI then holds out validation images (src/data/protocol.ts). */
   validation: boolean;
+  /**
+   * Whether predict()'s maps localise anomalies. False for image-level methods (Mean-Shift): their maps only repeat
+   * each image's score, so the run blanks their pixel metrics and the report shows them as "–".
+   */
+  pixelMaps: boolean;
   /** Backbones, teachers and image folders this configuration needs, by key. */
   resources(config: Config): ResourceSpecs;
   create(rt: Runtime, opts: BuildOptions<Config>): Promise<Detector>;
@@ -53,6 +59,7 @@ export interface RegisteredMethod {
   readonly presets: readonly string[];
   readonly unit: TrainingUnit;
   readonly validation: boolean;
+  readonly pixelMaps: boolean;
   /** The full configuration of a preset with overrides (throws naming unknown presets and keys). */
   config(preset: string, overrides?: Record<string, unknown>): Record<string, unknown>;
   /** The resources of a preset with overrides, so they can be located before the model is built. */
@@ -91,6 +98,7 @@ export function defineMethod<Config extends object>(name: string, entry: MethodE
     presets: Object.keys(entry.presets),
     unit: entry.unit,
     validation: entry.validation,
+    pixelMaps: entry.pixelMaps,
     config: (preset, overrides) => Object.fromEntries(Object.entries(config(preset, overrides))),
     resources: (preset, overrides) => entry.resources(config(preset, overrides)),
     create: (rt, opts) => entry.create(rt, {
@@ -102,6 +110,7 @@ export function defineMethod<Config extends object>(name: string, entry: MethodE
 
 export const METHODS: Record<string, RegisteredMethod> = {
   simplenet: defineMethod('simplenet', SIMPLENET),
+  meanshift: defineMethod('meanshift', MEANSHIFT),
 };
 
 /** A method by name; throws naming the registered methods on a typo. */

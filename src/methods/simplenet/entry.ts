@@ -10,6 +10,7 @@ export const SIMPLENET: MethodEntry<SimpleNetConfig> = {
   unit: 'epochs',
   // The official code trains on all good images and selects nothing on held-out data.
   validation: false,
+  pixelMaps: true,
   resources: (config) => ({
     backbone: { kind: 'weights', name: config.backbone, purpose: `SimpleNet's frozen ${config.backbone} feature extractor` },
   }),
