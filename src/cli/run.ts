@@ -216,7 +216,7 @@ export const command: Command = {
       }
 
       const run: RunResults = {
-        texad: VERSION, method, preset,
+        texad: VERSION, method, preset, pixelMaps: entry.pixelMaps,
         config: (await readJson<{ config: Record<string, unknown> }>(join(out, 'partial', 'config.json')))?.config ?? {},
         adapter: rt.gpu.describe(), runtime: rt.gpu.adapter.runtime, date: new Date().toISOString(),
         dataset: { root: dataDir, layout: desc.layout, protocol: protocolKind, ...(synthetic ? { synthetic } : {}) },
@@ -301,15 +301,17 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
       }
     }
     const state = await detector.state();
-    const result = seedResult(seed, ev, fitSeconds, report.finalLoss);
+    const result = seedResult(seed, ev, fitSeconds, report.finalLoss, o.entry.pixelMaps);
     await mkdir(join(out, 'partial'), { recursive: true });
     // The hyper-parameters as run (state.training belongs to checkpoints, not to the results).
     await writeAtomic(join(out, 'partial', 'config.json'), JSON.stringify({ config: state.config }, null, 2));
     await writeAtomic(join(out, 'partial', `${key}.json`), JSON.stringify(result));
     await rm(ckptPath, { force: true });
     const m = result.metrics;
-    progress.log(`${label}: I-AUROC ${(100 * m.imageAUROC).toFixed(1)}  P-AUROC ${(100 * m.pixelAUROC).toFixed(1)}  ` +
-      `AUPRO ${(100 * m.aupro).toFixed(1)}  (fit ${fitSeconds.toFixed(0)} s)`);
+    const pixel = o.entry.pixelMaps
+      ? `P-AUROC ${(100 * m.pixelAUROC).toFixed(1)}  AUPRO ${(100 * m.aupro).toFixed(1)}`
+      : 'P-AUROC –  AUPRO – (no anomaly map)';
+    progress.log(`${label}: I-AUROC ${(100 * m.imageAUROC).toFixed(1)}  ${pixel}  (fit ${fitSeconds.toFixed(0)} s)`);
     return result;
   } finally {
     detector.dispose();
@@ -318,9 +320,11 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
 
 function printSummary(run: RunResults): void {
   const fmt = (v: number) => (Number.isNaN(v) ? '  n/a' : (100 * v).toFixed(1).padStart(5));
+  // Pixel metrics of a method without anomaly maps are not defined: "–" (the report says why).
+  const px = (v: number) => (run.pixelMaps ? fmt(v) : '    –');
   console.log(`\n${run.method} (${run.preset})  I-AUROC  P-AUROC  AUPRO  I-F1max`);
   for (const c of run.categories) {
     const s = c.summary;
-    console.log(`${c.category.padEnd(20)}  ${fmt(s.imageAUROC.mean)}    ${fmt(s.pixelAUROC.mean)}  ${fmt(s.aupro.mean)}  ${fmt(s.imageF1max.mean)}`);
+    console.log(`${c.category.padEnd(20)}  ${fmt(s.imageAUROC.mean)}    ${px(s.pixelAUROC.mean)}  ${px(s.aupro.mean)}  ${fmt(s.imageF1max.mean)}`);
   }
 }

@@ -22,6 +22,14 @@ export const METRIC_LABELS = {
 export type MetricKey = keyof typeof METRIC_LABELS;
 export const METRIC_KEYS = Object.keys(METRIC_LABELS) as MetricKey[];
 
+/** The metrics computed from anomaly maps: undefined for a method without maps (registry `pixelMaps: false`). */
+export const PIXEL_METRICS: readonly MetricKey[] = ['pixelAUROC', 'aupro', 'pixelF1max', 'pixelAP'];
+
+/** `m` with its pixel metrics set to NaN (written as null in results.json), for a method without anomaly maps. */
+export function withoutPixelMetrics(m: MetricSet): MetricSet {
+  return { ...m, ...Object.fromEntries(PIXEL_METRICS.map((k) => [k, NaN])) };
+}
+
 /** One evaluation: every metric (image- and pixel-level AUROC, AP, F1-max; AUPRO) and the image counts. */
 export type MetricSet = Record<MetricKey, number> & { images: number; defective: number };
 

@@ -1,6 +1,8 @@
 // results.json (the machine-readable record of a run) and report.md (tables laid out like the Texture-AD
 // paper's Tables 2–4: one row per subclass plus the pooled category, I-AUROC / P-AUROC and our extra metrics).
-import { METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type MetricKey, type MetricSet } from '../eval/evaluate.ts';
+import {
+  METRIC_KEYS, METRIC_LABELS, PIXEL_METRICS, withoutPixelMetrics, type CategoryEvaluation, type MetricKey, type MetricSet,
+} from '../eval/evaluate.ts';
 
 export interface MeanStd {
   mean: number;
@@ -31,6 +33,8 @@ export interface RunResults {
   texad: string;
   method: string;
   preset: string;
+  /** Whether the method produces anomaly maps; false: its pixel metrics are null and shown as "–". */
+  pixelMaps: boolean;
   config: Record<string, unknown>;
   adapter: string;
   runtime: string;
@@ -54,8 +58,11 @@ function summarise(sets: readonly MetricSet[]): Summary {
   return out;
 }
 
-export function seedResult(seed: number, ev: CategoryEvaluation, fitSeconds: number, finalLoss: number): SeedResult {
-  return { seed, metrics: ev.metrics, perSubclass: ev.perSubclass, seconds: { fit: fitSeconds, predict: ev.seconds.predict }, finalLoss };
+/** One seed's result; `pixelMaps: false` blanks the pixel metrics (the maps of such a method carry no information). */
+export function seedResult(seed: number, ev: CategoryEvaluation, fitSeconds: number, finalLoss: number, pixelMaps = true): SeedResult {
+  const keep = pixelMaps ? (m: MetricSet) => m : withoutPixelMetrics;
+  const perSubclass = Object.fromEntries(Object.entries(ev.perSubclass).map(([k, m]) => [k, keep(m)]));
+  return { seed, metrics: keep(ev.metrics), perSubclass, seconds: { fit: fitSeconds, predict: ev.seconds.predict }, finalLoss };
 }
 
 export function categoryResult(category: string, seeds: SeedResult[], trainImages: number, testImages: number): CategoryResult {
@@ -73,7 +80,7 @@ export function resultsJson(r: RunResults): string {
   return JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
 }
 
-function pct(m: MeanStd, withStd: boolean): string {
+function cell(m: MeanStd, withStd: boolean): string {
   if (Number.isNaN(m.mean)) return 'n/a';
   const v = (100 * m.mean).toFixed(1);
   return withStd ? `${v} ± ${(100 * m.std).toFixed(1)}` : v;
@@ -85,6 +92,7 @@ const COLUMNS: Array<[MetricKey, string]> = (['imageAUROC', 'pixelAUROC', 'aupro
 /** The markdown report: a summary over categories, then one table per category (subclass rows + pooled). */
 export function reportMarkdown(r: RunResults, heatmapLinks: Record<string, string[]> = {}): string {
   const withStd = r.categories.some((c) => c.seeds.length > 1);
+  const pct = (m: MeanStd, withStd: boolean, k: MetricKey) => (!r.pixelMaps && PIXEL_METRICS.includes(k) ? '–' : cell(m, withStd));
   const seeds = r.categories[0]?.seeds.length ?? 0;
   const lines = [
     `# texad ${r.method} — ${r.dataset.protocol} protocol`,
@@ -98,25 +106,30 @@ export function reportMarkdown(r: RunResults, heatmapLinks: Record<string, strin
     '',
     `| Category | ${COLUMNS.map(([, h]) => h).join(' | ')} | Train | Test |`,
     `| --- | ${COLUMNS.map(() => '---:').join(' | ')} | ---: | ---: |`,
-    ...r.categories.map((c) => `| ${c.category} | ${COLUMNS.map(([k]) => pct(c.summary[k], withStd)).join(' | ')} | ${c.trainImages} | ${c.testImages} |`),
+    ...r.categories.map((c) => `| ${c.category} | ${COLUMNS.map(([k]) => pct(c.summary[k], withStd, k)).join(' | ')} | ${c.trainImages} | ${c.testImages} |`),
   ];
   if (r.categories.length > 1) {
     const mean = (k: MetricKey) => meanStd(r.categories.map((c) => c.summary[k].mean));
-    lines.push(`| **Mean** | ${COLUMNS.map(([k]) => pct({ mean: mean(k).mean, std: 0 }, false)).join(' | ')} | | |`);
+    lines.push(`| **Mean** | ${COLUMNS.map(([k]) => pct({ mean: mean(k).mean, std: 0 }, false, k)).join(' | ')} | | |`);
   }
   for (const c of r.categories) {
     lines.push('', `## ${c.category}`, '', `| Subclass | ${COLUMNS.map(([, h]) => h).join(' | ')} | Images (defective) |`,
       `| --- | ${COLUMNS.map(() => '---:').join(' | ')} | ---: |`);
     for (const [name, s] of Object.entries(c.perSubclass)) {
-      lines.push(`| ${name} | ${COLUMNS.map(([k]) => pct(s[k], withStd)).join(' | ')} | ${s.images} (${s.defective}) |`);
+      lines.push(`| ${name} | ${COLUMNS.map(([k]) => pct(s[k], withStd, k)).join(' | ')} | ${s.images} (${s.defective}) |`);
     }
-    lines.push(`| **Pooled** | ${COLUMNS.map(([k]) => `**${pct(c.summary[k], withStd)}**`).join(' | ')} | ${c.testImages} |`);
+    lines.push(`| **Pooled** | ${COLUMNS.map(([k]) => `**${pct(c.summary[k], withStd, k)}**`).join(' | ')} | ${c.testImages} |`);
     const fit = meanStd(c.seeds.map((s) => s.seconds.fit));
     const pred = meanStd(c.seeds.map((s) => s.seconds.predict));
     lines.push('', `Fit ${fit.mean.toFixed(1)} s, predict ${pred.mean.toFixed(1)} s per seed; final training loss ` +
       `${c.seeds.map((s) => s.finalLoss.toFixed(4)).join(', ')}.`);
     for (const link of heatmapLinks[c.category] ?? []) lines.push('', `![${c.category} heatmap](${link})`);
   }
-  lines.push('', 'n/a: undefined for that subset (e.g. a subclass with no defective test image: AUROC needs both classes).', '');
+  lines.push('', 'n/a: undefined for that subset (e.g. a subclass with no defective test image: AUROC needs both classes).');
+  if (!r.pixelMaps) {
+    lines.push('', `–: ${r.method} is an image-level method: it produces no anomaly map, so pixel metrics (P-AUROC, AUPRO, ` +
+      'P-F1max, P-AP) are not defined for it.');
+  }
+  lines.push('');
   return lines.join('\n');
 }

@@ -6,7 +6,6 @@ import type { WeightsSource } from '../../backbones/weights.ts';
 import { knnSquaredDistance } from '../../ops/distance.ts';
 import { concat } from '../../ops/layout.ts';
 import { l2Normalize, mean, sum } from '../../ops/reduce.ts';
-import { backward } from '../../runtime/autograd.ts';
 import { SGD } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
@@ -18,7 +17,7 @@ import {
 import { augmentViews, drawViews } from './augment.ts';
 import type { MeanShiftConfig } from './config.ts';
 import { features, loadMeanShiftNetwork } from './model.ts';
-import { meanShiftLoss } from './train.ts';
+import { meanShiftStep } from './train.ts';
 
 export { PAPER, QUICK, PRESETS, type MeanShiftConfig } from './config.ts';
 
@@ -98,11 +97,7 @@ export class MeanShift implements Detector {
           last = rt.tidy(() => {
             const images = rt.tensor(b.images, [b.count, 3, b.height, b.width]);
             const [x1, x2] = views.map((p) => augmentViews(images, p, config.imagesize)) as [Tensor, Tensor];
-            const loss = meanShiftLoss(features(this.net, x1), features(this.net, x2), center, config.temperature, config.angular);
-            backward(loss);
-            sgd.step();
-            sgd.zeroGrad();
-            return loss;
+            return meanShiftStep(this.net, x1, x2, center, sgd, config);
           });
           step++;
         }

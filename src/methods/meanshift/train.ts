@@ -3,7 +3,11 @@ import { add, exp, log, mul, scale, square, sub } from '../../ops/elementwise.ts
 import { concat } from '../../ops/layout.ts';
 import { matmul } from '../../ops/matmul.ts';
 import { l2Normalize, mean, sum } from '../../ops/reduce.ts';
+import type { Backbone } from '../../backbones/index.ts';
+import { backward } from '../../runtime/autograd.ts';
+import type { Optimizer } from '../../runtime/optim.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
+import { features } from './model.ts';
 
 /**
  * SimCLR's NT-Xent over the 2B rows of normalize(out1), normalize(out2) [B, D] each: per row, -log of
@@ -37,4 +41,17 @@ export function meanShiftLoss(z1: Tensor, z2: Tensor, center: Tensor, temperatur
   const loss = ntXent(s1, s2, temperature);
   if (!angular) return loss;
   return add(loss, add(mean(sum(square(s1), [1])), mean(sum(square(s2), [1]))));
+}
+
+/**
+ * One official training step (run_epoch): features of the two views [B, 3, S, S], the loss, backward into the
+ * network's trainable parameters, the optimizer step, gradients cleared. Returns the loss (owned by the caller).
+ */
+export function meanShiftStep(net: Backbone, x1: Tensor, x2: Tensor, center: Tensor, optimizer: Optimizer,
+  opts: { temperature: number; angular: boolean }): Tensor {
+  const loss = meanShiftLoss(features(net, x1), features(net, x2), center, opts.temperature, opts.angular);
+  backward(loss);
+  optimizer.step();
+  optimizer.zeroGrad();
+  return loss;
 }
