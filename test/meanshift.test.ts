@@ -130,7 +130,32 @@ describe('Mean-Shift views', () => {
   });
 });
 
+/** A seeded striped texture with mild noise, CHW RGB in [0, 1] (as in test/methods.test.ts). */
+function texture(side: number, seed: number): Float32Array {
+  const noise = cpuUniform(seed, 0, 3 * side * side);
+  return Float32Array.from(noise, (u, i) => 0.5 + 0.15 * Math.sin((i % side) * 0.8 + Math.floor(i / (side * side))) + 0.05 * u);
+}
+
 describe('Mean-Shift detector', () => {
+  it('scores an image with an obvious defect above defect-free images of the same texture (tiny fit)', async () => {
+    const m = METHODS['meanshift']!;
+    const det = await m.create(await gpuRuntime(), { preset: 'quick', seed: 0, config: m.tinyConfig });
+    try {
+      const side = det.inputSize;
+      await det.fit(imagesInMemory(Array.from({ length: 6 }, (_, i) => texture(side, i)), side));
+      const defect = texture(side, 101);
+      for (let c = 0; c < 3; c++) for (let y = side / 4; y < side / 2; y++) for (let x = side / 4; x < side / 2; x++) defect[c * side * side + y * side + x] = 1;
+      const images = new Float32Array(3 * 3 * side * side);
+      images.set(texture(side, 100), 0);
+      images.set(texture(side, 102), 3 * side * side);
+      images.set(defect, 2 * 3 * side * side);
+      const { scores } = await det.predict({ images, count: 3, height: side, width: side });
+      expect(scores[2]!).toBeGreaterThan(Math.max(scores[0]!, scores[1]!));
+    } finally {
+      det.dispose();
+    }
+  }, 300_000);
+
   it('refuses fewer than 3 training images with the reason', async () => {
     const m = METHODS['meanshift']!;
     const det = await m.create(await gpuRuntime(), { preset: 'quick', seed: 0, config: m.tinyConfig });
