@@ -14,6 +14,8 @@ import { expand } from '../src/ops/elementwise.ts';
 import { cpuUniform } from '../src/ops/random.ts';
 import { SGD } from '../src/runtime/optim.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
+import { categoryResult, reportMarkdown, seedResult, type RunResults } from '../src/report/results.ts';
+import type { CategoryEvaluation, MetricSet } from '../src/eval/evaluate.ts';
 import { fixtureWeights } from './helpers/fixture-weights.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
 
@@ -165,5 +167,25 @@ describe('Mean-Shift detector', () => {
     } finally {
       det.dispose();
     }
+  });
+});
+
+describe('reports of a method without anomaly maps (pixelMaps: false)', () => {
+  it('blanks the pixel metrics and shows them as – with the reason', () => {
+    const metrics: MetricSet = {
+      imageAUROC: 0.75, pixelAUROC: 0.5, aupro: 0.3, imageF1max: 0.6, pixelF1max: 0.1, imageAP: 0.7, pixelAP: 0.1, images: 4, defective: 2,
+    };
+    const ev = { category: 'cloth', metrics, perSubclass: { a: metrics }, mapRange: [0, 1], heatmaps: [], seconds: { predict: 1 }, testImages: 4 } as CategoryEvaluation;
+    const seed = seedResult(0, ev, 1, 0.5, false);
+    expect([seed.metrics.pixelAUROC, seed.metrics.aupro, seed.perSubclass['a']!.pixelAP]).toEqual([NaN, NaN, NaN]);
+    expect(seed.metrics.imageAUROC).toBe(0.75);
+    const run: RunResults = {
+      texad: 'test', method: 'meanshift', preset: 'quick', pixelMaps: false, config: {}, adapter: 'a', runtime: 'r', date: 'd',
+      dataset: { root: '/x', layout: 'l', protocol: 'texture-ad' }, categories: [categoryResult('cloth', [seed], 8, 4)],
+    };
+    const md = reportMarkdown(run);
+    expect(md).toContain('| cloth | 75.0 | – | – | 60.0 | – | 8 | 4 |');
+    expect(md).toContain('–: meanshift is an image-level method: it produces no anomaly map');
+    expect(reportMarkdown({ ...run, pixelMaps: true })).toContain('| cloth | 75.0 | n/a | n/a | 60.0 | n/a | 8 | 4 |');
   });
 });
