@@ -25,7 +25,7 @@ interface StepCase {
 }
 interface Fixture {
   steps: StepCase[];
-  augment: { image: GoldenArray; ops: Array<{ name: string; args: Record<string, unknown>; output: GoldenArray }> };
+  augment: { image: GoldenArray; ties: GoldenArray; ops: Array<{ name: string; args: Record<string, unknown>; output: GoldenArray }> };
 }
 const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/meanshift.json', import.meta.url)), 'utf8')) as Fixture;
 
@@ -75,18 +75,19 @@ describe('Mean-Shift training step vs PyTorch (resnet18, layer3/layer4 trainable
 });
 
 describe('Mean-Shift augmentations vs torchvision.transforms.functional (fixed parameters)', () => {
-  const { image, ops } = fixture.augment;
+  const { image, ties, ops } = fixture.augment;
   for (const op of ops) {
     it(`${op.name} ${JSON.stringify(op.args)}`, async () => {
       const rt = await gpuRuntime();
       await rt.tidyAsync(async () => {
-        const x = rt.tensor(image.data, image.shape);
+        const x = op.name === 'hue_ties' ? rt.tensor(ties.data, ties.shape) : rt.tensor(image.data, image.shape);
         const [, h, w] = image.shape as [number, number, number];
         let y: Tensor;
         if (op.name === 'grayscale') y = expand(grayscale(x), [3, h, w]);
         else if (op.name === 'hflip') y = hflip(x);
         else if (op.name === 'resized_crop') y = resizedCrop(x, op.args['crop'] as [number, number, number, number], op.args['size'] as number);
-        else y = adjust(x, op.name as 'brightness' | 'contrast' | 'saturation', op.args['factor'] as number);
+        else if (op.name === 'hue_ties') y = adjust(x, 'hue', op.args['factor'] as number);
+        else y = adjust(x, op.name as 'brightness' | 'contrast' | 'saturation' | 'hue', op.args['factor'] as number);
         expect(y.shape).toEqual(op.output.shape);
         assertClose(await y.read(), op.output.data, op.name, { rtol: 1e-5, atol: 1e-6 });
       });

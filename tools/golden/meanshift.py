@@ -89,6 +89,14 @@ def augment_cases():
         add('brightness', {'factor': f}, TF.adjust_brightness(img, f))
         add('contrast', {'factor': f}, TF.adjust_contrast(img, f))
         add('saturation', {'factor': f}, TF.adjust_saturation(img, f))
+    for f in (-0.1, 0.07, 0.5):
+        add('hue', {'factor': f}, TF.adjust_hue(img, f))
+    # Pixels with ties between channels (grey, max shared by two channels) take torchvision's case rules.
+    ties = img.clone()
+    ties[:, 0, :4] = 0.5
+    ties[1, 1, :4] = ties[0, 1, :4]
+    cases['ties'] = arr(ties)
+    add('hue_ties', {'factor': 0.2}, TF.adjust_hue(ties, 0.2))
     add('grayscale', {}, TF.rgb_to_grayscale(img, num_output_channels=3))
     add('hflip', {}, TF.hflip(img))
     for box, size in (((1, 2, 7, 9), 10), ((0, 0, 12, 12), 8), ((3, 4, 5, 5), 16)):

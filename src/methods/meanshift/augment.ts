@@ -1,7 +1,8 @@
 // Mean-Shift's training views (the official MoCo v2 pipeline of utils.py) on the GPU. Every random parameter is
 // drawn on the CPU from Philox (cpuUniform: the same numbers in every runtime), so a (seed, stream) pair names one
-// augmented batch exactly; the pixel work runs as existing GPU ops (slice, bilinear resize, matmul, elementwise,
+// augmented batch exactly; the pixel work runs as GPU ops (slice, bilinear resize, matmul, elementwise, hue,
 // Gaussian blur, channel gather). Forward only: views are inputs, no gradient flows into them.
+import { adjustHue } from '../../ops/color.ts';
 import { concat, gatherChannels, permute, slice } from '../../ops/layout.ts';
 import { add, clamp, expand, scale } from '../../ops/elementwise.ts';
 import { gaussianBlur } from '../../ops/filter.ts';
@@ -94,8 +95,9 @@ function blend(x: Tensor, other: Tensor, ratio: number): Tensor {
   return clamp(add(scale(x, ratio), scale(other, 1 - ratio)), 0, 1);
 }
 
-/** torchvision.transforms.functional.adjust_{brightness,contrast,saturation} of one image [3, H, W] in [0, 1]. */
-export function adjust(x: Tensor, op: Exclude<JitterOp, 'hue'>, factor: number): Tensor {
+/** torchvision.transforms.functional.adjust_{brightness,contrast,saturation,hue} of one image [3, H, W] in [0, 1]. */
+export function adjust(x: Tensor, op: JitterOp, factor: number): Tensor {
+  if (op === 'hue') return adjustHue(x, factor);
   if (op === 'brightness') return clamp(scale(x, factor), 0, 1);
   const gray = grayscale(x);
   if (op === 'saturation') return blend(x, gray, factor);
@@ -121,7 +123,7 @@ export function resizedCrop(x: Tensor, [top, left, h, w]: ViewParams['crop'], si
 
 /**
  * One augmented view per image of `images` [N, 3, S, S] in [0, 1] -> [N, 3, size, size]: RandomResizedCrop,
- * ColorJitter (brightness, contrast, saturation in the drawn order; hue is not applied, see the README), grayscale,
+ * ColorJitter (brightness, contrast, saturation, hue in the drawn order), grayscale,
  * Gaussian blur, horizontal flip, in the official order. Runs without a gradient tape.
  */
 export function augmentViews(images: Tensor, params: readonly ViewParams[], size: number): Tensor {
@@ -132,7 +134,7 @@ export function augmentViews(images: Tensor, params: readonly ViewParams[], size
   return images.rt.noGrad(() => {
     const views = params.map((p, i) => {
       let x = resizedCrop(slice(images, 0, i, i + 1).reshape([3, s, s]), p.crop, size);
-      for (const [op, f] of p.jitter) if (op !== 'hue') x = adjust(x, op, f);
+      for (const [op, f] of p.jitter) x = adjust(x, op, f);
       if (p.grayscale) x = expand(grayscale(x), [3, size, size]);
       if (p.blur > 0) x = gaussianBlur(x, p.blur);
       if (p.flip) x = hflip(x);
