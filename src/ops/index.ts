@@ -15,5 +15,6 @@ export {
 } from './filter.ts';
 export { quantile, topKMean, type SelectOptions } from './select.ts';
 export { knnSquaredDistance, type Neighbours } from './distance.ts';
+export { adjustHue } from './color.ts';
 export { fft2dMagnitude } from './fft.ts';
 export { GpuRng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';
