@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { loadBackbone, randomWeights, initKey, type BackboneName, type WeightStore } from '../src/backbones/index.ts';
+import { loadBackbone, randomWeights, initKey, type BackboneName } from '../src/backbones/index.ts';
 import { tapPath } from '../src/cli/features.ts';
 import { main } from '../src/cli/main.ts';
 import { encodePng } from '../src/data/encode.ts';
@@ -20,6 +20,7 @@ import { cpuUniform } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { shapeSize } from '../src/runtime/tensor.ts';
 import type { RandomInit } from '../src/backbones/weights.ts';
+import { fixtureWeights } from './helpers/fixture-weights.ts';
 import { assertClose, gpuRuntime } from './helpers/gpu.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -27,30 +28,12 @@ const GOLDEN = fileURLToPath(new URL('../tools/golden/backbones.py', import.meta
 const dir = mkdtempSync(join(tmpdir(), 'texad-backbones-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** BatchNorm ranges of the fixtures (BN_RANGES in tools/golden/backbones.py). */
-const BN_RANGES: Record<string, [number, number]> = {
-  weight: [0.5, 1.5], bias: [-0.2, 0.2], running_mean: [-0.2, 0.2], running_var: [0.5, 1.5],
-};
 
 async function fixture(name: string): Promise<SafetensorsReader> {
   const url = new URL(`./fixtures/backbones/${name}.safetensors`, import.meta.url);
   return SafetensorsReader.open(new Uint8Array(readFileSync(fileURLToPath(url))));
 }
 
-/** The fixtures' weights: random-init convs, BatchNorm statistics drawn uniformly from BN_RANGES. */
-function fixtureWeights(seed: number, init: RandomInit = 'torchvision'): WeightStore {
-  const random = randomWeights(seed, init);
-  return {
-    ...random,
-    read: async (rt, p) => {
-      const field = p.key.slice(p.key.lastIndexOf('.') + 1);
-      const isBn = p.init.kind === 'constant';
-      if (!isBn) return random.read(rt, p);
-      const [lo, hi] = BN_RANGES[field]!;
-      return cpuUniform(initKey(seed, p.key), 0, shapeSize(p.shape), lo, hi);
-    },
-  };
-}
 
 function input(seed: number, shape: number[]): Float32Array {
   return cpuUniform(initKey(seed, 'input'), 0, shapeSize(shape));

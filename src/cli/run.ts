@@ -403,8 +403,10 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
     await writeAtomic(join(out, o.paths.result), JSON.stringify(result));
     await rm(ckptPath, { force: true });
     const m = result.metrics;
-    progress.log(`${label}: I-AUROC ${(100 * m.imageAUROC).toFixed(1)}  P-AUROC ${(100 * m.pixelAUROC).toFixed(1)}  ` +
-      `AUPRO ${(100 * m.aupro).toFixed(1)}  (fit ${fitSeconds.toFixed(0)} s)`);
+    const pixel = o.entry.pixelMaps
+      ? `P-AUROC ${(100 * m.pixelAUROC).toFixed(1)}  AUPRO ${(100 * m.aupro).toFixed(1)}`
+      : 'P-AUROC –  AUPRO – (no anomaly map)';
+    progress.log(`${label}: I-AUROC ${(100 * m.imageAUROC).toFixed(1)}  ${pixel}  (fit ${fitSeconds.toFixed(0)} s)`);
     return result;
   } finally {
     detector.dispose();

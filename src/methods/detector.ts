@@ -70,7 +70,10 @@ export interface FitReport {
 /** Per-image scores (higher = more anomalous) and anomaly maps at the method's input resolution. */
 export interface Prediction {
   scores: Float32Array;
-  /** [count, height, width] */
+  /**
+   * [count, height, width]. A method without anomaly maps (registry entry `pixelMaps: false`, e.g. Mean-Shift) fills
+   * each image's map with its score, so the evaluator's shapes hold and heatmaps show the score as one colour.
+   */
   maps: Float32Array;
   height: number;
   width: number;

@@ -8,6 +8,7 @@ import { DRAEM } from './draem/entry.ts';
 import { PYRAMIDFLOW } from './pyramidflow/entry.ts';
 import { EFFICIENTAD } from './efficientad/entry.ts';
 import { MSFLOW } from './msflow/entry.ts';
+import { MEANSHIFT } from './meanshift/entry.ts';
 import { SIMPLENET } from './simplenet/entry.ts';
 
 export type {
@@ -117,6 +118,7 @@ export const METHODS: Record<string, RegisteredMethod> = {
   pyramidflow: defineMethod('pyramidflow', PYRAMIDFLOW),
   efficientad: defineMethod('efficientad', EFFICIENTAD),
   msflow: defineMethod('msflow', MSFLOW),
+  meanshift: defineMethod('meanshift', MEANSHIFT),
 };
 
 /** A method by name; throws naming the registered methods on a typo. */

@@ -15,6 +15,7 @@ export {
 } from './filter.ts';
 export { quantile, topKMean, type SelectOptions } from './select.ts';
 export { knnSquaredDistance, type Neighbours } from './distance.ts';
+export { adjustHue } from './color.ts';
 export { fft2dMagnitude } from './fft.ts';
 export { GpuRng, cpuNormal, cpuUniform, dropout, type RngKey } from './random.ts';
 export { perlinNoise, randomPerlinNoise, type PerlinRes } from './perlin.ts';
