@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { writeSynthDataset } from '../src/data/synth/write.ts';
 import { resolvePreset } from '../src/data/synth/generate.ts';
-import { RANDOM_WEIGHTS_NOTE, type RunResults } from '../src/report/results.ts';
+import type { RunResults } from '../src/report/results.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
@@ -72,11 +72,9 @@ describe('texad run', () => {
     expect(a.categories[0]!.seeds[0]!.metrics.imageAUROC).toBeGreaterThanOrEqual(0);
     const report = await readFile(join(straight, 'report.md'), 'utf8');
     expect(report).toContain('| **Pooled** |');
-    // The report says what its figures are and sets them against the reference detectors on the same data.
-    expect(report).toContain(RANDOM_WEIGHTS_NOTE);
-    expect(report).toMatch(/\| metal \| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|/);
-    expect(Object.keys(a.referenceFloor!['metal']!)).toEqual(['patch-knn', 'colour-histogram']);
-    expect(a.weights).toBe('random');
+    // The report says which weights its figures come from, and that random ones say nothing about real data.
+    expect(report).toContain('| simplenet | quick | random (seeded) | yes |');
+    expect(report).toContain('Columns with random weights');
     const maps = await readdir(join(straight, 'heatmaps', 'simplenet', 'metal'));
     expect(maps.filter((f) => f.endsWith('.png')).length).toBeGreaterThan(0);
 

@@ -25,7 +25,9 @@ const SIMPLENET = {
 let work = '';
 let data = '';
 let unregister = () => {};
-const runArgs = (out: string, ...extra: string[]) => ['run', '--method', 'all', '--data', data, '--out', out, '--seeds', '2',
+// A comma list of two methods: '--method all' expands to the same code path over every registered method, which
+// would train all six baselines here.
+const runArgs = (out: string, ...extra: string[]) => ['run', '--method', 'simplenet,imagemean', '--data', data, '--out', out, '--seeds', '2',
   '--config', JSON.stringify({ simplenet: SIMPLENET }), '--heatmaps', '1', '--breakdown', ...extra];
 
 async function json<T>(path: string): Promise<T> {
@@ -187,9 +189,9 @@ describe('texad run --method all, --shard and texad merge', () => {
   it('refuses a --config not keyed by method when several methods run, and unknown methods', async () => {
     const bad = await stderrOf(['run', '--method', 'all', '--data', data, '--out', join(work, 'x'), '--config', '{"meta_epochs": 1}']);
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/keyed by method name \(simplenet, imagemean\)/);
+    expect(bad.err).toMatch(/keyed by method name \(simplenet, .*imagemean\)/);
     const unknown = await stderrOf(['run', '--method', 'simplenet,nope', '--data', data, '--out', join(work, 'x')]);
-    expect(unknown.err).toMatch(/unknown --method nope; available: simplenet, imagemean, all/);
+    expect(unknown.err).toMatch(/unknown --method nope; available: simplenet, .*imagemean, all/);
     expect(existsSync(join(work, 'x'))).toBe(false);
   });
 });

@@ -95,7 +95,8 @@ export async function planResources(method: RegisteredMethod, preset: string, ov
         missing.push(`${key}: ${spec.purpose}: ${unreadable.length} of ${files.length} images in ${folder} cannot be read: ` +
           `${unreadable.slice(0, 5).join('; ')}${unreadable.length > 5 ? '; …' : ''}`);
       } else if (!spec.optional || present) {
-        missing.push(`${key}: ${spec.purpose}: ${folder ? `no images in ${folder}` : `no folder (pass --weights-dir DIR with DIR/${spec.name}/)`}; ` +
+        const where = given ? `no readable images in ${folder} (given on the command line)` : folder ? `no images in ${folder}` : undefined;
+        missing.push(`${key}: ${spec.purpose}: ${where ?? `no folder (pass --weights-dir DIR with DIR/${spec.name}/)`}; ` +
           `get them: ${spec.howTo}`);
       } else notes.push(`${key}: no ${spec.name} folder${folder ? ` (${folder})` : ''}, so the method's built-in fallback is used (${spec.purpose})`);
     }
