@@ -6,7 +6,7 @@ import { Adam, multiStepLR } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { Initializer, readModule, writeModule } from '../../nn/layers.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
-import { packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
+import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
@@ -161,13 +161,7 @@ export class Draem implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into DRAEM`);
-    for (const key of Object.keys(this.config) as Array<keyof DraemConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: DRAEM state was saved with ${key}=${JSON.stringify(state.config[key])}, this model has ` +
-          `${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    checkRestorable(this.method, 'DRAEM', state, this.config);
     for (const [prefix, m] of [['reconstructive', this.reconstructive], ['discriminative', this.discriminative]] as const) {
       const own: DetectorState['tensors'] = {};
       for (const [k, v] of Object.entries(state.tensors)) if (k.startsWith(`${prefix}.`)) own[k.slice(prefix.length + 1)] = v;

@@ -14,6 +14,7 @@ import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
   type TrainingImages,
 } from '../detector.ts';
+import { checkRestorable } from '../checkpoint.ts';
 import { augmentViews, drawViews } from './augment.ts';
 import type { MeanShiftConfig } from './config.ts';
 import { features, loadMeanShiftNetwork } from './model.ts';
@@ -144,13 +145,7 @@ export class MeanShift implements Detector {
   }
 
   async restore(state: DetectorState): Promise<void> {
-    if (state.method !== this.method) throw new Error(`texad: cannot restore a '${state.method}' state into Mean-Shift`);
-    for (const key of Object.keys(this.config) as Array<keyof MeanShiftConfig>) {
-      if (JSON.stringify(state.config[key]) !== JSON.stringify(this.config[key])) {
-        throw new Error(`texad: Mean-Shift state was saved with ${key}=${JSON.stringify(state.config[key])}, ` +
-          `this model has ${JSON.stringify(this.config[key])}; create the model with the saved configuration`);
-      }
-    }
+    checkRestorable(this.method, 'Mean-Shift', state, this.config);
     const { center, train_features: bank, ...net } = state.tensors;
     writeModule(this.net, net, 'Mean-Shift.restore');
     this.center?.dispose();
