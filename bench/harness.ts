@@ -65,3 +65,16 @@ export async function interleavedRounds<C extends Timed>(
     roundDone(round);
   }
 }
+
+/**
+ * Why a run's floor verdicts must be withheld, or null when they may be given: when the 1-minute load average
+ * at the start or the end exceeds the core count, the contestants queued behind other processes for the CPU and
+ * a pass or a fail says more about that queue than about the kernels. The figures themselves are still printed.
+ */
+export function loadWithholdsVerdict(loadAtStart: readonly number[], loadAtEnd: readonly number[], cores: number): string | null {
+  const start = loadAtStart[0] ?? 0;
+  const end = loadAtEnd[0] ?? 0;
+  if (start <= cores && end <= cores) return null;
+  return `no verdict: the 1-minute load average was ${start.toFixed(1)} at the start and ${end.toFixed(1)} at the end, ` +
+    `above this machine's ${cores} cores; rerun on a quieter machine`;
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { VERSION } from '../src/generated/meta.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
-import { fingerprintMismatch, interleavedRounds, median, packageRoot, perRoundSpeedup } from './harness.ts';
+import { fingerprintMismatch, interleavedRounds, loadWithholdsVerdict, median, packageRoot, perRoundSpeedup } from './harness.ts';
 import { formatBackboneReport, runBackboneBench, type BackboneBenchReport } from './backbones.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
@@ -113,6 +113,7 @@ export interface FloorResult {
   name: string;
   required: string;
   measured: number | null;
+  /** null: not measured, or withheld (see BenchReport.verdictWithheld). */
   pass: boolean | null;
 }
 
@@ -129,6 +130,11 @@ export interface BenchReport {
   method: string;
   suites: Array<{ name: string; cases: CaseResult[] }>;
   floors: FloorResult[];
+  /**
+   * Set when the load average at the start or the end exceeded the core count: every floor's `pass` (and the
+   * metrics floors) is then null and this says why.
+   */
+  verdictWithheld?: string;
   /** bench/metrics.ts's report, when the metrics suite ran. */
   metrics?: MetricsBenchReport;
   /** bench/backbones.ts's report, when the backbones suite ran. */
@@ -428,6 +434,12 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     });
   }
   report.machine.loadAverageAtEnd = loadavg();
+  const withheld = loadWithholdsVerdict(report.machine.loadAverageAtStart, report.machine.loadAverageAtEnd, report.machine.cores);
+  if (withheld) {
+    report.verdictWithheld = withheld;
+    for (const f of report.floors) f.pass = null;
+    if (report.metrics) for (const k of Object.keys(report.metrics.floors) as Array<keyof MetricsBenchReport['floors']>) report.metrics.floors[k] = null;
+  }
   return report;
 }
 
@@ -436,13 +448,13 @@ function fmt(v: number | undefined): string {
 }
 
 /** bench/metrics.ts's figures: texad's exact AUROC against a Float32Array.sort AUROC and scikit-learn, by CPU time. */
-function formatMetrics(m: MetricsBenchReport): string[] {
+function formatMetrics(m: MetricsBenchReport, withheld: boolean): string[] {
   const lines = [`metrics (AUROC by CPU time; peer: ${m.sklearn}):`, '         n  texad ms  x TS sort  x sklearn'];
   for (const row of m.auroc) {
     lines.push(`${row.n.toExponential(0).padStart(10)}  ${fmt(row.texad.cpuMs).padStart(8)}  ${fmt(row.vsTsSort).padStart(9)}` +
       `  ${fmt(row.vsSklearn ?? undefined).padStart(9)}`);
   }
-  const verdict = (v: boolean | null) => (v === null ? 'not measured' : v ? 'pass' : 'FAIL');
+  const verdict = (v: boolean | null) => (v === null ? (withheld ? 'no verdict' : 'not measured') : v ? 'pass' : 'FAIL');
   lines.push(`  metrics floors: ${Object.entries(m.floors).map(([k, v]) => `${k} ${verdict(v)}`).join(', ')}`);
   return lines;
 }
@@ -477,12 +489,13 @@ export function formatReport(r: BenchReport): string {
   const notes = r.suites.flatMap((s) => s.cases.flatMap((c) =>
     Object.entries(c.skipped).map(([k, why]) => `  ${c.name}: ${k} skipped: ${why}`)));
   if (notes.length) lines.push('', ...notes);
-  if (r.metrics) lines.push('', ...formatMetrics(r.metrics));
+  if (r.metrics) lines.push('', ...formatMetrics(r.metrics, r.verdictWithheld !== undefined));
   if (r.backbones) lines.push('', formatBackboneReport(r.backbones));
   if (r.floors.length) {
     lines.push('', 'floors:');
+    if (r.verdictWithheld) lines.push(`  ${r.verdictWithheld}`);
     for (const f of r.floors) {
-      const verdict = f.pass === null ? 'NOT MEASURED' : f.pass ? 'pass' : 'FAIL';
+      const verdict = r.verdictWithheld ? 'no verdict' : f.pass === null ? 'NOT MEASURED' : f.pass ? 'pass' : 'FAIL';
       lines.push(`  ${f.name}: required ${f.required}, measured ${f.measured === null ? '-' : f.measured.toFixed(2)}x: ${verdict}`);
     }
   }

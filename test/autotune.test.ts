@@ -5,10 +5,12 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { GEMM_VARIANTS, defaultGemmVariant } from '../src/ops/gemm.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import {
-  autotune, autotuneCachePath, autotunePending, pendingTuning, requestTuning, resetAutotune, shapeBucket, tunedVariant,
-  tuneWhile, type Candidate,
+  autotune, autotuneCachePath, autotunePending, failedCandidates, pendingTuning, requestTuning, resetAutotune, shapeBucket,
+  tunedVariant, tuneWhile, type Candidate,
 } from '../src/runtime/autotune.ts';
+import { Params } from '../src/runtime/runtime.ts';
 import { gpuRuntime, randomData } from './helpers/gpu.ts';
+import { withLimits } from './helpers/limits.ts';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'texad-autotune-'));
 const saved = { dir: process.env.TEXAD_CACHE_DIR, flag: process.env.TEXAD_AUTOTUNE };
@@ -65,7 +67,33 @@ describe('autotune: timing and caching', () => {
     const broken: Candidate = { name: 'broken', run: () => { throw new Error('no such pipeline'); } };
     const result = await autotune(rt, 'fake', '2x8', [broken, spinner('ok', 0, [])]);
     expect(result.winner).toBe('ok');
-    expect(warn.mock.calls.some(([m]) => /candidate broken failed and is skipped: no such pipeline/.test(String(m)))).toBe(true);
+    expect(warn.mock.calls.some(([m]) => /candidate broken failed and is dropped for this kernel: no such pipeline/.test(String(m)))).toBe(true);
+  });
+
+  it('drops a candidate whose pipeline fails to compile, warning once for every later bucket of the kernel', async () => {
+    const rt = await gpuRuntime();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const x = rt.zeros([64]).keep();
+    const y = rt.zeros([64]).keep();
+    // A workgroup size of 0 is invalid WGSL: the error surfaces asynchronously, at the tuner's sync.
+    const relu4 = (wg: number): Candidate => ({
+      name: `wg${wg}`,
+      run: () => rt.dispatch({
+        family: 'elementwise', entry: 'unary4', spec: { WG: wg, OP: 0 }, params: new Params().u32(16).f32(0, 0).u32(0),
+        inputs: [x], outputs: [y], workgroups: [1],
+      }),
+    });
+    try {
+      for (const bucket of ['16', '32']) expect((await autotune(rt, 'relu4', bucket, [relu4(0), relu4(64)], { rounds: 1 })).winner).toBe('wg64');
+      const warned = warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes('candidate wg0'));
+      expect(warned.length).toBe(1);
+      expect(warned[0]).toMatch(/relu4 16: candidate wg0 failed and is dropped for this kernel: .*failed to compile/);
+      expect([...failedCandidates(rt, 'relu4').keys()]).toEqual(['wg0']);
+      expect(failedCandidates(rt, 'other').size).toBe(0);
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
   });
 
   it('tunes queued requests once, disposes their scratch, and persists winners across runtimes', async () => {
@@ -134,6 +162,29 @@ describe('autotune: gemm', () => {
     expect(GEMM_VARIANTS.map((v) => v.name)).toContain(names[0]);
     const tuned = await product();
     for (let i = 0; i < tuned.length; i++) expect(tuned[i]).toBeCloseTo(reference[i]!, 5);
+  });
+
+  it('never offers a variant that exceeds the adapter limits', async () => {
+    const rt = await gpuRuntime();
+    const [m, k, n] = [12, 8, 20];
+    const a = randomData(m * k, 3);
+    const b = randomData(k * n, 4);
+    const product = () => rt.tidyAsync(async () => matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])).read());
+    const reference = await product();
+    // wg64 needs 16x16 invocations and about 8 KiB of workgroup memory; the register tiles here need 8 lanes.
+    for (const limits of [{}, { maxComputeWorkgroupStorageSize: 1024 }, { maxComputeInvocationsPerWorkgroup: 64 }, { maxComputeWorkgroupSizeY: 8 }]) {
+      resetAutotune(rt);
+      rmSync(join(cacheDir, 'autotune.json'), { force: true });
+      const tuned = await withLimits(rt, limits, async () => {
+        await rt.tidyAsync(async () => void matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])));
+        const [done] = await autotunePending(rt, { rounds: 1 });
+        return { offered: Object.keys(done!.ms), result: await product() };
+      });
+      if (Object.keys(limits).length === 0) expect(tuned.offered).toContain('wg64');
+      else expect(tuned.offered, JSON.stringify(limits)).not.toContain('wg64');
+      expect(tuned.offered.length).toBeGreaterThan(1);
+      for (let i = 0; i < reference.length; i++) expect(tuned.result[i]).toBeCloseTo(reference[i]!, 5);
+    }
   });
 
   it('defaults to register tiles sized to the columns on a CPU adapter', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as E from '../src/ops/elementwise.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
+import { backward } from '../src/runtime/autograd.ts';
 import { checkGoldenCase, gpuRuntime, gradCheck, loadGolden, randomData } from './helpers/gpu.ts';
 
 type Op = (i: Record<string, Tensor>, a: Record<string, unknown>) => Tensor;
@@ -31,6 +32,51 @@ describe('elementwise: PyTorch golden', () => {
     it(c.name, async () => {
       const rt = await gpuRuntime();
       await checkGoldenCase(rt, c, ops[c.op]!);
+    });
+  }
+});
+
+describe('elementwise: vec4 kernels against the scalar kernels', () => {
+  // Same-shape ops run four elements per invocation plus a scalar tail; the scalar kernels (one element per
+  // invocation) are the reference. Sizes: tail only, 1 + 2, 8 + 3, and 260 vec4s (two workgroups) + 1.
+  const unaryOps: Array<[string, (x: Tensor) => Tensor]> = [
+    ['relu', E.relu], ['leakyRelu', (x) => E.leakyRelu(x, 0.2)], ['tanh', E.tanh], ['atan', E.atan], ['exp', E.exp],
+    ['log', (x) => E.log(E.abs(x))], ['softplus', (x) => E.softplus(x, 0.5)], ['sqrt', (x) => E.sqrt(E.abs(x))],
+    ['square', E.square], ['abs', E.abs], ['clamp', (x) => E.clamp(x, -0.5, 1)], ['sigmoid', E.sigmoid],
+    ['affine', (x) => E.affine(x, -1.5, 0.25)],
+  ];
+  const binaryOps: Array<[string, (a: Tensor, b: Tensor) => Tensor]> = [
+    ['add', E.add], ['sub', E.sub], ['mul', E.mul], ['div', E.div], ['maximum', E.maximum],
+  ];
+  /** Output and input gradients of f, as flat arrays; recorded with the scalar kernels when `scalar`. */
+  const outputs = async (rt: Awaited<ReturnType<typeof gpuRuntime>>, f: (xs: Tensor[]) => Tensor, data: Float32Array[], n: number,
+    scalar: boolean) =>
+    rt.tidyAsync(async () => {
+      const record = (): Tensor[] => {
+        const xs = data.map((d) => rt.tensor(d, [n], true));
+        const y = f(xs);
+        backward(y, rt.tensor(randomData(n, 99), [n]));
+        return [y, ...xs.map((x) => x.grad!)];
+      };
+      const ts = scalar ? E.withScalarPointwise(record) : record();
+      return Promise.all(ts.map((t) => t.read()));
+    });
+  for (const n of [3, 6, 35, 1041]) {
+    it(`every unary and binary op, forward and backward, bit for bit at ${n} elements`, async () => {
+      const rt = await gpuRuntime();
+      const x = randomData(n, n, -3, 3);
+      const b = randomData(n, n + 1, -3, 3);
+      x[0] = 0.5; // a tie for maximum's gradient rule
+      b[0] = 0.5;
+      const cases: Array<[string, (xs: Tensor[]) => Tensor, Float32Array[]]> = [
+        ...unaryOps.map(([name, f]) => [name, (xs: Tensor[]) => f(xs[0]!), [x]] as [string, (xs: Tensor[]) => Tensor, Float32Array[]]),
+        ...binaryOps.map(([name, f]) => [name, (xs: Tensor[]) => f(xs[0]!, xs[1]!), [x, b]] as [string, (xs: Tensor[]) => Tensor, Float32Array[]]),
+      ];
+      for (const [name, f, data] of cases) {
+        const vec = await outputs(rt, f, data, n, false);
+        const ref = await outputs(rt, f, data, n, true);
+        vec.forEach((v, k) => expect([...v], `${name} ${k === 0 ? 'output' : `grad ${k - 1}`}`).toEqual([...ref[k]!]));
+      }
     });
   }
 });

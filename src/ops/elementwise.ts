@@ -1,5 +1,5 @@
 // Pointwise maps and broadcasting arithmetic (shaders/elementwise.wgsl), forward and backward.
-import { SHADER_ENUMS, type ShaderEntries } from '../generated/shaders.ts';
+import { SHADER_ENUMS } from '../generated/shaders.ts';
 import { Params, type BufferRange, type Runtime } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad, shapeSize, type Shape } from '../runtime/tensor.ts';
 
@@ -12,25 +12,61 @@ const { UNARY, BINARY } = SHADER_ENUMS.elementwise;
 type UnaryOp = keyof typeof UNARY;
 type BinaryOp = keyof typeof BINARY;
 
+let scalarOnly = false;
+
+/**
+ * Runs `fn` with every pointwise op on the scalar kernels, one element per invocation (tests: the reference the
+ * vec4 kernels are checked against bit for bit; benchmarks).
+ */
+export function withScalarPointwise<T>(fn: () => T): T {
+  const prev = scalarOnly;
+  scalarOnly = true;
+  try {
+    return fn();
+  } finally {
+    scalarOnly = prev;
+  }
+}
+
+/** Elements the vec4 entry covers: the whole vec4s of `count`, or none when the scalar kernels are forced. */
+function vec4Count(count: number): number {
+  return scalarOnly ? 0 : Math.floor(count / 4);
+}
+
 /**
  * Runs a pointwise kernel in chunks that each fit one storage binding, so tensors larger than
- * maxStorageBufferBindingSize still work. `tensors` are bound in order; the last is the output.
+ * maxStorageBufferBindingSize still work. `tensors` are bound in order; the last is the output. Each chunk runs
+ * the vec4 entry over its whole vec4s and the scalar entry over the last count % 4 elements.
  */
-function pointwise(rt: Runtime, entry: ShaderEntries['elementwise'], op: number, tensors: Tensor[], a: number, b: number, what: string): void {
+function pointwise(rt: Runtime, entry: 'unary' | 'unary_grad', op: number, tensors: Tensor[], a: number, b: number, what: string): void {
   const n = tensors[tensors.length - 1]!.size;
   // Binding offsets must be 256-byte aligned: chunks are multiples of 64 floats.
   const chunk = Math.floor(rt.limits.maxStorageBufferBindingSize / 4 / 64) * 64;
   for (let start = 0; start < n; start += chunk) {
     const count = Math.min(chunk, n - start);
+    const n4 = vec4Count(count);
+    if (n4 > 0) {
+      rt.dispatch({
+        family: 'elementwise',
+        entry: entry === 'unary' ? 'unary4' : 'unary_grad4',
+        spec: { WG, OP: op },
+        params: new Params().u32(n4).f32(a, b).u32(0),
+        inputs: tensors.slice(0, -1).map((t) => ({ buffer: t.buffer, offset: start * 4, size: n4 * 16 })),
+        outputs: [{ buffer: tensors[tensors.length - 1]!.buffer, offset: start * 4, size: n4 * 16 }],
+        workgroups: rt.grid(n4, WG),
+        what,
+      });
+    }
+    if (n4 * 4 === count) continue;
     const ranges: BufferRange[] = tensors.map((t) => ({ buffer: t.buffer, offset: start * 4, size: count * 4 }));
     rt.dispatch({
       family: 'elementwise',
       entry,
       spec: { WG, OP: op },
-      params: new Params().u32(count).f32(a, b).u32(0),
+      params: new Params().u32(count).f32(a, b).u32(n4 * 4),
       inputs: ranges.slice(0, -1),
       outputs: ranges.slice(-1),
-      workgroups: rt.grid(count, WG),
+      workgroups: rt.grid(count - n4 * 4, WG),
       what,
     });
   }
@@ -143,15 +179,39 @@ function collapsedBroadcast(a: Shape, b: Shape, out: Shape): { shape: number[]; 
   return { shape: shape.reverse(), sa: ca.reverse(), sb: cb.reverse() };
 }
 
-/** Uniforms of a broadcasting kernel and its collapsed rank (a specialisation constant). */
-function broadcastParams(a: Shape, b: Shape, out: Shape): { params: Params; rank: number } {
-  const c = collapsedBroadcast(a, b, out);
-  const params = new Params()
-    .u32(shapeSize(out), c.shape.length, 0, 0)
-    .u32(...pad8(c.shape))
-    .u32(...pad8(c.sa))
-    .u32(...pad8(c.sb));
-  return { params, rank: c.shape.length };
+/**
+ * Dispatches a binary entry over the output `y` of operands shaped `a` and `b`. Operands of the output's own
+ * shape run the vec4 entry over the whole vec4s; the broadcasting scalar entry takes the rest (the last
+ * size % 4 elements, or everything when an operand broadcasts). The collapsed rank is a specialisation constant.
+ */
+function binaryDispatch(rt: Runtime, entry: 'binary' | 'binary_grad', spec: Record<string, number>, a: Shape, b: Shape,
+  inputs: Tensor[], y: Tensor, what: string): void {
+  const c = collapsedBroadcast(a, b, y.shape);
+  const rank = c.shape.length;
+  const n4 = rank === 1 && c.sa[0] === 1 && c.sb[0] === 1 ? vec4Count(y.size) : 0;
+  if (n4 > 0) {
+    rt.dispatch({
+      family: 'elementwise',
+      entry: entry === 'binary' ? 'binary4' : 'binary_grad4',
+      spec: { WG, ...spec },
+      params: new Params().u32(n4, 0, 0, 0),
+      inputs,
+      outputs: [y],
+      workgroups: rt.grid(n4, WG),
+      what,
+    });
+  }
+  if (n4 * 4 === y.size) return;
+  rt.dispatch({
+    family: 'elementwise',
+    entry,
+    spec: { WG, ...spec, RANK: rank },
+    params: new Params().u32(y.size, rank, n4 * 4, 0).u32(...pad8(c.shape)).u32(...pad8(c.sa)).u32(...pad8(c.sb)),
+    inputs,
+    outputs: [y],
+    workgroups: rt.grid(y.size - n4 * 4, WG),
+    what,
+  });
 }
 
 /** Sums `g` down to `shape` over broadcast dimensions (the backward of broadcasting). */
@@ -181,17 +241,7 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor, outShape = broadcastShapes(a
   const rt = a.rt;
   const y = rt.empty(outShape, op);
   const what = `${op} a${formatShape(a.shape)} b${formatShape(b.shape)}`;
-  const { params, rank } = broadcastParams(a.shape, b.shape, outShape);
-  rt.dispatch({
-    family: 'elementwise',
-    entry: 'binary',
-    spec: { WG, OP: BINARY[op], RANK: rank },
-    params,
-    inputs: [a, b],
-    outputs: [y],
-    workgroups: rt.grid(y.size, WG),
-    what,
-  });
+  binaryDispatch(rt, 'binary', { OP: BINARY[op] }, a.shape, b.shape, [a, b], y, what);
   return rt.record(y, op, [a, b], (g) => {
     const grads: Array<Tensor | null> = [];
     for (const [which, operand] of [[0, a], [1, b]] as const) {
@@ -201,16 +251,7 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor, outShape = broadcastShapes(a
         continue;
       }
       const full_ = rt.empty(outShape, `${op} grad`);
-      rt.dispatch({
-        family: 'elementwise',
-        entry: 'binary_grad',
-        spec: { WG, OP: BINARY[op], WHICH: which, RANK: rank },
-        params,
-        inputs: [a, b, g],
-        outputs: [full_],
-        workgroups: rt.grid(full_.size, WG),
-        what: `${what} backward`,
-      });
+      binaryDispatch(rt, 'binary_grad', { OP: BINARY[op], WHICH: which }, a.shape, b.shape, [a, b, g], full_, `${what} backward`);
       grads.push(sumTo(full_, operand.shape));
     }
     return grads;

@@ -5,7 +5,7 @@
 // pack and strided_sum helpers live here; the ops on tensors in matmul.ts.
 import { hashString } from '../data/random.ts';
 import { SHADER_SOURCES } from '../generated/shaders.ts';
-import { requestTuning, shapeBucket, tunedVariant, type Candidate } from '../runtime/autotune.ts';
+import { failedCandidates, requestTuning, shapeBucket, tunedVariant, type Candidate } from '../runtime/autotune.ts';
 import { Params, type Runtime } from '../runtime/runtime.ts';
 import { Tensor } from '../runtime/tensor.ts';
 
@@ -154,7 +154,10 @@ export function withGemmVariant<T>(name: string, fn: () => T): T {
   }
 }
 
-/** Records one gemm with the variant tuned for its bucket (or the default), queueing the bucket for tuning. */
+/**
+ * Records one gemm with the variant tuned for its bucket (or the default), queueing the bucket for tuning. A
+ * variant that exceeds the device's limits, or that failed to compile or validate while tuning, is never used.
+ */
 export function gemm(rt: Runtime, call: GemmCall): void {
   if (forcedVariant) {
     if (!fits(rt, forcedVariant, call)) throw new Error(`texad: ${call.what}: gemm variant ${forcedVariant.name} exceeds this device's limits`);
@@ -165,8 +168,15 @@ export function gemm(rt: Runtime, call: GemmCall): void {
   const bucket = `${call.kind}:${shapeBucket(call.m * call.batches, call.n, K)}`;
   const tuned = variantByName(tunedVariant(rt, TUNE_KERNEL, bucket) ?? '');
   if (!tuned) requestTuning(rt, TUNE_KERNEL, bucket, ...tuningCandidates(rt, call));
-  const fallback = variantByName(defaultGemmVariant(rt, call.n4))!;
-  dispatchGemm(rt, call, tuned && fits(rt, tuned, call) ? tuned : fits(rt, fallback, call) ? fallback : GEMM_VARIANTS[0]!);
+  const failed = failedCandidates(rt, TUNE_KERNEL);
+  const usable = (v: GemmVariant | undefined): v is GemmVariant => v !== undefined && !failed.has(v.name) && fits(rt, v, call);
+  const fallback = variantByName(defaultGemmVariant(rt, call.n4));
+  const chosen = usable(tuned) ? tuned : usable(fallback) ? fallback : GEMM_VARIANTS.find(usable);
+  if (!chosen) {
+    throw new Error(`texad: ${call.what}: no gemm variant fits this device (limits: ${rt.limits.maxComputeInvocationsPerWorkgroup} ` +
+      `invocations per workgroup, ${rt.limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory; failed: ${[...failed.keys()].join(', ') || 'none'})`);
+  }
+  dispatchGemm(rt, call, chosen);
 }
 
 /**

@@ -47,6 +47,8 @@ interface Request {
 interface TunerState {
   winners: Map<string, string>;
   pending: Map<string, Request>;
+  /** `kernel|candidate` -> why it failed (compile or validation error): never run or reported again. */
+  failed: Map<string, string>;
   loaded: boolean;
 }
 
@@ -54,7 +56,7 @@ const states = new WeakMap<Runtime, TunerState>();
 
 function state(rt: Runtime): TunerState {
   let s = states.get(rt);
-  if (!s) states.set(rt, (s = { winners: new Map(), pending: new Map(), loaded: false }));
+  if (!s) states.set(rt, (s = { winners: new Map(), pending: new Map(), failed: new Map(), loaded: false }));
   return s;
 }
 
@@ -116,8 +118,9 @@ export function pendingTuning(rt: Runtime): number {
  * Times each candidate and caches the fastest for (kernel, bucket). Wall-clock around rt.sync(), because
  * timestamp queries are quantised (100 us in browsers) or absent. Each candidate runs once untimed (pipeline
  * compilation), then in interleaved rounds so that drift of a shared machine hits all candidates alike. A
- * candidate that throws (e.g. a variant the driver cannot compile) is skipped with a warning. With tuning
- * disabled the first candidate wins without being run.
+ * candidate that throws (e.g. a variant the driver cannot compile or validate) is dropped with one warning that
+ * gives the reason, and is skipped without a word in every later tuning of the same kernel on this runtime. With
+ * tuning disabled the first candidate wins without being run.
  */
 export async function autotune(rt: Runtime, kernel: string, bucket: string, candidates: Candidate[],
   opts: TuneOptions = {}): Promise<TuneResult> {
@@ -126,14 +129,21 @@ export async function autotune(rt: Runtime, kernel: string, bucket: string, cand
   const rounds = Math.max(1, opts.rounds ?? 3);
   const prune = opts.prune ?? 1.5;
   const best = new Map<string, number>();
+  const failed = state(rt).failed;
   let alive: Candidate[] = [];
   for (const c of candidates) {
+    if (failed.has(`${kernel}|${c.name}`)) continue;
     try {
       c.run();
       await rt.sync();
       alive.push(c);
     } catch (err) {
-      warn(`${kernel} ${bucket}: candidate ${c.name} failed and is skipped: ${(err as Error).message}`);
+      const reason = (err as Error).message;
+      // A pipeline that failed to compile also invalidates the command buffer that used it; that second error
+      // reaches the device later and would otherwise be blamed on the next candidate.
+      await rt.sync().catch(() => undefined);
+      failed.set(`${kernel}|${c.name}`, reason);
+      warn(`${kernel} ${bucket}: candidate ${c.name} failed and is dropped for this kernel: ${reason}`);
     }
   }
   if (alive.length === 0) throw new Error(`texad: autotune ${kernel} ${bucket}: every candidate failed`);
@@ -195,7 +205,14 @@ export async function tuneWhile<T>(rt: Runtime, fn: () => T | Promise<T>, opts: 
   return result;
 }
 
-/** Forgets this runtime's winners and queue (tests); the persisted cache is untouched. */
+/** Candidates of `kernel` that failed on this runtime's adapter, with the reason (compile or validation error). */
+export function failedCandidates(rt: Runtime, kernel: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, why] of state(rt).failed) if (key.startsWith(`${kernel}|`)) out.set(key.slice(kernel.length + 1), why);
+  return out;
+}
+
+/** Forgets this runtime's winners, failures and queue (tests); the persisted cache is untouched. */
 export function resetAutotune(rt: Runtime): void {
   for (const req of state(rt).pending.values()) req.dispose?.();
   states.delete(rt);
