@@ -11,6 +11,7 @@ import { adjust, augmentViews, drawViews, grayscale, hflip, resizedCrop } from '
 import { QUICK } from '../src/methods/meanshift/config.ts';
 import { meanShiftStep } from '../src/methods/meanshift/train.ts';
 import { expand } from '../src/ops/elementwise.ts';
+import { pilGaussianBlur } from '../src/ops/filter.ts';
 import { cpuUniform } from '../src/ops/random.ts';
 import { SGD } from '../src/runtime/optim.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
@@ -26,6 +27,7 @@ interface StepCase {
 interface Fixture {
   steps: StepCase[];
   augment: { image: GoldenArray; ties: GoldenArray; ops: Array<{ name: string; args: Record<string, unknown>; output: GoldenArray }> };
+  pil_blur: { image: GoldenArray; radii: Array<{ radius: number; float: GoldenArray; pil: GoldenArray; pil_max_abs_diff: number }> };
 }
 const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/meanshift.json', import.meta.url)), 'utf8')) as Fixture;
 
@@ -90,6 +92,22 @@ describe('Mean-Shift augmentations vs torchvision.transforms.functional (fixed p
         else y = adjust(x, op.name as 'brightness' | 'contrast' | 'saturation' | 'hue', op.args['factor'] as number);
         expect(y.shape).toEqual(op.output.shape);
         assertClose(await y.read(), op.output.data, op.name, { rtol: 1e-5, atol: 1e-6 });
+      });
+    });
+  }
+});
+
+describe('Mean-Shift blur vs PIL ImageFilter.GaussianBlur (8-bit image, 14 x 19)', () => {
+  const { image, radii } = fixture.pil_blur;
+  for (const c of radii) {
+    it(`radius ${c.radius}: PIL's box-blur arithmetic in float32, within PIL's 8-bit rounding of its six passes`, async () => {
+      const rt = await gpuRuntime();
+      await rt.tidyAsync(async () => {
+        const y = await pilGaussianBlur(rt.tensor(image.data, image.shape), c.radius).read();
+        assertClose(y, c.float.data, `pilGaussianBlur ${c.radius}`, { rtol: 1e-5, atol: 1e-6 });
+        // PIL rounds to 8 bits after each of its 6 passes: at most 6 x 0.5 / 255 apart (measured up to 2.96 / 255).
+        expect(c.pil_max_abs_diff).toBeLessThanOrEqual(3 / 255);
+        assertClose(y, c.pil.data, `pilGaussianBlur ${c.radius} vs PIL`, { rtol: 0, atol: 3 / 255 + 1e-6 });
       });
     });
   }
