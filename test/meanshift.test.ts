@@ -18,6 +18,7 @@ import type { Tensor } from '../src/runtime/tensor.ts';
 import { seedResult } from '../src/report/results.ts';
 import type { CategoryEvaluation, MetricSet } from '../src/eval/evaluate.ts';
 import { fixtureWeights } from './helpers/fixture-weights.ts';
+import { withLimits } from './helpers/limits.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
 
 interface StepCase {
@@ -176,6 +177,32 @@ describe('Mean-Shift detector', () => {
       det.dispose();
     }
   }, 300_000);
+
+  it('refuses a training batch over the device limits, naming the largest batch that fits, which then trains', async () => {
+    const m = METHODS['meanshift']!;
+    const rt = await gpuRuntime();
+    // At 160 px a ResNet-18 stem output is 64 x 80 x 80 floats (1.6 MB) per image; a device that binds at most
+    // ResNet-18's largest weight (a layer4 3x3 conv, 512 x 512 x 9 floats, 9.4 MB) takes 5 such images, not 6.
+    const side = 160;
+    const train = imagesInMemory(Array.from({ length: 6 }, (_, i) => texture(side, i)), side);
+    const fitWith = async (batch: number): Promise<void> => {
+      const config = { ...m.tinyConfig, resize: side, imagesize: side, batch_size: batch, epochs: 1 };
+      const det = await m.create(rt, { preset: 'quick', seed: 0, config });
+      try {
+        await det.fit(train);
+      } finally {
+        det.dispose();
+      }
+    };
+    await withLimits(rt, { maxStorageBufferBindingSize: 512 * 512 * 9 * 4 }, async () => {
+      const refusal = await fitWith(6).then(() => 'trained', (e: Error) => e.message);
+      expect(refusal).toMatch(/Mean-Shift training batch of 6 images at 160 px is over the device's maxStorageBufferBindingSize/);
+      const advised = Number(/the largest batch that fits is (\d+)/.exec(refusal)?.[1]);
+      expect(advised).toBeGreaterThanOrEqual(2);
+      expect(advised).toBeLessThan(6);
+      await fitWith(advised);
+    });
+  }, 600_000);
 
   it('refuses fewer than 3 training images with the reason', async () => {
     const m = METHODS['meanshift']!;
