@@ -2,6 +2,7 @@
 // built-ins and no image decoders (a page has its own: pass ImageBatch pixels, fetched bytes for weights).
 export { acquireGpu, releaseAllDevices, hostRuntime, type AdapterReport, type Gpu, type GpuOptions } from './runtime/device.ts';
 export { Runtime, Params, type KernelCall, type RuntimeOptions } from './runtime/runtime.ts';
+export { DeviceLimitError } from './runtime/buffers.ts';
 export { Tensor, formatShape, shapeSize, type Shape } from './runtime/tensor.ts';
 export { backward } from './runtime/autograd.ts';
 export {

@@ -11,12 +11,14 @@ import { adjust, augmentViews, drawViews, grayscale, hflip, resizedCrop } from '
 import { QUICK } from '../src/methods/meanshift/config.ts';
 import { meanShiftStep } from '../src/methods/meanshift/train.ts';
 import { expand } from '../src/ops/elementwise.ts';
+import { pilGaussianBlur } from '../src/ops/filter.ts';
 import { cpuUniform } from '../src/ops/random.ts';
 import { SGD } from '../src/runtime/optim.ts';
 import type { Tensor } from '../src/runtime/tensor.ts';
 import { seedResult } from '../src/report/results.ts';
 import type { CategoryEvaluation, MetricSet } from '../src/eval/evaluate.ts';
 import { fixtureWeights } from './helpers/fixture-weights.ts';
+import { withLimits } from './helpers/limits.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
 
 interface StepCase {
@@ -26,6 +28,7 @@ interface StepCase {
 interface Fixture {
   steps: StepCase[];
   augment: { image: GoldenArray; ties: GoldenArray; ops: Array<{ name: string; args: Record<string, unknown>; output: GoldenArray }> };
+  pil_blur: { image: GoldenArray; radii: Array<{ radius: number; float: GoldenArray; pil: GoldenArray; pil_max_abs_diff: number }> };
 }
 const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/meanshift.json', import.meta.url)), 'utf8')) as Fixture;
 
@@ -95,6 +98,22 @@ describe('Mean-Shift augmentations vs torchvision.transforms.functional (fixed p
   }
 });
 
+describe('Mean-Shift blur vs PIL ImageFilter.GaussianBlur (8-bit image, 14 x 19)', () => {
+  const { image, radii } = fixture.pil_blur;
+  for (const c of radii) {
+    it(`radius ${c.radius}: PIL's box-blur arithmetic in float32, within PIL's 8-bit rounding of its six passes`, async () => {
+      const rt = await gpuRuntime();
+      await rt.tidyAsync(async () => {
+        const y = await pilGaussianBlur(rt.tensor(image.data, image.shape), c.radius).read();
+        assertClose(y, c.float.data, `pilGaussianBlur ${c.radius}`, { rtol: 1e-5, atol: 1e-6 });
+        // PIL rounds to 8 bits after each of its 6 passes: at most 6 x 0.5 / 255 apart (measured up to 2.96 / 255).
+        expect(c.pil_max_abs_diff).toBeLessThanOrEqual(3 / 255);
+        assertClose(y, c.pil.data, `pilGaussianBlur ${c.radius} vs PIL`, { rtol: 0, atol: 3 / 255 + 1e-6 });
+      });
+    });
+  }
+});
+
 describe('Mean-Shift views', () => {
   it('draws torchvision-ranged parameters, the same for the same (seed, stream), others for another stream', () => {
     const a = drawViews(QUICK, 64, 200, 7, 3);
@@ -158,6 +177,32 @@ describe('Mean-Shift detector', () => {
       det.dispose();
     }
   }, 300_000);
+
+  it('refuses a training batch over the device limits, naming the largest batch that fits, which then trains', async () => {
+    const m = METHODS['meanshift']!;
+    const rt = await gpuRuntime();
+    // At 160 px a ResNet-18 stem output is 64 x 80 x 80 floats (1.6 MB) per image; a device that binds at most
+    // ResNet-18's largest weight (a layer4 3x3 conv, 512 x 512 x 9 floats, 9.4 MB) takes 5 such images, not 6.
+    const side = 160;
+    const train = imagesInMemory(Array.from({ length: 6 }, (_, i) => texture(side, i)), side);
+    const fitWith = async (batch: number): Promise<void> => {
+      const config = { ...m.tinyConfig, resize: side, imagesize: side, batch_size: batch, epochs: 1 };
+      const det = await m.create(rt, { preset: 'quick', seed: 0, config });
+      try {
+        await det.fit(train);
+      } finally {
+        det.dispose();
+      }
+    };
+    await withLimits(rt, { maxStorageBufferBindingSize: 512 * 512 * 9 * 4 }, async () => {
+      const refusal = await fitWith(6).then(() => 'trained', (e: Error) => e.message);
+      expect(refusal).toMatch(/Mean-Shift training batch of 6 images at 160 px is over the device's maxStorageBufferBindingSize/);
+      const advised = Number(/the largest batch that fits is (\d+)/.exec(refusal)?.[1]);
+      expect(advised).toBeGreaterThanOrEqual(2);
+      expect(advised).toBeLessThan(6);
+      await fitWith(advised);
+    });
+  }, 600_000);
 
   it('refuses fewer than 3 training images with the reason', async () => {
     const m = METHODS['meanshift']!;

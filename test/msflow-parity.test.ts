@@ -13,7 +13,8 @@ interface Fixture {
   dims: { channels: number[]; grids: number[]; conds: number[]; blocks: number[]; clamp: number; seed: number; batch: number;
     lr: number; maxNorm: number };
   feats: GoldenArray[]; conds: GoldenArray[]; latents: GoldenArray[]; logdet: GoldenArray; loss: number; gradNorm: number;
-  initial: Record<string, GoldenArray>; grads: Record<string, GoldenArray>; updated: Record<string, GoldenArray>;
+  initial: Record<string, GoldenArray>; grads: Record<string, GoldenArray>;
+  torchFloat32GradError: Record<string, number>; updated: Record<string, GoldenArray>;
 }
 
 const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/msflow.json', import.meta.url)), 'utf8')) as Fixture;
@@ -48,11 +49,11 @@ describe('MSFlow against the official blocks (PyTorch reference)', () => {
         backward(loss);
         for (const { name, tensor } of params) {
           const expected = fixture.grads[name]!.data;
-          // The fusion nets' first conv sits under a LayerNorm over only 5 channels, whose backward amplifies float32
-          // rounding: measured 1.1e-4 of the tensor's largest value (all other gradients <= 2e-5), allowed 2e-4.
-          const tol = /cross_convs\.conv1\./.test(name)
-            ? { rtol: 2e-4, atol: 2e-4 * Math.max(...expected.map(Math.abs)) }
-            : {};
+          // 1e-4, or twice PyTorch's own float32 error on this gradient where that is larger: the fusion nets' first
+          // conv sits under a LayerNorm over only 5 channels whose backward amplifies float32 rounding (PyTorch float32
+          // vs float64: 1.0e-4 of the tensor's largest value; texad measured 1.1e-4; every other gradient <= 2e-5).
+          const allowed = Math.max(1e-4, 2 * fixture.torchFloat32GradError[name]!);
+          const tol = allowed > 1e-4 ? { rtol: allowed, atol: allowed * Math.max(...expected.map(Math.abs)) } : {};
           assertClose(await tensor.grad!.read(), expected, `grad ${name}`, tol);
         }
         const norm = clipGradNorm(params, d.maxNorm);

@@ -71,10 +71,16 @@ export function binomialKernel2d(k: number): Float32Array {
 }
 
 /**
- * One 1-D pass along the rows (axis -2, H) or columns (axis -1, W) of every plane: out[o] = sum_u
- * taps[u] x[o + offset + u], reading reflected samples (REFLECT) or zeros outside x.
+ * What a 1-D pass reads outside x: zeros, scipy's half-sample mirror ('reflect', d c b a | a b c d), or the edge
+ * sample repeated ('clamp', PIL's box blur).
  */
-function linePass(x: Tensor, axis: -2 | -1, taps: Float32Array, offset: number, outLen: number, reflect: boolean,
+type Border = 'zero' | 'reflect' | 'clamp';
+
+/**
+ * One 1-D pass along the rows (axis -2, H) or columns (axis -1, W) of every plane: out[o] = sum_u
+ * taps[u] x[o + offset + u], reading outside x as `border` says.
+ */
+function linePass(x: Tensor, axis: -2 | -1, taps: Float32Array, offset: number, outLen: number, border: Border,
   what: string): Tensor {
   const rt = x.rt;
   const rank = x.rank;
@@ -88,7 +94,7 @@ function linePass(x: Tensor, axis: -2 | -1, taps: Float32Array, offset: number, 
   rt.dispatch({
     family: 'filter',
     entry: 'line',
-    spec: { WG, RUN, REFLECT: reflect },
+    spec: { WG, RUN, REFLECT: border === 'reflect', CLAMP: border === 'clamp' },
     params: new Params().u32(invocations, x.shape[d]!, outLen, b, taps.length).i32(offset).u32(0, 0),
     inputs: [x, w],
     outputs: [y],
@@ -101,9 +107,9 @@ function linePass(x: Tensor, axis: -2 | -1, taps: Float32Array, offset: number, 
 
 /** Both passes of a separable filter: `u` along H, then `v` along W, with the same offset on both axes. */
 function separablePasses(x: Tensor, u: Float32Array, v: Float32Array, offset: number, outH: number, outW: number,
-  reflect: boolean, what: string): Tensor {
-  const tmp = linePass(x, -2, u, offset, outH, reflect, what);
-  const y = linePass(tmp, -1, v, offset, outW, reflect, what);
+  border: Border, what: string): Tensor {
+  const tmp = linePass(x, -2, u, offset, outH, border, what);
+  const y = linePass(tmp, -1, v, offset, outW, border, what);
   tmp.dispose();
   return y;
 }
@@ -160,7 +166,7 @@ function factorize(kernel: Float32Array, k: number): Kernel {
 function correlate(x: Tensor, kernel: Kernel, k: number, offset: number, outH: number, outW: number, what: string): Tensor {
   return 'full' in kernel
     ? planePass(x, kernel.full, k, offset, outH, outW, what)
-    : separablePasses(x, kernel.u, kernel.v, offset, outH, outW, false, what);
+    : separablePasses(x, kernel.u, kernel.v, offset, outH, outW, 'zero', what);
 }
 
 /**
@@ -217,5 +223,42 @@ export function gaussianBlur(x: Tensor, sigma: number, { truncate = 4 }: { trunc
   const radius = Math.floor(truncate * sigma + 0.5);
   const taps = gaussianKernel1d(sigma, radius);
   const [h, w] = x.shape.slice(-2) as [number, number];
-  return separablePasses(x, taps, taps, -radius, h, w, true, what);
+  return separablePasses(x, taps, taps, -radius, h, w, 'reflect', what);
+}
+
+/**
+ * The box radius PIL's ImagingGaussianBlur gives each of its `passes` box blurs so that together they have the
+ * variance of a Gaussian with standard deviation `radius` (Pillow BoxBlur.c: integer part l, fractional weight a).
+ */
+export function pilBoxRadius(radius: number, passes = 3): number {
+  const sigma2 = (radius * radius) / passes;
+  const l = Math.floor((Math.sqrt(12 * sigma2 + 1) - 1) / 2);
+  const a = ((2 * l + 1) * (l * (l + 1) - 3 * sigma2)) / (6 * (sigma2 - (l + 1) * (l + 1)));
+  return l + a;
+}
+
+/**
+ * PIL's `ImageFilter.GaussianBlur(radius)` (Mean-Shift's training-view blur, after SimCLR/MoCo): three box blurs
+ * of fractional radius r = pilBoxRadius(radius) along W, then three along H, each output sample the mean of the
+ * 2*floor(r)+1 nearest samples plus the next one on each side weighted by the fraction, edges repeated (PIL
+ * clamps). PIL rounds every pass to 8 bits; this is the same arithmetic in float32, so it stays within ~1/255 of
+ * PIL on 8-bit images (golden: tools/golden/meanshift.py). Forward only.
+ */
+export function pilGaussianBlur(x: Tensor, radius: number): Tensor {
+  assertImage(x, 'pilGaussianBlur');
+  const what = `pilGaussianBlur x${formatShape(x.shape)} radius ${radius}`;
+  if (!(radius > 0)) throw new Error(`texad: ${what}: need radius > 0`);
+  assertNoGrad(x, what);
+  const r = pilBoxRadius(radius);
+  const l = Math.floor(r);
+  const taps = new Float32Array(2 * l + 3).fill(1 / (2 * r + 1));
+  taps[0] = taps[2 * l + 2] = (r - l) / (2 * r + 1);
+  const [h, w] = x.shape.slice(-2) as [number, number];
+  let y = x;
+  for (const [axis, len] of [[-1, w], [-1, w], [-1, w], [-2, h], [-2, h], [-2, h]] as const) {
+    const next = linePass(y, axis, taps, -(l + 1), len, 'clamp', what);
+    if (y !== x) y.dispose();
+    y = next;
+  }
+  return y;
 }

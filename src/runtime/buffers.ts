@@ -24,6 +24,18 @@ export interface PoolStats {
   reuses: number;
 }
 
+/**
+ * A tensor or buffer larger than a device limit (`maxBufferSize`, `maxStorageBufferBindingSize`). Its own class so
+ * that a caller can turn it into a better answer (e.g. Mean-Shift names the largest batch that fits).
+ */
+export class DeviceLimitError extends Error {
+  constructor(message: string, readonly bytes: number, readonly limitName: 'maxBufferSize' | 'maxStorageBufferBindingSize',
+    readonly limit: number) {
+    super(message);
+    this.name = 'DeviceLimitError';
+  }
+}
+
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private pending: Array<[string, GPUBuffer]> = [];
@@ -34,9 +46,10 @@ export class BufferPool {
   acquire(bytes: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
     const size = bucketSize(bytes);
     if (size > this.maxBufferSize) {
-      throw new Error(
+      throw new DeviceLimitError(
         `texad: ${label} needs a ${bytes}-byte buffer but the device allows at most ${this.maxBufferSize} bytes ` +
           `(maxBufferSize); use a smaller batch or input size`,
+        bytes, 'maxBufferSize', this.maxBufferSize,
       );
     }
     const key = `${usage}:${size}`;

@@ -1,7 +1,7 @@
 // The runtime owns one device: it records dispatches into batched command buffers, pools buffers, caches
 // pipelines, tracks tensor scopes and the autograd switch. Results reach the CPU only through read().
 import { acquireGpu, type Gpu, type GpuOptions } from './device.ts';
-import { BufferPool, Usage, MAP_MODE_READ } from './buffers.ts';
+import { BufferPool, DeviceLimitError, Usage, MAP_MODE_READ } from './buffers.ts';
 import { PipelineCache, type Specialization } from './pipelines.ts';
 import type { ShaderEntries, ShaderFamily } from '../generated/shaders.ts';
 import { Storage, Tensor, formatShape, needsGrad, shapeSize, type BackwardFn, type Shape } from './tensor.ts';
@@ -214,14 +214,18 @@ export class Runtime {
       b.assertAlive(what);
       const size = Math.max(4, b.size * 4);
       if (size > limit) {
-        throw new Error(
+        throw new DeviceLimitError(
           `texad: ${what}: tensor ${formatShape(b.shape)} is ${size} bytes, over the device's ` +
             `maxStorageBufferBindingSize ${limit}; this op cannot split it: use a smaller batch or input size`,
+          size, 'maxStorageBufferBindingSize', limit,
         );
       }
       return { buffer: b.buffer, offset: 0, size };
     }
-    if (b.size > limit) throw new Error(`texad: ${what}: binding of ${b.size} bytes over maxStorageBufferBindingSize ${limit}`);
+    if (b.size > limit) {
+      throw new DeviceLimitError(`texad: ${what}: binding of ${b.size} bytes over maxStorageBufferBindingSize ${limit}`,
+        b.size, 'maxStorageBufferBindingSize', limit);
+    }
     return { buffer: b.buffer, offset: b.offset, size: b.size };
   }
 

@@ -14,7 +14,11 @@ under the weights' own magnitude at float32 (the official 1e-5 changes weights b
 Run: /usr/bin/python3 tools/golden/meanshift.py  -> test/fixtures/golden/meanshift.json
 """
 import json
+import math
 import os
+
+import numpy as np
+from PIL import Image, ImageFilter
 
 import torch
 import torch.nn.functional as F
@@ -105,10 +109,65 @@ def augment_cases():
     return cases
 
 
+def pil_blur_float(img, radius, passes=3):
+    """Pillow's ImagingGaussianBlur (BoxBlur.c) in float64: `passes` box blurs of fractional radius along W, then
+    along H, far samples weighted by the fraction, indices clamped to the edge; PIL also rounds each pass to 8 bits."""
+    sigma2 = radius * radius / passes
+    l = math.floor((math.sqrt(12 * sigma2 + 1) - 1) / 2)
+    a = (2 * l + 1) * (l * (l + 1) - 3 * sigma2) / (6 * (sigma2 - (l + 1) * (l + 1)))
+    r = l + a
+    taps = np.full(2 * l + 3, 1 / (2 * r + 1))
+    taps[0] = taps[-1] = (r - l) / (2 * r + 1)
+    y = img.astype(np.float64)
+    for axis in (2, 2, 2, 1, 1, 1):
+        n = y.shape[axis]
+        out = np.zeros_like(y)
+        for u, t in enumerate(taps):
+            idx = np.clip(np.arange(n) + u - (l + 1), 0, n - 1)
+            out += t * np.take(y, idx, axis=axis)
+        y = out
+    return y
+
+
+def pil_blur_uint8(img, radius, passes=3):
+    """The same in Pillow's integer arithmetic (24-bit fixed-point weights, rounding every pass): must equal PIL
+    exactly, which shows pil_blur_float is PIL's algorithm and the only difference is the 8-bit rounding."""
+    sigma2 = radius * radius / passes
+    l = math.floor((math.sqrt(12 * sigma2 + 1) - 1) / 2)
+    r = np.float32(l + (2 * l + 1) * (l * (l + 1) - 3 * sigma2) / (6 * (sigma2 - (l + 1) * (l + 1))))
+    ww = int((1 << 24) / np.float32(2 * r + 1))
+    fw = ((1 << 24) - (2 * l + 1) * ww) // 2
+    y = img.astype(np.int64)
+    for axis in (2, 2, 2, 1, 1, 1):
+        n = y.shape[axis]
+        acc = sum(np.take(y, np.clip(np.arange(n) + u, 0, n - 1), axis=axis) for u in range(-l, l + 1))
+        far = sum(np.take(y, np.clip(np.arange(n) + u, 0, n - 1), axis=axis) for u in (-l - 1, l + 1))
+        y = (acc * ww + far * fw + (1 << 23)) >> 24
+    return y
+
+
+def blur_cases():
+    """The official training-view blur, PIL ImageFilter.GaussianBlur(radius) on an 8-bit non-square image, against
+    the float reimplementation (exact arithmetic) and PIL's own 8-bit output."""
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, size=(3, 14, 19), dtype=np.uint8)
+    pil = Image.fromarray(np.ascontiguousarray(img.transpose(1, 2, 0)))
+    cases = {'image': arr(torch.from_numpy(img.astype(np.float32) / 255)), 'radii': []}
+    for radius in (0.1, 0.8, 2.0, 6.5):
+        by_pil = np.asarray(pil.filter(ImageFilter.GaussianBlur(radius=radius))).transpose(2, 0, 1)
+        assert np.array_equal(by_pil, pil_blur_uint8(img, radius)), f'PIL blur algorithm mismatch at radius {radius}'
+        exact = pil_blur_float(img / 255.0, radius)
+        cases['radii'].append({'radius': radius, 'float': arr(torch.from_numpy(exact).float()),
+                               'pil': arr(torch.from_numpy(by_pil.astype(np.float32) / 255)),
+                               'pil_max_abs_diff': float(np.abs(by_pil / 255.0 - exact).max())})
+    return cases
+
+
 if __name__ == '__main__':
     fixture = {'generator': 'tools/golden/meanshift.py', 'torch': torch.__version__,
-               'torchvision': torchvision.__version__,
-               'steps': [step_case(False), step_case(True)], 'augment': augment_cases()}
+               'torchvision': torchvision.__version__, 'pillow': Image.__version__,
+               'steps': [step_case(False), step_case(True)], 'augment': augment_cases(),
+               'pil_blur': blur_cases()}
     path = os.path.join(ROOT, 'test', 'fixtures', 'golden', 'meanshift.json')
     with open(path, 'w') as fh:
         json.dump(fixture, fh, separators=(',', ':'))

@@ -5,7 +5,7 @@
 import { adjustHue } from '../../ops/color.ts';
 import { concat, gatherChannels, permute, slice } from '../../ops/layout.ts';
 import { add, clamp, expand, scale } from '../../ops/elementwise.ts';
-import { gaussianBlur } from '../../ops/filter.ts';
+import { pilGaussianBlur } from '../../ops/filter.ts';
 import { matmul } from '../../ops/matmul.ts';
 import { mean } from '../../ops/reduce.ts';
 import { cpuUniform } from '../../ops/random.ts';
@@ -25,7 +25,7 @@ export interface ViewParams {
   /** Colour jitter ops in application order with their factors (hue: shift), or [] when jitter was not drawn. */
   jitter: Array<[JitterOp, number]>;
   grayscale: boolean;
-  /** Blur sigma, or 0 for no blur. */
+  /** PIL GaussianBlur radius (the official `sigma`), or 0 for no blur. */
   blur: number;
   flip: boolean;
 }
@@ -124,7 +124,7 @@ export function resizedCrop(x: Tensor, [top, left, h, w]: ViewParams['crop'], si
 /**
  * One augmented view per image of `images` [N, 3, S, S] in [0, 1] -> [N, 3, size, size]: RandomResizedCrop,
  * ColorJitter (brightness, contrast, saturation, hue in the drawn order), grayscale,
- * Gaussian blur, horizontal flip, in the official order. Runs without a gradient tape.
+ * PIL Gaussian blur, horizontal flip, in the official order. Runs without a gradient tape.
  */
 export function augmentViews(images: Tensor, params: readonly ViewParams[], size: number): Tensor {
   const [n, c, s] = images.shape as [number, number, number, number];
@@ -136,7 +136,7 @@ export function augmentViews(images: Tensor, params: readonly ViewParams[], size
       let x = resizedCrop(slice(images, 0, i, i + 1).reshape([3, s, s]), p.crop, size);
       for (const [op, f] of p.jitter) x = adjust(x, op, f);
       if (p.grayscale) x = expand(grayscale(x), [3, size, size]);
-      if (p.blur > 0) x = gaussianBlur(x, p.blur);
+      if (p.blur > 0) x = pilGaussianBlur(x, p.blur);
       if (p.flip) x = hflip(x);
       return x.reshape([1, 3, size, size]);
     });

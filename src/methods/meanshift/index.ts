@@ -6,6 +6,8 @@ import type { WeightsSource } from '../../backbones/weights.ts';
 import { knnSquaredDistance } from '../../ops/distance.ts';
 import { concat } from '../../ops/layout.ts';
 import { l2Normalize, mean, sum } from '../../ops/reduce.ts';
+import { backward } from '../../runtime/autograd.ts';
+import { DeviceLimitError } from '../../runtime/buffers.ts';
 import { SGD } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
@@ -18,7 +20,7 @@ import { checkRestorable } from '../checkpoint.ts';
 import { augmentViews, drawViews } from './augment.ts';
 import type { MeanShiftConfig } from './config.ts';
 import { features, loadMeanShiftNetwork } from './model.ts';
-import { meanShiftStep } from './train.ts';
+import { meanShiftLoss, meanShiftStep } from './train.ts';
 
 export { PAPER, QUICK, PRESETS, type MeanShiftConfig } from './config.ts';
 
@@ -74,21 +76,20 @@ export class MeanShift implements Detector {
     }
     const epochs = opts.length ?? config.epochs;
     const startEpoch = opts.start ?? 0;
-    if (!this.center || startEpoch === 0) {
-      // The official centre: mean of the normalised features before training, normalised only under --angular.
-      const before = await this.bankOf(train, opts, 'Mean-Shift centre');
-      this.center?.dispose();
-      this.center = rt.tidy(() => rt.noGrad(() => {
-        const c = mean(before, [0], true);
-        return config.angular ? l2Normalize(c, 1) : c;
-      }));
-      before.dispose();
-    }
-    const center = this.center;
-    const params = this.net.trainable();
-    const sgd = new SGD(params, { lr: config.lr, weightDecay: config.weight_decay });
+    const sgd = new SGD(this.net.trainable(), { lr: config.lr, weightDecay: config.weight_decay });
     let finalLoss = NaN;
     try {
+      if (!this.center || startEpoch === 0) {
+        // The official centre: mean of the normalised features before training, normalised only under --angular.
+        const before = await this.bankOf(train, opts, 'Mean-Shift centre');
+        this.center?.dispose();
+        this.center = rt.tidy(() => rt.noGrad(() => {
+          const c = mean(before, [0], true);
+          return config.angular ? l2Normalize(c, 1) : c;
+        }));
+        before.dispose();
+      }
+      const center = this.center;
       for (let epoch = startEpoch; epoch < epochs; epoch++) {
         let step = 0;
         let last: Tensor | null = null;
@@ -110,12 +111,62 @@ export class MeanShift implements Detector {
         opts.onProgress?.({ phase: 'train', done: epoch + 1, total: epochs, unit: 'epochs', loss: finalLoss });
         await opts.onCheckpoint?.(epoch + 1);
       }
+    } catch (e) {
+      // The centre's features and the training steps both take `batch_size` images; training needs the most.
+      if (e instanceof DeviceLimitError) throw this.batchTooLarge(e, Math.min(config.batch_size, train.count), sgd);
+      throw e;
     } finally {
       sgd.dispose();
     }
     this.bank?.dispose();
     this.bank = await this.bankOf(train, opts, 'Mean-Shift training features');
     return { length: epochs, unit: 'epochs', seconds: (performance.now() - started) / 1000, finalLoss };
+  }
+
+  /**
+   * The refusal of a training batch over a device limit, naming the largest batch that fits. NT-Xent couples every
+   * pair of rows in the batch, so splitting it into accumulated micro-batches would change the loss: the batch is
+   * refused instead. The largest batch is found by bisection with probe steps (forward, loss and backward of
+   * constant images, no update): exact whatever the network's largest buffer is, and only paid on this error path.
+   */
+  private batchTooLarge(e: DeviceLimitError, count: number, sgd: SGD): Error {
+    const { rt, config } = this;
+    const size = config.imagesize;
+    const fitsBatchOf = (n: number): boolean => {
+      try {
+        rt.tidy(() => {
+          const x = rt.tensor(new Float32Array(n * 3 * size * size).fill(0.5), [n, 3, size, size]);
+          const z = features(this.net, x);
+          const [, d] = z.shape as [number, number];
+          const center = this.center ?? rt.tensor(new Float32Array(d), [1, d]);
+          backward(meanShiftLoss(z, features(this.net, x), center, config.temperature, config.angular));
+        });
+        return true;
+      } catch (again) {
+        if (!(again instanceof DeviceLimitError)) throw again;
+        return false;
+      } finally {
+        sgd.zeroGrad();
+      }
+    };
+    let fits = 0;
+    if (fitsBatchOf(2)) {
+      let fails = count;
+      fits = 2;
+      while (fails - fits > 1) {
+        const mid = Math.floor((fits + fails) / 2);
+        if (fitsBatchOf(mid)) fits = mid;
+        else fails = mid;
+      }
+    }
+    const advice = fits >= 2
+      ? `the largest batch that fits is ${fits}: set --config '{"batch_size": ${fits}}'`
+      : `not even a batch of 2 fits at ${size} px: use a smaller imagesize`;
+    return new Error(
+      `texad: Mean-Shift training batch of ${count} images at ${size} px is over the device's ${e.limitName} ` +
+        `(${e.bytes} bytes > ${e.limit}); ${advice}. (NT-Xent couples every pair of the batch, so it is not split ` +
+        `into accumulated micro-batches.) Cause: ${e.message}`,
+    );
   }
 
   async predict(batch: ImageBatch): Promise<Prediction> {
