@@ -187,8 +187,8 @@ async function importNsfwjs(argv: string[]): Promise<number> {
   const spec = NSFWJS_MODELS[which];
   if (!spec) {
     throw new UsageError(
-      `--model ${which}: texad imports ${Object.keys(NSFWJS_MODELS).join(', ')} from nsfwjs (inception_v3 needs an ` +
-        'architecture texad does not build yet)',
+      `--model ${which}: texad imports ${Object.keys(NSFWJS_MODELS).join(' or ')} from nsfwjs (its other models are ` +
+        'graph models of architectures texad does not build)',
     );
   }
   const dir = stringFlag(args, 'out');
