@@ -133,7 +133,8 @@ describe('texad weights', () => {
     const reader = await SafetensorsReader.open(await fileSource(join(out, 'mobilenet_v2.safetensors')));
     try {
       expect(reader.metadata['texad.arch']).toBe('mobilenet_v2');
-      expect(reader.metadata['texad.origin']).toMatch(/^nsfwjs \d+\.\d+\.\d+ mobilenet_v2: ImageNet-initialised .* 8-bit/);
+      expect(reader.metadata['texad.origin']).toMatch(/^ImageNet-initialised Keras MobileNetV2 .*, 8-bit, from nsfwjs \d+\.\d+\.\d+$/);
+      expect(reader.metadata['texad.origin.detail']).toMatch(/^nsfwjs \d+\.\d+\.\d+ mobilenet_v2: ImageNet-initialised .* 8-bit/);
       expect(reader.tensors.get('block_14_expand/kernel')!.shape).toEqual([1, 1, 160, 960]);
       await expectSameAsModel(reader, `${NSFWJS}/mobilenet_v2/model.min.js`);
     } finally {
