@@ -1,21 +1,41 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadBackbone, memoryWeights, mobilenetTaps, type BackboneName } from '../src/backbones/index.ts';
+import { inceptionManifest, loadBackbone, memoryWeights, mobilenetTaps, type BackboneName } from '../src/backbones/index.ts';
+import { Rng } from '../src/data/random.ts';
 import { readTfjsModelFile } from '../src/io/tfjs.ts';
 import { assertClose, gpuRuntime } from './helpers/gpu.ts';
 
 interface ParityCase {
   name: string;
   arch: BackboneName;
-  model: string;
+  /** A TF.js model file holding the weights, or: */
+  model?: string;
+  /** weights drawn by Rng.derive(seed, name), uniform in ranges[name], as tools/tfjs-parity.mjs drew them. */
+  random?: { seed: number; ranges: Record<string, [number, number]> };
   size: number;
-  input: number[];
+  /** The 8-bit image, NHWC; fed as bytes / 255. */
+  bytes: number[];
   outputs: Record<string, { shape: number[]; data: number[] }>;
 }
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/tfjs/keras_parity.json', import.meta.url), 'utf8')) as {
   cases: ParityCase[];
 };
+
+/** The case's weights under their Keras names. */
+async function caseWeights(c: ParityCase): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  if (c.model) return (await readTfjsModelFile(c.model)).weights;
+  const { seed, ranges } = c.random!;
+  const shapes = new Map(inceptionManifest().params.map((p) => [p.key, p.shape]));
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, [lo, hi]] of Object.entries(ranges)) {
+    const shape = shapes.get(name);
+    if (!shape) throw new Error(`${c.name}: ${name} is not an inception_v3 tensor`);
+    const r = Rng.derive(seed, name);
+    out.set(name, { shape: [...shape], data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.range(lo, hi)) });
+  }
+  return out;
+}
 
 /** NHWC -> NCHW. */
 function toNchw(data: ArrayLike<number>, [n, h, w, c]: number[]): Float32Array {
@@ -30,12 +50,13 @@ describe('Keras backbones: parity with a TF.js forward pass (tools/tfjs-parity.m
   for (const c of fixture.cases) {
     it(`${c.name}: taps ${Object.keys(c.outputs).join(', ')} within 1e-3`, async () => {
       const rt = await gpuRuntime();
-      const { weights } = await readTfjsModelFile(c.model);
       const taps = Object.keys(c.outputs);
-      const bb = await loadBackbone(rt, c.arch, { weights: memoryWeights(c.model, weights), taps, normalize: false });
+      const weights = memoryWeights(c.model ?? c.name, await caseWeights(c));
+      const bb = await loadBackbone(rt, c.arch, { weights, taps, normalize: false });
       try {
         await rt.tidyAsync(async () => {
-          const images = rt.tensor(toNchw(c.input, [1, c.size, c.size, 3]), [1, 3, c.size, c.size]);
+          const pixels = Float32Array.from(c.bytes, (q) => q / 255);
+          const images = rt.tensor(toNchw(pixels, [1, c.size, c.size, 3]), [1, 3, c.size, c.size]);
           const out = bb.forward(images);
           for (const tap of taps) {
             const e = c.outputs[tap]!;

@@ -12,7 +12,9 @@ import { AbortError, imagesInMemory, type Detector, type ImageBatch, type Predic
 import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
 import { imagesOf } from '../src/methods/resources.ts';
 import { anomalyMap, imageScores } from '../src/methods/components/anomaly-map.ts';
-import { loadResources, planResources } from '../src/cli/resources.ts';
+import { loadResources, planResources, weightsOrigins } from '../src/cli/resources.ts';
+import { encodeSafetensors } from '../src/io/safetensors.ts';
+import { backbonesText, type MethodResults } from '../src/report/results.ts';
 import { main } from '../src/cli/main.ts';
 import { encodePng } from '../src/data/encode.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
@@ -240,6 +242,37 @@ describe('resource planning (texad run)', () => {
         'put them in a folder as <name>.safetensors and pass --weights-dir DIR');
     expect(() => imagesOf({}, 'penalty', { kind: 'images', name: 'imagenet', purpose: 'penalty images', howTo: 'see the README' }))
       .toThrow("resource 'penalty' (penalty images) is missing: see the README");
+  });
+
+  it("names each network and its weights' origin from the files' metadata, for results.json and the report", async () => {
+    const tensor = { shape: [1], data: new Float32Array(1) };
+    const odir = join(dir, 'origins');
+    await mkdir(join(odir, 'imagenet'), { recursive: true });
+    await writeFile(join(odir, 'imagenet', 'x.png'), encodePng(new Uint8Array(4 * 4 * 3), 4, 4, 3));
+    // As `texad weights import nsfwjs` writes it (texad.origin), and as tools/export-weights.py does (texad.source).
+    await writeFile(join(odir, 'pdn_small.safetensors'), encodeSafetensors({ w: tensor }, {
+      'texad.arch': 'mobilenet_v2', 'texad.origin': 'ImageNet-initialised Keras MobileNetV2, 8-bit, from nsfwjs 4.4.0',
+    }));
+    await writeFile(join(odir, 'wide_resnet50_2.safetensors'), encodeSafetensors({ w: tensor }, {
+      'texad.arch': 'wide_resnet50_2', 'texad.source': 'torchvision IMAGENET1K_V1 file wide_resnet50_2-95faca4d.pth',
+    }));
+    const origins = await weightsOrigins(twoNets, 'quick', {}, await planResources(twoNets, 'quick', {}, { weightsDir: odir }));
+    expect(origins).toEqual({
+      teacher: { arch: 'mobilenet_v2', origin: 'ImageNet-initialised Keras MobileNetV2, 8-bit, from nsfwjs 4.4.0' },
+      backbone: { arch: 'wide_resnet50_2', origin: 'from torchvision IMAGENET1K_V1 file wide_resnet50_2-95faca4d.pth' },
+    });
+    const column = (backbones?: MethodResults['backbones']): MethodResults =>
+      ({ method: 'twonets', preset: 'quick', weights: 'x', pixelMaps: true, config: {}, categories: [], ...(backbones ? { backbones } : {}) });
+    expect(backbonesText(column(origins))).toBe('teacher: mobilenet_v2, ImageNet-initialised Keras MobileNetV2, 8-bit, from nsfwjs 4.4.0; ' +
+      'backbone: wide_resnet50_2, from torchvision IMAGENET1K_V1 file wide_resnet50_2-95faca4d.pth');
+    // A file without either key is said to be of unknown origin, naming it; random weights are named as such.
+    await writeFile(join(odir, 'pdn_small.safetensors'), encodeSafetensors({ w: tensor }));
+    const bare = await weightsOrigins(twoNets, 'quick', {}, await planResources(twoNets, 'quick', {}, { weightsDir: odir }));
+    expect(bare['teacher']).toEqual({ arch: 'pdn_small', origin: `unknown (${join(odir, 'pdn_small.safetensors')} records no origin)` });
+    const random = await weightsOrigins(twoNets, 'quick', {}, await planResources(twoNets, 'quick', {}, { weights: 'random', weightsDir: odir }));
+    expect(random).toEqual({ teacher: { arch: 'pdn_small', origin: 'seeded random weights' }, backbone: { arch: 'wide_resnet50_2', origin: 'seeded random weights' } });
+    expect(backbonesText(column({}))).toBe('none');
+    expect(backbonesText(column())).toBe('not recorded');
   });
 
   it('texad run refuses, before any work, missing resources, a flag of the wrong training unit, unknown keys', async () => {

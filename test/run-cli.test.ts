@@ -73,7 +73,10 @@ describe('texad run', () => {
     const report = await readFile(join(straight, 'report.md'), 'utf8');
     expect(report).toContain('| **Pooled** |');
     // The report says which weights its figures come from, and that random ones say nothing about real data.
-    expect(report).toContain('| simplenet | quick | random (seeded) | yes |');
+    expect(report).toContain('| simplenet | quick | resnet18, seeded random weights | random (seeded) | yes |');
+    // Every paper table names its columns' networks and their weights' origin (tables get copied out alone).
+    expect(report.match(/^Columns: simplenet — resnet18, seeded random weights\.$/gm)).toHaveLength(5);
+    expect(a.methods[0]!.backbones).toEqual({ backbone: { arch: 'resnet18', origin: 'seeded random weights' } });
     expect(report).toContain('Columns with random weights');
     const maps = await readdir(join(straight, 'heatmaps', 'simplenet', 'metal'));
     expect(maps.filter((f) => f.endsWith('.png')).length).toBeGreaterThan(0);

@@ -113,15 +113,30 @@ describe('tfjs import: bad input is refused by name', () => {
   });
 });
 
+/**
+ * The imported file holds exactly the tensors of nsfwjs's model as the parity tests (test/keras-backbones.test.ts)
+ * read them, so their TF.js parity holds for what `weights import` writes.
+ */
+async function expectSameAsModel(reader: SafetensorsReader, model: string): Promise<void> {
+  const { weights } = await readTfjsModelFile(model);
+  expect([...reader.tensors.keys()].sort()).toEqual([...weights.keys()].sort());
+  for (const [k, w] of weights) {
+    const mine = await reader.read(k, w.shape);
+    expect(Buffer.from(mine.buffer, mine.byteOffset, mine.byteLength).equals(Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength)), k).toBe(true);
+  }
+}
+
 describe('texad weights', () => {
-  it('import nsfwjs writes mobilenet_v2.safetensors with its architecture and origin', async () => {
+  it('import nsfwjs writes mobilenet_v2.safetensors with its architecture and origin, the tensors TF.js parity was checked on', async () => {
     const out = mkdtempSync(join(tmpdir(), 'texad-nsfwjs-'));
     expect(await main(['weights', 'import', 'nsfwjs', '--out', out])).toBe(0);
     const reader = await SafetensorsReader.open(await fileSource(join(out, 'mobilenet_v2.safetensors')));
     try {
       expect(reader.metadata['texad.arch']).toBe('mobilenet_v2');
-      expect(reader.metadata['texad.origin']).toMatch(/^nsfwjs \d+\.\d+\.\d+ mobilenet_v2: ImageNet-initialised .* 8-bit/);
+      expect(reader.metadata['texad.origin']).toMatch(/^ImageNet-initialised Keras MobileNetV2 .*, 8-bit, from nsfwjs \d+\.\d+\.\d+$/);
+      expect(reader.metadata['texad.origin.detail']).toMatch(/^nsfwjs \d+\.\d+\.\d+ mobilenet_v2: ImageNet-initialised .* 8-bit/);
       expect(reader.tensors.get('block_14_expand/kernel')!.shape).toEqual([1, 1, 160, 960]);
+      await expectSameAsModel(reader, `${NSFWJS}/mobilenet_v2/model.min.js`);
     } finally {
       await reader.close();
     }
@@ -131,10 +146,14 @@ describe('texad weights', () => {
     const out = mkdtempSync(join(tmpdir(), 'texad-nsfwjs-'));
     expect(await main(['weights', 'import', 'nsfwjs', '--model', 'inception_v3', '--out', out])).toBe(0);
     const reader = await SafetensorsReader.open(await fileSource(join(out, 'inception_v3.safetensors')));
-    expect(reader.metadata['texad.arch']).toBe('inception_v3');
-    expect(reader.tensors.get('conv2d_94/kernel')!.shape).toEqual([1, 1, 2048, 192]);
-    expect(reader.tensors.has('batch_normalization_1/gamma')).toBe(false);
-    await reader.close();
+    try {
+      expect(reader.metadata['texad.arch']).toBe('inception_v3');
+      expect(reader.tensors.get('conv2d_94/kernel')!.shape).toEqual([1, 1, 2048, 192]);
+      expect(reader.tensors.has('batch_normalization_1/gamma')).toBe(false);
+      await expectSameAsModel(reader, `${NSFWJS}/inception_v3/model.min.js`);
+    } finally {
+      await reader.close();
+    }
   });
   it('convert refuses a model of no texad architecture unless --weights-only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'texad-conv-'));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Parity fixtures for MobileNetV2 (test/mobilenet.test.ts): TF.js itself (tfjs-layers on the tfjs-backend-cpu)
+// Parity fixtures for MobileNetV2 and InceptionV3 (test/keras-backbones.test.ts): TF.js itself (tfjs-layers on the tfjs-backend-cpu)
 // runs the forward passes texad must match. Dev tool, never imported by texad:
 //   node tools/tfjs-parity.mjs
 // 1. Random weights: a width-1.4 Keras MobileNetV2 built with tfjs-layers up to block_3, random weights (BatchNorm
@@ -8,7 +8,13 @@
 //    image computed from that very file (tfjs-core decodes it), so texad's import is checked end to end.
 // 2. nsfwjs's 8-bit MobileNetV2 (the installed devDependency, loaded through its own UMD bundles, not texad's
 //    parser), truncated to out_relu, on a 32x32 image.
-// Both write NHWC outputs of a few taps to test/fixtures/tfjs/keras_parity.json.
+// 3. nsfwjs's 8-bit InceptionV3 to mixed5 (its frozen ImageNet part), 75x75.
+// 4. InceptionV3 to mixed10 with random weights and BatchNorm statistics in nsfwjs's Keras topology (Keras's own
+//    graph, not one rebuilt here), 107x107 (the smallest input with 2x2 at mixed9/10, so their 'same' 1x3/3x1
+//    windows see padding). 22 M values would not be a small fixture, so the weights are not stored: each tensor is
+//    drawn from texad's CPU generator (Rng.derive(seed, name), src/data/random.ts, imported from dist/) uniformly
+//    in a range recorded per tensor in the fixture, and the test draws the same values.
+// All write NHWC outputs of a few taps to test/fixtures/tfjs/keras_parity.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -16,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { Rng } from '../dist/src/data/random.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -31,13 +38,16 @@ function rng(seed) {
   };
 }
 
-/** A smooth deterministic RGB image in [0, 1], NHWC, and its values row-major [h][w][c]. */
+/**
+ * A smooth deterministic 8-bit RGB image, NHWC, row-major [h][w][c]: its bytes (stored in the fixture, compactly)
+ * and the float32 values q / 255 both TF.js and the test feed.
+ */
 function image(size) {
-  const v = new Float32Array(size * size * 3);
+  const bytes = new Uint8Array(size * size * 3);
   for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) {
-    v[(y * size + x) * 3 + c] = 0.5 + 0.45 * Math.sin(0.7 * x + 1.3 * y + 2 * c) * Math.cos(0.31 * x * (c + 1) - 0.2 * y);
+    bytes[(y * size + x) * 3 + c] = Math.round(255 * (0.5 + 0.45 * Math.sin(0.7 * x + 1.3 * y + 2 * c) * Math.cos(0.31 * x * (c + 1) - 0.2 * y)));
   }
-  return v;
+  return { bytes: Array.from(bytes), pixels: Float32Array.from(bytes, (q) => q / 255) };
 }
 
 const makeDivisible = (v, d = 8) => {
@@ -145,15 +155,37 @@ function f16(v) {
   return sign | h;
 }
 
-/** Runs `model` (loaded by TF.js from topology + manifest + bytes) and returns the named taps, NHWC. */
+/**
+ * Runs `model` (loaded by TF.js from topology + manifest + bytes) and returns the named taps, NHWC, to 6 significant
+ * digits (5e-6 relative: far inside the tests' 1e-3, and a third smaller than full float32 precision).
+ */
 async function runTaps(topology, specs, data, size, taps, pixels) {
   const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: topology, weightSpecs: specs, weightData: data }), { strict: false });
   const sub = tfl.model({ inputs: model.inputs, outputs: taps.map((t) => model.getLayer(t).output) });
   const outs = sub.predict(tf.tensor4d(pixels, [1, size, size, 3]));
   const list = Array.isArray(outs) ? outs : [outs];
-  return Object.fromEntries(taps.map((t, i) => [t, { shape: list[i].shape, data: Array.from(list[i].dataSync(), (v) => Number(v.toPrecision(8))) }]));
+  return Object.fromEntries(taps.map((t, i) => [t, { shape: list[i].shape, data: Array.from(list[i].dataSync(), (v) => Number(v.toPrecision(6))) }]));
 }
 
+/** nsfwjs's model `folder`: its model.json (from the UMD bundle) and its weight bytes. */
+function nsfwjsModel(folder) {
+  const base = `node_modules/nsfwjs/dist/models/${folder}/`;
+  const json = require(join(root, base, 'model.min.js'));
+  const shards = json.weightsManifest[0].paths.map((p) => Buffer.from(require(join(root, base, `${p}.min.js`)), 'base64'));
+  return { path: `${base}model.min.js`, json, data: new Uint8Array(Buffer.concat(shards)).buffer };
+}
+
+/** A copy of `json`'s Keras topology cut after layer `last` (its only output), for a size x size input. */
+function truncated(json, last, size) {
+  const topo = JSON.parse(JSON.stringify(json.modelTopology));
+  const cfg = topo.model_config.config;
+  cfg.layers = cfg.layers.slice(0, cfg.layers.findIndex((l) => l.name === last) + 1);
+  cfg.layers[0].config.batch_input_shape = [null, size, size, 3];
+  cfg.output_layers = [[last, 0, 0]];
+  return topo;
+}
+
+const nsfwjsVersion = JSON.parse(readFileSync(join(root, 'node_modules/nsfwjs/package.json'), 'utf8')).version;
 const fixtures = { generator: 'tools/tfjs-parity.mjs', tfjs: tf.version_core, cases: [] };
 
 // 1. Random weights, width 1.4.
@@ -163,47 +195,59 @@ const fixtures = { generator: 'tools/tfjs-parity.mjs', tfjs: tf.version_core, ca
   const dir = join(root, 'test/fixtures/tfjs/mobilenet_v2_1.4_random');
   const { json, data } = writeRandomModel(model, dir);
   const taps = ['Conv1_relu', 'block_1_depthwise_relu', 'block_2_add', 'block_3_expand_relu'];
-  const pixels = image(size);
+  const { bytes, pixels } = image(size);
   const outputs = await runTaps(json.modelTopology, json.weightsManifest[0].weights, data, size, taps, pixels);
-  fixtures.cases.push({ name: 'random width 1.4', arch: 'mobilenet_v2_1.4', model: 'test/fixtures/tfjs/mobilenet_v2_1.4_random/model.json', size, scaling: 'none', input: Array.from(pixels), outputs });
+  fixtures.cases.push({ name: 'random width 1.4', arch: 'mobilenet_v2_1.4', model: 'test/fixtures/tfjs/mobilenet_v2_1.4_random/model.json', size, scaling: 'none', bytes, outputs });
 }
 
 // 2. nsfwjs's MobileNetV2 (8-bit), through nsfwjs's own bundles.
 {
   const size = 32;
-  const base = 'node_modules/nsfwjs/dist/models/mobilenet_v2/';
-  const json = require(join(root, base, 'model.min.js'));
-  const weightData = new Uint8Array(Buffer.from(require(join(root, base, 'group1-shard1of1.min.js')), 'base64')).buffer;
+  const { path, json, data } = nsfwjsModel('mobilenet_v2');
   const taps = ['block_6_expand_relu', 'block_13_expand_relu', 'out_relu'];
-  const topo = JSON.parse(JSON.stringify(json.modelTopology));
-  const cfg = topo.model_config.config;
-  const last = cfg.layers.findIndex((l) => l.name === 'out_relu');
-  cfg.layers = cfg.layers.slice(0, last + 1);
-  cfg.layers[0].config.batch_input_shape = [null, size, size, 3];
-  cfg.output_layers = [['out_relu', 0, 0]];
-  const pixels = image(size);
-  const outputs = await runTaps(topo, json.weightsManifest[0].weights, weightData, size, taps, pixels);
-  const version = JSON.parse(readFileSync(join(root, 'node_modules/nsfwjs/package.json'), 'utf8')).version;
-  fixtures.cases.push({ name: `nsfwjs ${version} mobilenet_v2 (8-bit)`, arch: 'mobilenet_v2', model: `${base}model.min.js`, size, scaling: 'none', input: Array.from(pixels), outputs });
+  const { bytes, pixels } = image(size);
+  const outputs = await runTaps(truncated(json, 'out_relu', size), json.weightsManifest[0].weights, data, size, taps, pixels);
+  fixtures.cases.push({ name: `nsfwjs ${nsfwjsVersion} mobilenet_v2 (8-bit)`, arch: 'mobilenet_v2', model: path, size, scaling: 'none', bytes, outputs });
 }
 
 // 3. nsfwjs's InceptionV3 (8-bit) to mixed5 (its frozen ImageNet part), 75 x 75 (Keras's minimum input).
 {
   const size = 75;
-  const base = 'node_modules/nsfwjs/dist/models/inception_v3/';
-  const json = require(join(root, base, 'model.min.js'));
-  const shards = json.weightsManifest[0].paths.map((p) => Buffer.from(require(join(root, base, `${p}.min.js`)), 'base64'));
-  const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
+  const { path, json, data } = nsfwjsModel('inception_v3');
   const taps = ['mixed2', 'mixed5'];
-  const topo = JSON.parse(JSON.stringify(json.modelTopology));
-  const cfg = topo.model_config.config;
-  cfg.layers = cfg.layers.slice(0, cfg.layers.findIndex((l) => l.name === 'mixed5') + 1);
-  cfg.layers[0].config.batch_input_shape = [null, size, size, 3];
-  cfg.output_layers = [['mixed5', 0, 0]];
-  const pixels = image(size);
-  const outputs = await runTaps(topo, json.weightsManifest[0].weights, weightData, size, taps, pixels);
-  const version = JSON.parse(readFileSync(join(root, 'node_modules/nsfwjs/package.json'), 'utf8')).version;
-  fixtures.cases.push({ name: `nsfwjs ${version} inception_v3 (8-bit)`, arch: 'inception_v3', model: `${base}model.min.js`, size, scaling: 'none', input: Array.from(pixels), outputs });
+  const { bytes, pixels } = image(size);
+  const outputs = await runTaps(truncated(json, 'mixed5', size), json.weightsManifest[0].weights, data, size, taps, pixels);
+  fixtures.cases.push({ name: `nsfwjs ${nsfwjsVersion} inception_v3 (8-bit)`, arch: 'inception_v3', model: path, size, scaling: 'none', bytes, outputs });
+}
+
+// 4. Random InceptionV3 to mixed10 in nsfwjs's topology; weights drawn from texad's Rng (see the header).
+{
+  const size = 107;
+  const seed = 20261203;
+  const topo = truncated(nsfwjsModel('inception_v3').json, 'mixed10', size);
+  const shell = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: topo }));
+  const ranges = {};
+  const specs = [];
+  const values = [];
+  for (const w of shell.weights) {
+    const name = w.originalName;
+    const kind = name.split('/').pop();
+    // Kernels: He-uniform, so activations neither vanish nor explode over the 20-odd convolutions to mixed10.
+    const bound = kind === 'kernel' ? Math.sqrt(6 / (w.shape[0] * w.shape[1] * w.shape[2])) : 0;
+    const range = { kernel: [-bound, bound], beta: [-0.1, 0.1], moving_mean: [-0.1, 0.1], moving_variance: [0.5, 1.5] }[kind];
+    if (!range) throw new Error(`tfjs-parity: no random range for ${name}`);
+    ranges[name] = range;
+    const r = Rng.derive(seed, name);
+    values.push(Float32Array.from({ length: w.shape.reduce((a, b) => a * b, 1) }, () => r.range(range[0], range[1])));
+    specs.push({ name, shape: w.shape, dtype: 'float32' });
+  }
+  shell.dispose();
+  const all = new Float32Array(values.reduce((a, v) => a + v.length, 0));
+  values.reduce((pos, v) => (all.set(v, pos), pos + v.length), 0);
+  const taps = ['mixed7', 'mixed10'];
+  const { bytes, pixels } = image(size);
+  const outputs = await runTaps(topo, specs, all.buffer, size, taps, pixels);
+  fixtures.cases.push({ name: 'random inception_v3 to mixed10', arch: 'inception_v3', random: { seed, ranges }, size, scaling: 'none', bytes, outputs });
 }
 
 writeFileSync(join(root, 'test/fixtures/tfjs/keras_parity.json'), JSON.stringify(fixtures));

@@ -6,8 +6,10 @@ import { join, resolve } from 'node:path';
 import { WEIGHTS_ENV, conventionalWeightsPath } from '../backbones/weights.ts';
 import { checkImageFile } from '../data/discover.ts';
 import { fileImages } from '../eval/evaluate.ts';
+import { SafetensorsReader, fileSource } from '../io/safetensors.ts';
 import type { RegisteredMethod } from '../methods/index.ts';
 import { weightsHowTo, type ResolvedResources } from '../methods/resources.ts';
+import type { WeightsOrigin } from '../report/results.ts';
 import { UsageError } from './args.ts';
 
 const IMAGE_FILE = /\.(png|jpe?g|bmp|tiff?)$/i;
@@ -115,6 +117,34 @@ export async function loadResources(method: RegisteredMethod, preset: string, ov
   const out: ResolvedResources = {};
   for (const [key, path] of Object.entries(plan.where)) {
     out[key] = specs[key]!.kind === 'weights' ? path : fileImages(await imageFiles(path));
+  }
+  return out;
+}
+
+/**
+ * Each planned weights resource's network and the origin of its weights, for results.json and the report: seeded
+ * random, or what the file's metadata says (`texad.origin` from `texad weights import`/TF.js conversion, else
+ * `texad.source` from tools/export-weights.py and `texad weights convert/fetch`). Reads only the files' headers.
+ */
+export async function weightsOrigins(method: RegisteredMethod, preset: string, overrides: Record<string, unknown>,
+  plan: ResourcePlan): Promise<Record<string, WeightsOrigin>> {
+  const specs = method.resources(preset, overrides);
+  const out: Record<string, WeightsOrigin> = {};
+  for (const [key, path] of Object.entries(plan.where)) {
+    const spec = specs[key]!;
+    if (spec.kind !== 'weights') continue;
+    if (path === 'random') {
+      out[key] = { arch: spec.name, origin: 'seeded random weights' };
+      continue;
+    }
+    const reader = await SafetensorsReader.open(await fileSource(path));
+    const meta = reader.metadata;
+    await reader.close();
+    const source = meta['texad.source'];
+    out[key] = {
+      arch: meta['texad.arch'] ?? spec.name,
+      origin: meta['texad.origin'] ?? (source ? `from ${source}` : `unknown (${path} records no origin)`),
+    };
   }
   return out;
 }

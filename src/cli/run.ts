@@ -14,7 +14,7 @@ import { methodConfigPath, parseShard, planUnits, shardUnits, slug, unitPaths, t
 import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.ts';
 import { METHODS, type RegisteredMethod } from '../methods/index.ts';
 import type { ResolvedResources } from '../methods/resources.ts';
-import { loadResources, planResources, type ResourcePlan } from './resources.ts';
+import { loadResources, planResources, weightsOrigins, type ResourcePlan } from './resources.ts';
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
@@ -305,7 +305,8 @@ export const command: Command = {
           return { method, category, trainImages: p.trainItems.length, testImages: p.testItems.length };
         }),
         methods: await Promise.all(methods.map(async (method) => ({
-          method, preset, weights: resourcesLabel(cfg.resources[method]!), pixelMaps: METHODS[method]!.pixelMaps,
+          method, preset, weights: resourcesLabel(cfg.resources[method]!),
+          backbones: await weightsOrigins(METHODS[method]!, preset, overrides[method]!, plans[method]!), pixelMaps: METHODS[method]!.pixelMaps,
           config: (await readJson<{ config: Record<string, unknown> }>(join(out, methodConfigPath(method))))?.config ?? null,
         }))),
         units,

@@ -108,7 +108,8 @@ async function fetchWeights(argv: string[]): Promise<number> {
   console.log(`downloading ${url}`);
   await download(url, pth, hash);
   try {
-    await convertFile(pth, arch, out, undefined, basename(file));
+    // Recorded as texad.source, which run reports name as the weights' origin.
+    await convertFile(pth, arch, out, undefined, typeof given === 'string' ? basename(file) : `torchvision IMAGENET1K_V1 file ${file}`);
   } finally {
     await rm(pth, { force: true });
   }
@@ -117,10 +118,12 @@ async function fetchWeights(argv: string[]): Promise<number> {
 }
 
 /** The nsfwjs models `weights import nsfwjs` knows, with what is known of their origin (README "Backbones"). */
-const NSFWJS_MODELS: Record<string, { folder: string; arch: string; origin: string }> = {
+/** nsfwjs's models texad imports: `short` goes into reports (texad.origin), `origin` is the full note. */
+const NSFWJS_MODELS: Record<string, { folder: string; arch: string; short: string; origin: string }> = {
   mobilenet_v2: {
     folder: 'mobilenet_v2',
     arch: 'mobilenet_v2',
+    short: 'ImageNet-initialised Keras MobileNetV2 (ImageNet weights up to block_10), 8-bit',
     origin:
       'ImageNet-initialised Keras MobileNetV2 (width 1.0) fine-tuned by nsfwjs (MIT) for 5-class image ' +
       'classification with the layers up to block_10 frozen, i.e. ImageNet weights there; stored by nsfwjs as ' +
@@ -129,6 +132,7 @@ const NSFWJS_MODELS: Record<string, { folder: string; arch: string; origin: stri
   inception_v3: {
     folder: 'inception_v3',
     arch: 'inception_v3',
+    short: 'ImageNet-initialised Keras InceptionV3 (ImageNet weights up to mixed5), 8-bit',
     origin:
       'ImageNet-initialised Keras InceptionV3 fine-tuned by nsfwjs (MIT) for 5-class image classification with ' +
       'the layers up to mixed5 frozen, i.e. ImageNet weights there; stored by nsfwjs as 8-bit per-tensor ' +
@@ -187,8 +191,8 @@ async function importNsfwjs(argv: string[]): Promise<number> {
   const spec = NSFWJS_MODELS[which];
   if (!spec) {
     throw new UsageError(
-      `--model ${which}: texad imports ${Object.keys(NSFWJS_MODELS).join(', ')} from nsfwjs (inception_v3 needs an ` +
-        'architecture texad does not build yet)',
+      `--model ${which}: texad imports ${Object.keys(NSFWJS_MODELS).join(' or ')} from nsfwjs (its other models are ` +
+        'graph models of architectures texad does not build)',
     );
   }
   const dir = stringFlag(args, 'out');
@@ -197,7 +201,8 @@ async function importNsfwjs(argv: string[]): Promise<number> {
   const model = join(pkg, 'dist', 'models', spec.folder, 'model.min.js');
   const { model: json, weights } = await readTfjsModelFile(model);
   const converted = convertTfjs(json, weights, model, { arch: spec.arch });
-  converted.metadata['texad.origin'] = `nsfwjs ${version} ${spec.folder}: ${spec.origin}`;
+  converted.metadata['texad.origin'] = `${spec.short}, from nsfwjs ${version}`;
+  converted.metadata['texad.origin.detail'] = `nsfwjs ${version} ${spec.folder}: ${spec.origin}`;
   converted.metadata['texad.input'] = 'pixels in [0, 1] (as nsfwjs feeds them); Keras ImageNet weights used [-1, 1]';
   writeConverted(join(dir, `${spec.arch}.safetensors`), converted);
   return 0;
@@ -235,7 +240,8 @@ convert  (TF.js) reads a model.json (or a UMD model.min.js as nsfwjs ships) and 
          --arch NAME: the architecture the weights must fit (default: detected from the weights' names and
          shapes); --weights-only: every weight without an architecture check (the only way for graph models).
 import   writes DIR/<model>.safetensors from the nsfwjs npm package (a texad devDependency; never needed at
-         run time), with its origin in the texad.origin metadata. Use it with TEXAD_WEIGHTS=DIR or
+         run time), with its origin in the texad.origin metadata (named in run reports and results.json) and
+         the full note in texad.origin.detail. Use it with TEXAD_WEIGHTS=DIR or
          --weights DIR/<model>.safetensors. See README "Backbones and weights" for what is known about these
          weights and their licence. --model: mobilenet_v2 (default) or inception_v3; --from DIR: the nsfwjs
          package folder (default: node_modules/nsfwjs above the current folder or texad).

@@ -1,5 +1,5 @@
 // report.md: the paper-layout tables of tables.ts, then each method's per-subclass breakdown, timings and heatmaps.
-import { meanStd, type RunResults } from './results.ts';
+import { backbonesText, meanStd, type RunResults } from './results.ts';
 import { cellText, paperTables, tableMarkdown, TABLE_METRICS } from './tables.ts';
 
 export interface ReportOptions {
@@ -29,11 +29,13 @@ export function reportMarkdown(r: RunResults, opts: ReportOptions = {}): string 
     ...(random ? ['', 'Columns with random weights: seeded random backbones, not ImageNet weights; these figures say nothing ' +
       'about what the method reaches on real data with pretrained weights.'] : []),
     '',
-    '| Column | Preset | Weights | Pixel maps |',
-    '| --- | --- | --- | --- |',
-    ...r.methods.map((m) => `| ${m.method} | ${m.preset} | ${m.weights === 'random' ? 'random (seeded)' : `\`${m.weights}\``} | ${m.pixelMaps ? 'yes' : 'no'} |`),
+    '| Column | Preset | Backbone, weights\' origin | Weights | Pixel maps |',
+    '| --- | --- | --- | --- | --- |',
+    ...r.methods.map((m) => `| ${m.method} | ${m.preset} | ${backbonesText(m)} | ${m.weights === 'random' ? 'random (seeded)' : `\`${m.weights}\``} | ${m.pixelMaps ? 'yes' : 'no'} |`),
   ];
-  for (const t of paperTables(r, { breakdown: opts.breakdown ?? false })) lines.push('', `## ${t.title}`, '', ...tableMarkdown(t, withStd));
+  // Each table names its columns' networks too: tables get copied out of the report one at a time.
+  const caption = `Columns: ${r.methods.map((m) => `${m.method} — ${backbonesText(m)}`).join('; ')}.`;
+  for (const t of paperTables(r, { breakdown: opts.breakdown ?? false })) lines.push('', `## ${t.title}`, '', ...tableMarkdown(t, withStd), '', caption);
   const first = r.methods[0]?.categories ?? [];
   lines.push('', '## Images', '', '| Category | Train | Test |', '| --- | ---: | ---: |',
     ...first.map((c) => `| ${c.category} | ${c.trainImages} | ${c.testImages} |`));

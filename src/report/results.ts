@@ -26,12 +26,29 @@ export interface CategoryResult {
   trainImages: number;
 }
 
+/** A network of a method's column and where its weights came from. */
+export interface WeightsOrigin {
+  /** The architecture (`resnet18`, `mobilenet_v2`, `pdn_small`): the file's `texad.arch`, else the method's choice. */
+  arch: string;
+  /**
+   * Where the values came from, in words: 'seeded random weights', a file's `texad.origin` ('ImageNet-initialised
+   * Keras MobileNetV2 ..., 8-bit, from nsfwjs 4.4.0'), its `texad.source` ('from torchvision IMAGENET1K_V1',
+   * 'from resnet18-f37072fd.pth'), or 'unknown (FILE records no origin)'.
+   */
+  origin: string;
+}
+
 /** One method's results: its column in the paper tables. */
 export interface MethodResults {
   method: string;
   preset: string;
   /** Backbone weights file, or 'random' (seeded initialisation). */
   weights: string;
+  /**
+   * Each weights resource of the method (`backbone`, `teacher`) by key: its network and the weights' origin. Empty
+   * for a method without pretrained networks; absent in results written before texad recorded it.
+   */
+  backbones?: Record<string, WeightsOrigin>;
   /** False for methods that give image scores only: their pixel metrics are null and shown as "–". */
   pixelMaps: boolean;
   /** The hyper-parameters as run, under the official names. */
@@ -67,6 +84,17 @@ export function runResults(meta: Omit<RunResults, 'schema' | 'methods' | 'method
     schema: 2, ...meta, methods,
     ...(only ? { method: only.method, preset: only.preset, config: only.config, categories: only.categories } : {}),
   };
+}
+
+/**
+ * A column's networks in words, for report legends: `resnet18, seeded random weights`; with several resources
+ * `teacher: pdn_small, ...; backbone: ...`; 'none' without networks; 'not recorded' for older results.
+ */
+export function backbonesText(m: MethodResults): string {
+  if (!m.backbones) return 'not recorded';
+  const entries = Object.entries(m.backbones);
+  if (entries.length === 0) return 'none';
+  return entries.map(([key, b]) => `${entries.length > 1 ? `${key}: ` : ''}${b.arch}, ${b.origin}`).join('; ');
 }
 
 /** Said wherever figures from random backbone weights are shown. */
