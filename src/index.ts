@@ -6,11 +6,11 @@ export {
   evaluate, trainingImages, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions, type MetricKey,
   type MetricSet,
 } from './eval/evaluate.ts';
-export { ColourHistogram, PatchStatsKnn, REFERENCE_DETECTORS, referenceFloor } from './eval/reference.ts';
+export { ColourHistogram, PatchStatsKnn, REFERENCE_DETECTORS, REFERENCE_SIZE, referenceFloor } from './eval/reference.ts';
 export { renderPanel, jet, type PanelInput } from './report/heatmap.ts';
 export {
   categoryResult, meanStd, parseSeedResult, PIXEL_METRIC_KEYS, resultsJson, runResults, seedResult,
-  type CategoryResult, type MethodResults, type RunResults, type SeedResult, type Summary,
+  type CategoryResult, type MethodResults, type ReferenceFloor, type RunResults, type SeedResult, type Summary,
 } from './report/results.ts';
 export { reportMarkdown, type ReportOptions } from './report/markdown.ts';
 export { paperTables, resultsCsv, tableMarkdown, TABLE_METRICS, type PaperTable, type TableRow } from './report/tables.ts';

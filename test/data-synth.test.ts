@@ -31,7 +31,7 @@ async function quiet(run: () => Promise<number>): Promise<{ code: number; out: s
 
 beforeAll(async () => {
   root = join(tempDir('synth'), 'tiny');
-  const { code } = await quiet(() => synth.run(['--out', root, '--preset', 'tiny', '--seed', '3']));
+  const { code } = await quiet(() => synth.run(['--out', root, '--preset', 'tiny', '--seed', '0']));
   expect(code).toBe(0);
   desc = await discoverDataset(root);
 }, 300_000);
@@ -55,16 +55,16 @@ describe('texad synth --preset tiny', () => {
       }
     }
     const manifest = JSON.parse(readFileSync(join(root, SYNTH_MANIFEST), 'utf8'));
-    expect(manifest).toMatchObject({ preset: 'tiny', seed: 3, images: 198, masks: 72 });
+    expect(manifest).toMatchObject({ preset: 'tiny', seed: 0, images: 198, masks: 72 });
   });
 
   it('is deterministic for a seed: re-rendering gives the bytes on disk, another seed does not', () => {
-    const items = planDataset(PRESETS.tiny, 3).filter((_, k) => k % 37 === 0);
+    const items = planDataset(PRESETS.tiny, 0).filter((_, k) => k % 37 === 0);
     for (const it of items) {
-      const s = renderSample(it, PRESETS.tiny, 3);
+      const s = renderSample(it, PRESETS.tiny, 0);
       const file = join(root, it.category, it.subclass, it.split, it.defect, `${String(it.index).padStart(3, '0')}.png`);
       expect(Buffer.from(encodePng(s.image.toRgb8(), 128, 128, 3)).equals(readFileSync(file))).toBe(true);
-      const other = renderSample(it, PRESETS.tiny, 4);
+      const other = renderSample(it, PRESETS.tiny, 1);
       expect(Buffer.from(other.image.toRgb8()).equals(Buffer.from(s.image.toRgb8()))).toBe(false);
     }
   });
@@ -193,15 +193,15 @@ describe('batch loading', () => {
 describe('tiny preset difficulty', () => {
   // The reference detectors (patch-statistics kNN, colour histogram) must stay near chance: if they separate good
   // from defective test images, the data measures colour and patch statistics, not anomaly detection (issue 15).
-  // The calibration target is 0.70 on every category (tools/calibrate-synth.ts, README "Datasets"); this one set
-  // gets a little headroom for the spread between generated sets. The old generator scored 0.86–0.93 here.
-  it('keeps both reference detectors at image AUROC ≤ 0.75 on every category', async () => {
+  // The default tiny set (synthetic seed 0, the one `npm run demo` uses) is held to the calibration target itself,
+  // 0.70 on every category (tools/calibrate-synth.ts, README "Datasets"). The old generator scored 0.86–0.93 here.
+  it('keeps both reference detectors at image AUROC ≤ 0.70 on every category of the default set', async () => {
     const results: Record<string, number> = {};
     for (const category of ['cloth', 'wafer', 'metal']) {
       const floor = await referenceFloor(textureAdProtocol(desc, category), PRESETS.tiny.size);
       for (const [name, m] of Object.entries(floor)) results[`${category}/${name}`] = m.imageAUROC;
     }
     expect(Object.keys(results)).toHaveLength(6);
-    for (const [key, a] of Object.entries(results)) expect(a, key).toBeLessThanOrEqual(0.75);
+    for (const [key, a] of Object.entries(results)) expect(a, key).toBeLessThanOrEqual(0.70);
   }, 600_000);
 });

@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
+import { discoverDataset } from '../src/data/discover.ts';
+import { textureAdProtocol } from '../src/data/protocol.ts';
 import { writeSynthDataset } from '../src/data/synth/write.ts';
 import { resolvePreset } from '../src/data/synth/generate.ts';
+import { REFERENCE_SIZE, referenceFloor } from '../src/eval/reference.ts';
 import type { RunResults } from '../src/report/results.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -78,6 +81,13 @@ describe('texad run', () => {
     expect(report.match(/^Columns: simplenet — resnet18, seeded random weights\.$/gm)).toHaveLength(5);
     expect(a.methods[0]!.backbones).toEqual({ backbone: { arch: 'resnet18', origin: 'seeded random weights' } });
     expect(report).toContain('Columns with random weights');
+    // The floor: the reference detectors fitted and evaluated on the same images, in report.md and results.json.
+    const floor = await referenceFloor(textureAdProtocol(await discoverDataset(data), 'metal'), REFERENCE_SIZE);
+    expect(a.referenceFloor).toEqual({ metal: floor });
+    const pct = (v: number) => (100 * v).toFixed(1);
+    expect(report).toContain('## Reference floor');
+    expect(report).toContain(`| metal | ${pct(floor['patch-knn']!.imageAUROC)} | ${pct(floor['patch-knn']!.pixelAUROC)} | ` +
+      `${pct(floor['colour-histogram']!.imageAUROC)} | ${pct(floor['colour-histogram']!.pixelAUROC)} |`);
     const maps = await readdir(join(straight, 'heatmaps', 'simplenet', 'metal'));
     expect(maps.filter((f) => f.endsWith('.png')).length).toBeGreaterThan(0);
 
@@ -89,6 +99,7 @@ describe('texad run', () => {
     expect(existsSync(join(resumed, 'results.json'))).toBe(false);
     expect(await main(args(resumed))).toBe(0);
     expect(numbers(await results(resumed))).toEqual(numbers(a));
+    expect((await results(resumed)).referenceFloor).toEqual(a.referenceFloor);
 
     // A finished run re-run: nothing is recomputed and the numbers stay.
     expect(await main(args(straight))).toBe(0);

@@ -87,7 +87,7 @@ describe('paper tables', () => {
     categories: [categoryResult('cloth', [seed(0, cloth[0], 0.5), seed(1, cloth[1], 0.5)], 4, 4),
       categoryResult('metal', [seed(0, metal[0], 0.7), seed(1, metal[1], 0.7)], 4, 4)],
   });
-  const run = runResults({ texad: VERSION, adapter: 'x', runtime: 'node', date: '', dataset: { root: '', layout: '', protocol: 'texture-ad' } },
+  const run = runResults({ texad: VERSION, adapter: 'x', runtime: 'node', date: '', dataset: { root: '', layout: '', protocol: 'texture-ad' }, referenceFloor: {} },
     [method('one', true, [0.8, 0.9], [0.6, 0.6]), method('two', false, [0.85, 0.85], [0.6, 0.6])]);
 
   it('puts mean ± std over seeds in each cell, ties bold, – without maps, and a Mean row (± std over seeds)', () => {
@@ -129,12 +129,17 @@ describe('texad run --method all, --shard and texad merge', () => {
     expect(simplenet!.categories[0]!.summary.pixelAUROC.mean).toBeGreaterThan(0);
     expect(imagemean!.categories[0]!.seeds[1]!.metrics.pixelAUROC).toBeNaN();
     expect(imagemean!.categories[0]!.summary.imageAUROC.mean).toBeGreaterThanOrEqual(0);
+    // A run of several methods carries the reference detectors' floor too, once per category.
+    expect(Object.keys(a.referenceFloor)).toEqual(['metal']);
+    expect(Object.keys(a.referenceFloor['metal']!)).toEqual(['patch-knn', 'colour-histogram']);
+    for (const m of Object.values(a.referenceFloor['metal']!)) expect(m.imageAUROC).toBeGreaterThan(0);
 
     const report = await readFile(join(full, 'report.md'), 'utf8');
     for (const t of ['I-AUROC', 'P-AUROC', 'AUPRO', 'I-F1max', 'P-F1max']) expect(report).toContain(`\n## ${t}\n`);
     expect(report).toContain('| Category | simplenet | imagemean |');
     expect(report).toMatch(/\| simplenet \| quick \| random \(seeded\) \| yes \|/);
     const pAuroc = report.slice(report.indexOf('## P-AUROC'), report.indexOf('## AUPRO'));
+    expect(report).toMatch(/## Reference floor\n[^#]*\| metal \| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|/);
     expect(pAuroc).toMatch(/\| metal \| \d+\.\d ± \d+\.\d \| – \|/); // one defined cell: nothing to compare, no bold
     const iAuroc = report.slice(report.indexOf('## I-AUROC'), report.indexOf('## P-AUROC'));
     const row = iAuroc.split('\n').find((l) => l.startsWith('| metal |'))!;
@@ -158,6 +163,7 @@ describe('texad run --method all, --shard and texad merge', () => {
     expect(merging, merging.err).toEqual({ code: 0, err: '' });
     const b = await json<RunResults>(join(merged, 'results.json'));
     expect(numbers(b)).toEqual(numbers(a));
+    expect(b.referenceFloor).toEqual(a.referenceFloor); // the floor survives the merge
     expect(await readFile(join(merged, 'results.csv'), 'utf8')).toBe(await readFile(join(full, 'results.csv'), 'utf8'));
     expect(await reportTables(merged)).toBe(await reportTables(full));
     expect(existsSync(join(merged, 'heatmaps', 'simplenet', 'metal'))).toBe(true);
@@ -172,6 +178,12 @@ describe('texad run --method all, --shard and texad merge', () => {
     const unfinished = await stderrOf(['merge', refused, shards[0]!, shards[1]!, join(work, 'nowhere')]);
     expect(unfinished.err).toContain(`${join(work, 'nowhere')}: no shard.json`);
     expect(existsSync(refused)).toBe(false);
+
+    // Shards whose floors differ did not read the same images: refused, naming both.
+    const s2 = await json<ShardManifest>(join(shards[2]!, 'shard.json'));
+    const moved = structuredClone(s2);
+    moved.referenceFloor['metal']!['patch-knn']!.imageAUROC += 0.01;
+    expect(() => mergeShards([{ from: 'A', manifest: s0 }, { from: 'B', manifest: moved }])).toThrow(/reference floor of metal differs between A and B/);
 
     // Another configuration or texad version: the difference named.
     const other: ShardManifest = { ...s0, texad: '9.9.9', config: { ...s0.config, seeds: 3 } };

@@ -27,7 +27,7 @@ describe('SimpleNet training features', () => {
     const rt = await gpuRuntime();
     const det = await SimpleNet.create(rt, { preset: 'quick', config, ...(featureCacheBytes ? { featureCacheBytes } : {}) });
     try {
-      await det.fit(imagesInMemory(set.train, 64), { epochs: 2 });
+      await det.fit(imagesInMemory(set.train, 64), { length: 2 });
       const noise = Number((await det.state()).training['noise_std_effective']);
       return { noise, scores: Array.from((await det.predict(test)).scores) };
     } finally {

@@ -9,7 +9,7 @@
 //   npx deno run -A tools/tune.ts --method simplenet --data ~/tuning-set --eval-data ~/texture-ad
 // --set takes `key=JSON` pairs joined by ';' (repeat --set for more configurations; keys are checked against the
 // method's configuration); --seeds N runs method seeds 0..N-1; --category NAME limits the categories; --eval-at
-// evaluates one fit after several epoch counts; --verbose adds per-subclass metrics.
+// evaluates one fit after several training lengths (in the method's unit: epochs or iterations); --verbose adds per-subclass metrics.
 import process from 'node:process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,31 +91,31 @@ try {
     if (selected.length === 0) throw new Error(`${name} has no category '${category}'`);
     sources.push({ name, protocols: selected });
   }
-  const probe = await createDetector(rt, method, { preset, seed: 0, weights: 'random' });
+  const probe = await createDetector(rt, method, { preset, seed: 0 });
   const known = (await probe.state()).config;
   probe.dispose();
 
   console.log(`adapter: ${rt.gpu.describe()}; ${method} (${preset}), random weights; tuning data: ${sources.map((s) => s.name).join(', ')}`);
-  console.log('config | data | category | seed | epochs | I-AUROC | P-AUROC | AUPRO | loss | fit s | predict s');
+  console.log('config | data | category | seed | length | I-AUROC | P-AUROC | AUPRO | loss | fit s | predict s');
   const byConfig = new Map<string, number[]>();
   for (const spec of sets) {
     const overrides = overridesOf(spec, known);
     for (const source of sources) {
       for (const protocol of source.protocols) {
         for (let seed = 0; seed < seeds; seed++) {
-          const detector = await createDetector(rt, method, { preset, seed, config: overrides, weights: 'random' });
+          const detector = await createDetector(rt, method, { preset, seed, config: overrides });
           try {
             const train = trainingImages(protocol);
             let done = 0;
             let fitSeconds = 0;
             for (const upTo of evalAt.length > 0 ? evalAt : [undefined]) {
               const start = performance.now();
-              const report = await detector.fit(train, { startEpoch: done, ...(upTo !== undefined ? { epochs: upTo } : {}) });
+              const report = await detector.fit(train, { start: done, ...(upTo !== undefined ? { length: upTo } : {}) });
               fitSeconds += (performance.now() - start) / 1000;
-              done = report.epochs;
+              done = report.length;
               const ev = await evaluate(protocol, detector, detector.resize, detector.inputSize, { batchSize: 8 });
               const m = ev.metrics;
-              const key = `${spec || `(${preset})`} @ ${done} epochs`;
+              const key = `${spec || `(${preset})`} @ ${done} ${detector.trainingUnit}`;
               byConfig.set(key, [...(byConfig.get(key) ?? []), m.imageAUROC]);
               console.log([spec || `(${preset})`, source.name, protocol.category, seed, done, pct(m.imageAUROC), pct(m.pixelAUROC),
                 pct(m.aupro), report.finalLoss.toFixed(3), fitSeconds.toFixed(1), ev.seconds.predict.toFixed(1)].join(' | '));

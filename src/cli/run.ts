@@ -9,7 +9,8 @@ import { discoverDataset } from '../data/discover.ts';
 import { DEFAULT_VALIDATION_FRACTION, protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
 import { resolvePreset } from '../data/synth/generate.ts';
 import { SYNTH_MANIFEST, writeSynthDataset } from '../data/synth/write.ts';
-import { evaluate, trainingImages, validationImages } from '../eval/evaluate.ts';
+import { evaluate, trainingImages, validationImages, type MetricSet } from '../eval/evaluate.ts';
+import { REFERENCE_SIZE, referenceFloor } from '../eval/reference.ts';
 import { methodConfigPath, parseShard, planUnits, shardUnits, slug, unitPaths, type Shard, type Unit } from '../eval/units.ts';
 import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.ts';
 import { METHODS, type RegisteredMethod } from '../methods/index.ts';
@@ -18,7 +19,9 @@ import { loadResources, planResources, weightsOrigins, type ResourcePlan } from 
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
-import { parseSeedResult, RANDOM_WEIGHTS_NOTE, resultsJson, seedResult, type RunResults, type SeedResult } from '../report/results.ts';
+import {
+  parseSeedResult, RANDOM_WEIGHTS_NOTE, resultsJson, reviveResultNaN, seedResult, type ReferenceFloor, type RunResults, type SeedResult,
+} from '../report/results.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { VERSION } from '../generated/meta.ts';
 
@@ -282,6 +285,25 @@ export const command: Command = {
       const mine = shardUnits(plan, shard);
       if (shard) progress.log(`shard ${shard.index}/${shard.count}: ${mine.length} of ${plan.length} units`);
 
+      // The floor: the reference detectors on the same data (all training images, no validation split), for each
+      // category this shard runs; `texad merge` joins the shards' categories.
+      const floor: ReferenceFloor = {};
+      const plain = protocolsOf(false);
+      for (const category of new Set(mine.map((u) => u.category))) {
+        const path = join(out, 'partial', 'reference', `${slug(category)}.json`);
+        const saved = await readFile(path, 'utf8').then((t) => JSON.parse(t, reviveResultNaN) as Record<string, MetricSet>, () => undefined);
+        if (saved) {
+          floor[category] = saved;
+          continue;
+        }
+        progress.update(`reference floor ${category}`, 0, 1);
+        floor[category] = await referenceFloor(plain.get(category)!, REFERENCE_SIZE);
+        await mkdir(dirname(path), { recursive: true });
+        await writeAtomic(path, JSON.stringify(floor[category]));
+        progress.log(`reference floor ${category}: ${Object.entries(floor[category]!)
+          .map(([name, m]) => `${name} I-AUROC ${(100 * m.imageAUROC).toFixed(1)}`).join(', ')}`);
+      }
+
       const units: UnitResult[] = [];
       for (const unit of mine) {
         const paths = unitPaths(unit);
@@ -309,6 +331,7 @@ export const command: Command = {
           backbones: await weightsOrigins(METHODS[method]!, preset, overrides[method]!, plans[method]!), pixelMaps: METHODS[method]!.pixelMaps,
           config: (await readJson<{ config: Record<string, unknown> }>(join(out, methodConfigPath(method))))?.config ?? null,
         }))),
+        referenceFloor: floor,
         units,
       };
       await writeAtomic(join(out, 'shard.json'), JSON.stringify(manifest, null, 1) + '\n');
@@ -414,14 +437,17 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
   }
 }
 
-/** The I-AUROC table on the terminal; report.md has every metric. */
+/** The I-AUROC table on the terminal, the reference detectors' floor in the last columns; report.md has every metric. */
 function printSummary(run: RunResults): void {
-  const w = Math.max(7, ...run.methods.map((m) => m.method.length));
-  const fmt = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1)).padStart(w);
-  console.log(`\n${'I-AUROC (%)'.padEnd(20)}  ${run.methods.map((m) => m.method.padStart(w)).join('  ')}`);
+  const floorNames = [...new Set(Object.values(run.referenceFloor).flatMap((f) => Object.keys(f)))];
+  const names = [...run.methods.map((m) => m.method), ...floorNames.map((n) => `floor:${n}`)];
+  const fmt = (v: number, k: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1)).padStart(Math.max(5, names[k]!.length));
+  console.log(`\n${'I-AUROC (%)'.padEnd(20)}  ${names.map((n) => n.padStart(5)).join('  ')}`);
   for (const c of run.methods[0]?.categories ?? []) {
-    const cells = run.methods.map((m) => fmt(m.categories.find((x) => x.category === c.category)?.summary.imageAUROC.mean ?? NaN));
-    console.log(`${c.category.padEnd(20)}  ${cells.join('  ')}`);
+    const values = [...run.methods.map((m) => m.categories.find((x) => x.category === c.category)?.summary.imageAUROC.mean ?? NaN),
+      ...floorNames.map((n) => run.referenceFloor[c.category]?.[n]?.imageAUROC ?? NaN)];
+    console.log(`${c.category.padEnd(20)}  ${values.map(fmt).join('  ')}`);
   }
+  if (floorNames.length > 0) console.log('floor: trivial reference detectors on the same data; a method below them has not shown it detects anomalies');
   if (run.methods.some((m) => m.weights.includes('random'))) console.log(RANDOM_WEIGHTS_NOTE);
 }

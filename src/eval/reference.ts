@@ -253,6 +253,13 @@ export class ColourHistogram implements Detector {
   }
 }
 
+/**
+ * The side, in pixels, that `texad run` resizes every image to (squared) for the reference floor: the tiny
+ * synthetic preset's own size, so a tiny run's floor equals the calibration table's, and enough for trivial
+ * statistics on larger images at a cost that stays small next to any method.
+ */
+export const REFERENCE_SIZE = 128;
+
 /** The reference detectors by name, each built for square inputs of `size` pixels. */
 export const REFERENCE_DETECTORS: Record<string, (size: number) => Detector> = {
   'patch-knn': (size) => new PatchStatsKnn(size),

@@ -36,6 +36,7 @@ export function reportMarkdown(r: RunResults, opts: ReportOptions = {}): string 
   // Each table names its columns' networks too: tables get copied out of the report one at a time.
   const caption = `Columns: ${r.methods.map((m) => `${m.method} — ${backbonesText(m)}`).join('; ')}.`;
   for (const t of paperTables(r, { breakdown: opts.breakdown ?? false })) lines.push('', `## ${t.title}`, '', ...tableMarkdown(t, withStd), '', caption);
+  lines.push(...floorMarkdown(r));
   const first = r.methods[0]?.categories ?? [];
   lines.push('', '## Images', '', '| Category | Train | Test |', '| --- | ---: | ---: |',
     ...first.map((c) => `| ${c.category} | ${c.trainImages} | ${c.testImages} |`));
@@ -56,4 +57,19 @@ export function reportMarkdown(r: RunResults, opts: ReportOptions = {}): string 
   }
   lines.push('', 'n/a: undefined for that subset (e.g. a subclass with no defective test image: AUROC needs both classes).', '');
   return lines.join('\n');
+}
+
+/** The reference detectors' figures per category: the floor the tables above are read against. */
+function floorMarkdown(r: RunResults): string[] {
+  const names = [...new Set(Object.values(r.referenceFloor).flatMap((f) => Object.keys(f)))];
+  if (names.length === 0) return [];
+  const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+  return ['', '## Reference floor', '',
+    'Two trivial detectors (src/eval/reference.ts: nearest-neighbour distance of 6×6 patch statistics, and the ' +
+      'distance of joint RGB histograms) fitted and evaluated on the same images, resized to a square. A method ' +
+      'that does not clear them has not shown that it detects anomalies on this data.', '',
+    `| Category | ${names.map((n) => `${n} I-AUROC | ${n} P-AUROC`).join(' | ')} |`,
+    `| --- | ${names.map(() => '---: | ---:').join(' | ')} |`,
+    ...Object.entries(r.referenceFloor).map(([category, f]) =>
+      `| ${category} | ${names.map((n) => `${pct(f[n]?.imageAUROC)} | ${pct(f[n]?.pixelAUROC)}`).join(' | ')} |`)];
 }

@@ -3,7 +3,7 @@
 // merge` checks that a set of shard.json files belong to one run and cover its plan exactly once, then assembles
 // the same results.json from their union. Both go through assembleRun, so the numbers are the same.
 import { coverage, unitKey, type Shard, type Unit } from '../eval/units.ts';
-import { categoryResult, runResults, type MethodResults, type RunResults, type SeedResult } from './results.ts';
+import { categoryResult, runResults, type MethodResults, type ReferenceFloor, type RunResults, type SeedResult } from './results.ts';
 
 export interface UnitResult extends Unit {
   result: SeedResult;
@@ -25,6 +25,8 @@ export interface ShardManifest {
   categories: Array<{ method: string; category: string; trainImages: number; testImages: number }>;
   /** One entry per method of the run; `config` (hyper-parameters as run) is null if this shard ran none of its units. */
   methods: Array<Omit<MethodResults, 'categories' | 'config'> & { config: Record<string, unknown> | null }>;
+  /** The reference detectors on the categories this shard ran units of (all of them once merged). */
+  referenceFloor: ReferenceFloor;
   units: UnitResult[];
 }
 
@@ -37,7 +39,11 @@ export function assembleRun(m: ShardManifest, units: readonly UnitResult[], date
       units.filter((u) => u.method === method.method && u.category === c.category).sort((a, b) => a.seed - b.seed).map((u) => u.result),
       c.trainImages, c.testImages)),
   }));
-  return runResults({ texad: m.texad, adapter: m.adapter, runtime: m.runtime, date, dataset: m.dataset }, methods);
+  const categories = [...new Set(m.plan.map((u) => u.category))];
+  const missing = categories.filter((c) => !m.referenceFloor[c]);
+  if (missing.length > 0) throw new Error(`texad: no reference floor for ${missing.join(', ')} in the run's shard.json; re-run those categories`);
+  const referenceFloor = Object.fromEntries(categories.map((c) => [c, m.referenceFloor[c]!]));
+  return runResults({ texad: m.texad, adapter: m.adapter, runtime: m.runtime, date, dataset: m.dataset, referenceFloor }, methods);
 }
 
 /** Thrown when shards cannot be merged; `problems` lists every reason. */
@@ -86,7 +92,21 @@ export function mergeShards(shards: ReadonlyArray<{ from: string; manifest: Shar
     problems.push(`unit ${key} is in more than one shard: ${where.join(', ')}`);
   }
   if (missing.length > 0) problems.push(`missing units (no shard ran them): ${missing.join(', ')}`);
+  // Each shard measured the floor of the categories it ran; the detectors are deterministic, so equal data gives
+  // equal figures, and a difference means the shards did not read the same images.
+  const referenceFloor: ReferenceFloor = {};
+  const floorFrom: Record<string, string> = {};
+  for (const { from, manifest } of shards) {
+    for (const [category, floor] of Object.entries(manifest.referenceFloor ?? {})) {
+      if (!referenceFloor[category]) {
+        referenceFloor[category] = floor;
+        floorFrom[category] = from;
+      } else if (show(referenceFloor[category]) !== show(floor)) {
+        problems.push(`reference floor of ${category} differs between ${floorFrom[category]} and ${from} (not the same images?)`);
+      }
+    }
+  }
   if (problems.length > 0) throw new MergeError(problems);
   const joined = (pick: (m: ShardManifest) => string) => [...new Set(shards.map((s) => pick(s.manifest)))].join('; ');
-  return { ...base, shard: null, methods, adapter: joined((m) => m.adapter), runtime: joined((m) => m.runtime), units };
+  return { ...base, shard: null, methods, adapter: joined((m) => m.adapter), runtime: joined((m) => m.runtime), referenceFloor, units };
 }

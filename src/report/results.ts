@@ -38,6 +38,9 @@ export interface WeightsOrigin {
   origin: string;
 }
 
+/** Per category, per reference detector, its metrics on the run's data. */
+export type ReferenceFloor = Record<string, Record<string, MetricSet>>;
+
 /** One method's results: its column in the paper tables. */
 export interface MethodResults {
   method: string;
@@ -70,6 +73,11 @@ export interface RunResults {
   date: string;
   dataset: { root: string; layout: string; protocol: string; synthetic?: { preset: string; seed: number } };
   methods: MethodResults[];
+  /**
+   * Per category, the reference detectors (src/eval/reference.ts: trivial patch-statistics and colour-histogram
+   * detectors) fitted and evaluated on the same data: the floor the methods' figures are read against.
+   */
+  referenceFloor: ReferenceFloor;
   method?: string;
   preset?: string;
   config?: Record<string, unknown>;

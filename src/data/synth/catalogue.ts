@@ -160,8 +160,11 @@ export interface Preset {
   /** Defect area as a fraction of the image: log-uniform, so most defects are small (paper's Figure 3). */
   area: readonly [number, number];
   minContrast: number;
-  /** Range of the factor a defect's change is scaled by (log-uniform): faint defects next to obvious ones. */
-  strength: readonly [number, number];
+  /**
+   * Per category, the range of the factor a defect's change is scaled by (log-uniform): faint defects next to
+   * obvious ones.
+   */
+  strength: Record<SynthCategory, readonly [number, number]>;
   /** 0 … 1: how far test optics and test-only product variants depart from train. */
   shift: number;
 }
@@ -176,7 +179,8 @@ export const PRESETS: Record<Preset['name'], Preset> = {
       cloth: { train: 8, testGood: 6, testDefective: 8 }, wafer: { train: 8, testGood: 6, testDefective: 8 },
       metal: { train: 8, testGood: 6, testDefective: 8 },
     },
-    area: [0.002, 0.03], minContrast: 0.12, strength: [0.25, 1], shift: 1,
+    area: [0.002, 0.03], minContrast: 0.12, shift: 1,
+    strength: { cloth: [0.25, 1], wafer: [0.2, 0.6], metal: [0.25, 1] },
   },
   small: {
     name: 'small', size: 256, subclasses: { cloth: 5, wafer: 4, metal: 4 },
@@ -184,7 +188,8 @@ export const PRESETS: Record<Preset['name'], Preset> = {
       cloth: { train: 16, testGood: 6, testDefective: 10 }, wafer: { train: 16, testGood: 6, testDefective: 10 },
       metal: { train: 16, testGood: 6, testDefective: 10 },
     },
-    area: [0.0008, 0.02], minContrast: 0.08, strength: [0.2, 1], shift: 1,
+    area: [0.0008, 0.02], minContrast: 0.08, shift: 1,
+    strength: { cloth: [0.2, 1], wafer: [0.2, 1], metal: [0.2, 1] },
   },
   // Texture-AD's structure: all 39 subclasses, a tenth of the paper's per-category image counts, at 512 px.
   full: {
@@ -193,6 +198,7 @@ export const PRESETS: Record<Preset['name'], Preset> = {
       cloth: { train: 30, testGood: 5, testDefective: 7 }, wafer: { train: 75, testGood: 12, testDefective: 19 },
       metal: { train: 139, testGood: 32, testDefective: 49 },
     },
-    area: [0.0005, 0.02], minContrast: 0.06, strength: [0.2, 1], shift: 1,
+    area: [0.0005, 0.02], minContrast: 0.06, shift: 1,
+    strength: { cloth: [0.2, 1], wafer: [0.2, 1], metal: [0.2, 1] },
   },
 };

@@ -93,7 +93,7 @@ export function renderSample(item: SynthItem, preset: Preset, seed: number): Syn
   const sample: SynthSample = { item, image };
   if (item.defect !== 'good') {
     const d = applyDefect(image, item.defect, rng, { area: preset.area, minContrast: preset.minContrast,
-      strength: preset.strength });
+      strength: preset.strength[item.category] });
     sample.mask = d.mask;
     sample.defectArea = d.area;
   }
