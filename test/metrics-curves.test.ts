@@ -3,18 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Rng } from '../src/data/random.ts';
 import { readNpy } from '../src/io/npy.ts';
 import { createImageMetrics, createPixelMetrics, curveArea, deserializeMetrics, type Curve, type PixelMetrics } from '../src/metrics/index.ts';
 
+/** Seeded uniform numbers in [0, 1) (texad's own generator). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** ROC by definition: one vertex per distinct score, descending, after all scores >= it are called anomalous. */

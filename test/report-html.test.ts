@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Rng } from '../src/data/random.ts';
 import { CURVE_TOLERANCE, METRIC_KEYS, type MetricSet } from '../src/eval/evaluate.ts';
 import { unitPaths } from '../src/eval/units.ts';
 import { createImageMetrics, createPixelMetrics } from '../src/metrics/index.ts';
@@ -17,15 +18,10 @@ import { categoryResult, runResults, type MethodResults, type SeedResult } from 
 import { checkReport } from '../tools/report-check.mjs';
 import { CHROMIUM } from '../tools/smoke/chromium.mjs';
 
+/** Seeded uniform numbers in [0, 1) (texad's own generator). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const SIZE = 8;

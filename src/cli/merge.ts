@@ -18,7 +18,7 @@ configurations or texad versions, a shard has not finished, or units are duplica
   --breakdown   add a row per subclass under each category in the report's tables and results.csv`;
 
 export const command: Command = {
-  summary: 'combine the shard folders of a sharded run into one results.json, report.md and results.csv',
+  summary: 'combine the shard folders of a sharded run into one results.json, report.md, report.html and results.csv',
   help: HELP,
   async run(argv) {
     const args = parseArgs(argv);
