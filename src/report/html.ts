@@ -29,7 +29,7 @@ const px = (v: number): string => (Math.round(v * 10) / 10).toString();
 // Plot geometry, in SVG user units.
 const W = 260;
 const H = 220;
-const M = { left: 38, right: 8, top: 8, bottom: 32 };
+const M = { left: 38, right: 16, top: 8, bottom: 32 };
 
 function axes(xMax: number, xLabel: string, yLabel: string, xTicks: number[], yTicks: number[], yMax = 1): string {
   const iw = W - M.left - M.right;
@@ -70,11 +70,17 @@ function curvePlot(title: string, series: Series[], kind: 'roc' | 'pro', metricL
   const xMax = kind === 'pro' ? 0.3 : 1;
   const ticks = kind === 'pro' ? [0, 0.1, 0.2, 0.3] : [0, 0.25, 0.5, 0.75, 1];
   const body = series.length === 0
-    ? `<text x="${W / 2}" y="${H / 2}" class="empty" text-anchor="middle">not defined for this data</text>`
+    ? `<text x="${W / 2}" y="${H / 2}" class="empty" text-anchor="middle">no curve: no anomaly maps, or undefined for this data</text>`
     : series.map((s) => `<path d="${curvePath(s.curve, xMax)}" stroke="${s.color}" class="curve" data-method="${escapeHtml(s.method)}">` +
         `<title>${escapeHtml(s.method)} seed ${s.seed}: ${metricLabel} ${pct(s.value)}</title></path>`).join('');
   const diagonal = kind === 'roc' ? `<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${M.top}" class="chance"/>` : '';
-  return `<figure class="plot"><figcaption>${escapeHtml(title)}</figcaption>` +
+  // The legend: each method's colour and its area (mean over the seeds drawn).
+  const methods = [...new Set(series.map((s) => s.method))];
+  const legend = methods.map((m) => {
+    const of = series.filter((s) => s.method === m);
+    return `<i style="background:${of[0]!.color}"></i>${escapeHtml(m)} ${pct(meanStd(of.map((s) => s.value)).mean)}`;
+  }).join(' ');
+  return `<figure class="plot"><figcaption>${escapeHtml(title)} <span class="key">${legend}</span></figcaption>` +
     `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeHtml(title)}" data-curve="${kind}">` +
     axes(xMax, kind === 'pro' ? 'FPR (up to 0.3)' : 'FPR', kind === 'pro' ? 'PRO' : 'TPR', ticks, [0, 0.25, 0.5, 0.75, 1]) +
     diagonal + body + '</svg></figure>';
@@ -189,7 +195,7 @@ table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 10px;border-bottom
 th:first-child,td:first-child{text-align:left}td.sub{padding-left:24px;color:#555}tr.mean td{border-top:2px solid #999}
 .legend td,.legend th{text-align:left}i{display:inline-block;width:12px;height:12px;vertical-align:middle;margin:0 3px}
 .tables{display:flex;flex-wrap:wrap;gap:8px 32px}.plots{display:flex;flex-wrap:wrap;gap:12px}
-figure{margin:0}figcaption{font-weight:600;font-size:13px}.key{font-weight:400;color:#444}
+figure{margin:0}.plot{width:260px}figcaption{font-weight:600;font-size:13px}.key{font-weight:400;color:#444}
 .frame{fill:none;stroke:#888}.grid{stroke:#eee}.tick{font-size:9px;fill:#555}.label{font-size:10px;fill:#333}
 .curve{fill:none;stroke-width:1.6;stroke-linejoin:round}.curve:hover{stroke-width:3}.chance{stroke:#bbb;stroke-dasharray:4 3}
 .empty{font-size:11px;fill:#888}.good{opacity:.55}.defective{opacity:.55}.note{color:#555;font-size:13px}
