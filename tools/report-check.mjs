@@ -21,7 +21,7 @@ export async function checkReport(htmlPath, opts = {}) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: 120_000 });
   const problems = [];
   try {
-    const page = await browser.newPage({ viewport: { width: 1180, height: opts.height ?? 1500 } });
+    const page = await browser.newPage({ viewport: { width: 1180, height: opts.height ?? 1180 } });
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
     });
