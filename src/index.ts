@@ -3,8 +3,8 @@
 export * from './gpu.ts';
 export * as data from './data/index.ts';
 export {
-  evaluate, trainingImages, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions, type MetricKey,
-  type MetricSet,
+  evaluate, trainingImages, CURVE_TOLERANCE, METRIC_KEYS, METRIC_LABELS, type CategoryEvaluation, type EvaluateOptions,
+  type EvaluationCurves, type MetricKey, type MetricSet,
 } from './eval/evaluate.ts';
 export { ColourHistogram, PatchStatsKnn, REFERENCE_DETECTORS, REFERENCE_SIZE, referenceFloor } from './eval/reference.ts';
 export { renderPanel, jet, type PanelInput } from './report/heatmap.ts';
@@ -13,6 +13,8 @@ export {
   type CategoryResult, type MethodResults, type ReferenceFloor, type RunResults, type SeedResult, type Summary,
 } from './report/results.ts';
 export { reportMarkdown, type ReportOptions } from './report/markdown.ts';
+export { reportHtml, type HtmlReportInput } from './report/html.ts';
+export { unitCurves, type CurveJson, type UnitCurves } from './report/curves.ts';
 export { paperTables, resultsCsv, tableMarkdown, TABLE_METRICS, type PaperTable, type TableRow } from './report/tables.ts';
 export { assembleRun, MergeError, mergeShards, type ShardManifest, type UnitResult } from './report/merge.ts';
 export { writeRunOutputs } from './report/outputs.ts';

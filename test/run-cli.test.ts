@@ -90,6 +90,10 @@ describe('texad run', () => {
       `${pct(floor['colour-histogram']!.imageAUROC)} | ${pct(floor['colour-histogram']!.pixelAUROC)} |`);
     const maps = await readdir(join(straight, 'heatmaps', 'simplenet', 'metal'));
     expect(maps.filter((f) => f.endsWith('.png')).length).toBeGreaterThan(0);
+    // report.html beside it: the three curves of the unit and the panels inline.
+    const html = await readFile(join(straight, 'report.html'), 'utf8');
+    expect(html.match(/<path d="M/g)).toHaveLength(3);
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(maps.filter((f) => f.endsWith('.png')).length);
 
     // Kill the run once the first epoch checkpoint exists, then run the same command again.
     const resumed = join(work, 'resumed');

@@ -2,7 +2,7 @@
 // a 3-shard run merged equals the run on one machine; bad shard sets are refused, naming the problem, writing
 // nothing. SimpleNet runs at a small size; the second method (imagemean, test-only, no pixel maps) is CPU-only.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +164,11 @@ describe('texad run --method all, --shard and texad merge', () => {
     const b = await json<RunResults>(join(merged, 'results.json'));
     expect(numbers(b)).toEqual(numbers(a));
     expect(b.referenceFloor).toEqual(a.referenceFloor); // the floor survives the merge
+    // report.html: the merge copied every unit's curves, so it draws the same curves as the single-machine run.
+    expect((await readdir(join(merged, 'curves', 'imagemean'))).sort()).toEqual(['metal-seed0.json', 'metal-seed1.json']);
+    const paths = async (dir: string) => (await readFile(join(dir, 'report.html'), 'utf8')).match(/<path d="[^"]+"/g);
+    expect(await paths(merged)).toEqual(await paths(full));
+    expect((await paths(full))!.length).toBe(2 * 3 + 2); // simplenet: 3 curves x 2 seeds; imagemean: image ROC only
     expect(await readFile(join(merged, 'results.csv'), 'utf8')).toBe(await readFile(join(full, 'results.csv'), 'utf8'));
     expect(await reportTables(merged)).toBe(await reportTables(full));
     expect(existsSync(join(merged, 'heatmaps', 'simplenet', 'metal'))).toBe(true);

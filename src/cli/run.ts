@@ -16,6 +16,7 @@ import { decodeDetectorState, encodeDetectorState } from '../methods/checkpoint.
 import { METHODS, type RegisteredMethod } from '../methods/index.ts';
 import type { ResolvedResources } from '../methods/resources.ts';
 import { loadResources, planResources, weightsOrigins, type ResourcePlan } from './resources.ts';
+import { unitCurves } from '../report/curves.ts';
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
@@ -29,7 +30,8 @@ const HELP = `usage: texad run --data DIR|synthetic --out DIR [options]
 
 Fits each method on each category's defect-free training images and evaluates it on the category's pooled test
 set (Texture-AD protocol: subclass labels hidden from the method). Writes OUT/results.json, OUT/report.md (one
-table per metric laid out like the paper's Tables 2-4: categories x methods), OUT/results.csv and OUT/heatmaps/.
+table per metric laid out like the paper's Tables 2-4: categories x methods), OUT/report.html (the same tables
+with ROC and PRO curves, score histograms and heatmaps, one self-contained file), OUT/results.csv and OUT/heatmaps/.
 Interrupted runs resume: re-run the same command.
 
   --method NAME[,NAME]|all  methods to run, each a column of the tables (default simplenet; available: ${Object.keys(METHODS).join(', ')})
@@ -348,7 +350,7 @@ export const command: Command = {
       if (json) console.log(resultsJson(run).trimEnd());
       if (json || quiet) return 0;
       printSummary(run);
-      console.log(`\nreport: ${join(out, 'report.md')}`);
+      console.log(`\nreport: ${join(out, 'report.md')}\n        ${join(out, 'report.html')} (open in a browser: curves, histograms, heatmaps)`);
       return 0;
     } finally {
       progress.end();
@@ -417,6 +419,9 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
         }));
       }
     }
+    // Before the result: a unit with a result file always has its curves.
+    await mkdir(dirname(join(out, o.paths.curves)), { recursive: true });
+    await writeAtomic(join(out, o.paths.curves), JSON.stringify(unitCurves(ev.curves, o.entry.pixelMaps)));
     const state = await detector.state();
     const result = seedResult(seed, ev, fitSeconds, report.finalLoss, o.entry.pixelMaps);
     await mkdir(dirname(join(out, o.paths.result)), { recursive: true });

@@ -4,7 +4,7 @@ import { BatchLoader, loadImage, type Batch, type ByteSource } from '../data/loa
 import type { Protocol, SampleRef } from '../data/protocol.ts';
 import { seededShuffle } from '../data/random.ts';
 import { type Detector, type ImageBatch, type TrainingImages } from '../methods/detector.ts';
-import { createImageMetrics, createPixelMetrics, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
+import { createImageMetrics, createPixelMetrics, type Curve, type ImageMetrics, type PixelMetrics } from '../metrics/index.ts';
 
 /**
  * Every metric texad reports, listed once: its key in results.json / MetricSet and its label in tables
@@ -37,6 +37,20 @@ export interface HeatmapSample {
   size: number;
 }
 
+/**
+ * The pooled curves of one evaluation, read from the exact metric state and kept within CURVE_TOLERANCE of it,
+ * and every test image's score by subclass and label (for the report's histograms).
+ */
+export interface EvaluationCurves {
+  imageROC: Curve | null;
+  pixelROC: Curve | null;
+  pro: Curve | null;
+  scores: Record<string, { good: number[]; defective: number[] }>;
+}
+
+/** How far (fraction of an axis) the report's curves may depart from the exact ones: far below a plotted pixel. */
+export const CURVE_TOLERANCE = 1e-3;
+
 export interface CategoryEvaluation {
   category: string;
   metrics: MetricSet;
@@ -44,6 +58,7 @@ export interface CategoryEvaluation {
   /** Score range of every map in the test set, for comparable heatmap colours. */
   mapRange: [number, number];
   heatmaps: HeatmapSample[];
+  curves: EvaluationCurves;
   seconds: { predict: number };
   testImages: number;
 }
@@ -168,6 +183,7 @@ export async function evaluate(
   const pooled = new Accumulators();
   const bySubclass = new Map<string, Accumulators>();
   const heatmaps: HeatmapSample[] = [];
+  const scores: EvaluationCurves['scores'] = {};
   const wantDefective = opts.heatmaps ?? 0;
   const wantGood = Math.ceil(wantDefective / 2);
   let lo = Infinity;
@@ -193,6 +209,8 @@ export async function evaluate(
       if (!acc) bySubclass.set(r.subclass, (acc = new Accumulators()));
       acc.add(pred.scores.subarray(k, k + 1), labels.subarray(k, k + 1), pred.maps.subarray(k * px, (k + 1) * px),
         masks.subarray(k * px, (k + 1) * px), crop);
+      const bucket = (scores[r.subclass] ??= { good: [], defective: [] });
+      (r.label ? bucket.defective : bucket.good).push(pred.scores[k]!);
       const kept = heatmaps.filter((h) => h.label === r.label).length;
       if (kept < (r.label ? wantDefective : wantGood)) {
         heatmaps.push({
@@ -207,12 +225,20 @@ export async function evaluate(
   }
   const perSubclass: Record<string, MetricSet> = {};
   for (const name of [...bySubclass.keys()].sort()) perSubclass[name] = bySubclass.get(name)!.result();
+  const metrics = pooled.result();
+  const tolerance = CURVE_TOLERANCE;
   return {
     category: protocol.category,
-    metrics: pooled.result(),
+    metrics,
     perSubclass,
     mapRange: [lo, hi],
     heatmaps,
+    curves: {
+      imageROC: pooled.image.rocCurve({ tolerance }),
+      pixelROC: pooled.pixel.rocCurve({ tolerance }),
+      pro: pooled.pixel.proCurve({ tolerance }),
+      scores,
+    },
     seconds: { predict: (performance.now() - started) / 1000 },
     testImages: refs.length,
   };

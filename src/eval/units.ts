@@ -50,14 +50,16 @@ export function slug(s: string): string {
 
 /**
  * Where a unit's files live in a run folder, relative to it: the finished result, the epoch checkpoint of an
- * unfinished fit, and (seed 0) the heatmap panels. One folder per method so methods never collide.
+ * unfinished fit, the curves and scores of report.html, and (seed 0) the heatmap panels. One folder per method
+ * so methods never collide.
  */
-export function unitPaths(u: Unit): { result: string; config: string; checkpoint: string; heatmaps: string } {
+export function unitPaths(u: Unit): { result: string; config: string; checkpoint: string; curves: string; heatmaps: string } {
   const base = `${slug(u.category)}-seed${u.seed}`;
   return {
     result: `partial/${slug(u.method)}/${base}.json`,
     config: methodConfigPath(u.method),
     checkpoint: `checkpoints/${slug(u.method)}/${base}.safetensors`,
+    curves: `curves/${slug(u.method)}/${base}.json`,
     heatmaps: heatmapDir(u.method, u.category),
   };
 }

@@ -1,6 +1,7 @@
 // Streaming, mergeable metric accumulators. Scores are staged into the kernel's linear memory piece by piece,
 // keyed and split by class there, and every `chunkSize` scores the chunk is radix-sorted, compressed to runs of
 // equal scores and merged into the RunState. Nothing holds all scores at once.
+import { proCurve, rocCurve, type Curve, type CurveOptions } from './curves.ts';
 import { Kernel } from './kernel.ts';
 import { RunState, deserializeState, serializeState, type Kind } from './state.ts';
 
@@ -108,6 +109,16 @@ abstract class Accumulator<R extends ImageMetricsResult> {
     this.usable();
     this.flush();
     return serializeState(this.state);
+  }
+
+  /**
+   * The ROC curve (FPR, TPR per distinct score) over everything added and merged so far, from the exact state:
+   * its trapezoid area is the AUROC. Null when one class is missing. The accumulator stays usable.
+   */
+  rocCurve(opts?: CurveOptions): Curve | null {
+    this.usable();
+    this.flush();
+    return rocCurve(this.state, opts);
   }
 
   /** Computes all metrics over everything added and merged so far; the accumulator stays usable. */
@@ -437,6 +448,16 @@ export class PixelMetrics extends Accumulator<PixelMetricsResult> {
       }
     });
     return this;
+  }
+
+  /**
+   * The PRO curve (FPR, mean per-region overlap) up to `maxFpr` (default 0.3), from the exact state: its trapezoid
+   * area divided by maxFpr is the AUPRO. Null without defect-free pixels or defect regions.
+   */
+  proCurve(opts?: CurveOptions & { maxFpr?: number }): Curve | null {
+    this.usable();
+    this.flush();
+    return proCurve(this.state, opts);
   }
 
   protected results(k: Kernel, s: Totals): PixelMetricsResult {

@@ -12,6 +12,7 @@ import {
 } from './accumulator.ts';
 
 export { initMetrics } from './kernel.ts';
+export { curveArea, type Curve, type CurveOptions } from './curves.ts';
 export {
   ImageMetrics,
   PixelMetrics,

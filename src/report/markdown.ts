@@ -26,6 +26,7 @@ export function reportMarkdown(r: RunResults, opts: ReportOptions = {}): string 
     '',
     'Test images of a category are pooled and scored without subclass labels; the per-subclass rows are computed',
     'afterwards from the same scores. Bold: the best method of a row. –: the method gives no anomaly maps.',
+    'report.html (next to this file) has the same tables with ROC and PRO curves, score histograms and the heatmaps inline.',
     ...(random ? ['', 'Columns with random weights: seeded random backbones, not ImageNet weights; these figures say nothing ' +
       'about what the method reaches on real data with pretrained weights.'] : []),
     '',

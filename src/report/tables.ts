@@ -67,14 +67,20 @@ export function cellText(c: MeanStd | null, withStd: boolean): string {
   return withStd ? `${pct(c.mean)} ± ${pct(c.std)}` : pct(c.mean);
 }
 
+/** Which cells of a row hold its best mean at the printed precision (ties included; none with one defined cell). */
+export function bestCells(row: TableRow): boolean[] {
+  const shown = row.cells.map((c) => (c === null || Number.isNaN(c.mean) ? null : pct(c.mean)));
+  const defined = shown.filter((v): v is string => v !== null);
+  const best = defined.length > 1 ? Math.max(...defined.map(Number)) : NaN;
+  return shown.map((v) => v !== null && Number(v) === best);
+}
+
 /** One markdown table: the best mean of a row (at the printed precision, ties included) in bold. */
 export function tableMarkdown(t: PaperTable, withStd: boolean): string[] {
   const lines = [`| Category | ${t.columns.join(' | ')} |`, `| --- | ${t.columns.map(() => '---:').join(' | ')} |`];
   for (const row of t.rows) {
-    const shown = row.cells.map((c) => (c === null || Number.isNaN(c.mean) ? null : pct(c.mean)));
-    const defined = shown.filter((v): v is string => v !== null);
-    const best = defined.length > 1 ? Math.max(...defined.map(Number)) : NaN;
-    const cells = row.cells.map((c, k) => (shown[k] !== null && Number(shown[k]) === best ? `**${cellText(c, withStd)}**` : cellText(c, withStd)));
+    const best = bestCells(row);
+    const cells = row.cells.map((c, k) => (best[k] ? `**${cellText(c, withStd)}**` : cellText(c, withStd)));
     const label = row.subclass !== null ? `&nbsp;&nbsp;${row.category}/${row.subclass}` : row.category === 'Mean' ? '**Mean**' : row.category;
     lines.push(`| ${label} | ${cells.join(' | ')} |`);
   }
