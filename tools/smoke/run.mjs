@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CHROMIUM, CHROMIUM_FLAGS } from './chromium.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /**
@@ -21,20 +22,6 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RTOL = 1e-4;
 const ATOL = 1e-5;
 const TIMEOUT_MS = 300_000;
-const CHROMIUM = process.env.TEXAD_CHROMIUM ?? '/usr/bin/chromium';
-/** Headless WebGPU on a machine whose only Vulkan driver is lavapipe: Dawn's OpenGL ES backend over ANGLE/Vulkan. */
-const CHROMIUM_FLAGS = [
-  '--no-sandbox', // CI runs as root, where Chromium's sandbox cannot start
-  '--disable-gpu-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-  '--enable-unsafe-webgpu',
-  '--use-angle=vulkan',
-  '--use-webgpu-adapter=opengles',
-];
 
 class SmokeFailure extends Error {}
 
