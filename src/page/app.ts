@@ -266,17 +266,31 @@ function onFiles(input: HTMLInputElement, drop: HTMLElement, take: (files: File[
   };
 }
 
-/** Chromium on software Vulkan (lavapipe) offers only a 'compatibility' adapter: try it when a core one is refused. */
-async function openRuntime(): Promise<Runtime> {
+/**
+ * The first adapter that is not a software fallback: Chromium without a GPU offers SwiftShader (a fallback) at the
+ * core level, and lavapipe through ANGLE only at the 'compatibility' level (README "Runtimes"); a fallback is
+ * taken only when nothing else is offered.
+ */
+async function openRuntime(): Promise<{ runtime: Runtime; level: string }> {
+  let core: Runtime | undefined;
+  let coreError: unknown;
   try {
-    return await Runtime.create();
-  } catch (core) {
-    try {
-      return await Runtime.create({ featureLevel: 'compatibility' });
-    } catch {
-      throw core;
-    }
+    core = await Runtime.create();
+    if (!core.gpu.adapter.isFallbackAdapter) return { runtime: core, level: 'core' };
+  } catch (err) {
+    coreError = err;
   }
+  try {
+    const compat = await Runtime.create({ featureLevel: 'compatibility' });
+    if (!core || !compat.gpu.adapter.isFallbackAdapter) {
+      await core?.destroy();
+      return { runtime: compat, level: 'compatibility' };
+    }
+    await compat.destroy();
+  } catch (err) {
+    if (!core) throw coreError ?? err;
+  }
+  return { runtime: core!, level: 'core' };
 }
 
 ui.method.replaceChildren(...Object.keys(METHODS).map((m) => new Option(m, m)));
@@ -308,10 +322,11 @@ ui.threshold.oninput = () => {
 };
 await act(async () => {
   try {
-    rt = await openRuntime();
+    const { runtime, level } = await openRuntime();
+    rt = runtime;
+    ui.adapter.textContent = `WebGPU: ${rt.gpu.describe()}, ${level} feature level`;
   } catch (err) {
     ui.adapter.textContent = 'no WebGPU adapter';
     throw new Error(`${(err as Error).message}\n${ENABLE_WEBGPU}`);
   }
-  ui.adapter.textContent = rt.gpu.describe();
 });
