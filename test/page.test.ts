@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { planDataset, renderSample, resolvePreset } from '../src/data/synth/generate.ts';
 import { encodePng } from '../src/data/encode.ts';
+import { METHODS } from '../src/methods/index.ts';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../tools/smoke/chromium.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -18,6 +19,9 @@ const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
 const SIDE = 64;
 /** SimpleNet with the registry's tiny overrides (ResNet18 at 64 px, 1 meta epoch): the page's "tiny" button. */
 const METHOD = 'simplenet';
+/** Opt-in: TEXAD_PAGE_ALL_METHODS=1 (every other registered method) or a comma list; minutes each (README). */
+const ALL = process.env['TEXAD_PAGE_ALL_METHODS'];
+const otherMethods = !ALL ? [] : ALL === '1' ? Object.keys(METHODS).filter((m) => m !== METHOD) : ALL.split(',');
 const noChromium = existsSync(CHROMIUM) ? '' : `${CHROMIUM} is absent (tools/setup-lavapipe.sh installs Debian's chromium)`;
 if (noChromium) console.warn(`test/page.test.ts skipped: ${noChromium}`);
 
@@ -195,6 +199,32 @@ describe.skipIf(noChromium !== '')(`texad serve: the browser page in headless Ch
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 280_000);
+
+  if (otherMethods.length === 0) it.skip('fits and scores with every other method (opt-in: TEXAD_PAGE_ALL_METHODS=1)', () => {});
+  for (const method of otherMethods) {
+    it(`fits and scores with ${method} (tiny overrides)`, async () => {
+      const images = writeImages(dir);
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(url);
+      await idle(page, 60_000);
+      await page.selectOption('#method', method);
+      await page.click('#tiny');
+      await page.setInputFiles('#good', images.good);
+      await page.click('#fit');
+      await idle(page, 1_200_000);
+      expect(await banner(page)).toBe('');
+      console.log(`page fit (${method}, tiny overrides): ${await page.textContent('#progress-text')}`);
+      await page.setInputFiles('#test', images.test.slice(0, 3));
+      await idle(page);
+      expect(await banner(page)).toBe('');
+      const got = await scores(page);
+      expect(got).toHaveLength(3);
+      expect(got.every(Number.isFinite)).toBe(true);
+      expect(pageErrors).toEqual([]);
+      await page.close();
+    }, 1_500_000);
+  }
 
   for (const [what, stub] of [
     ['no navigator.gpu', () => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true })],
