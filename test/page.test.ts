@@ -3,9 +3,9 @@
 // a saved detector that loads back to the same scores, and the banner when the browser has no WebGPU adapter.
 // TEXAD_PAGE_SCREENSHOT=docs/page.png also writes the README's screenshot there.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -152,7 +152,13 @@ describe.skipIf(noChromium !== '')(`texad serve: the browser page in headless Ch
       `${await page.textContent('#progress-text')}`);
     expect(fitSeconds).toBeGreaterThan(0);
 
-    await page.setInputFiles('#test', images.test);
+    // Test images arrive by drag and drop (good images came through the file chooser).
+    const dropped = images.test.map((f) => ({ name: basename(f), base64: readFileSync(f).toString('base64') }));
+    await page.$eval('#test-drop', (zone, files) => {
+      const transfer = new DataTransfer();
+      for (const f of files) transfer.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, dropped);
     await idle(page);
     expect(await banner(page)).toMatch(/could not decode broken\.png/);
     const before = await scores(page);
