@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   merge: () => import('./merge.ts'),
   metrics: () => import('./metrics.ts'),
   run: () => import('./run.ts'),
+  serve: () => import('./serve.ts'),
   synth: () => import('./synth.ts'),
   weights: () => import('./weights.ts'),
 };

@@ -1,9 +1,14 @@
-// The one place that says which Chromium texad's browser checks drive and with which flags: Debian's
-// /usr/bin/chromium (tools/setup-lavapipe.sh installs it; TEXAD_CHROMIUM overrides), through playwright-core,
-// which never downloads a browser.
+// @ts-check
+// Headless Chromium as texad's browser checks run it (tools/smoke/run.mjs, test/page.test.ts): Debian's
+// /usr/bin/chromium driven by playwright-core, never a downloaded browser.
+
+/** The browser binary; TEXAD_CHROMIUM overrides it. */
 export const CHROMIUM = process.env.TEXAD_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Headless WebGPU on a machine whose only Vulkan driver is lavapipe: Dawn's OpenGL ES backend over ANGLE/Vulkan. */
+/**
+ * Headless WebGPU on a machine whose only Vulkan driver is lavapipe: Dawn's OpenGL ES backend over ANGLE/Vulkan,
+ * which offers only a `featureLevel: 'compatibility'` adapter.
+ */
 export const CHROMIUM_FLAGS = [
   '--no-sandbox', // CI runs as root, where Chromium's sandbox cannot start
   '--disable-gpu-sandbox',
