@@ -110,9 +110,9 @@ try {
             let fitSeconds = 0;
             for (const upTo of evalAt.length > 0 ? evalAt : [undefined]) {
               const start = performance.now();
-              const report = await detector.fit(train, { startEpoch: done, ...(upTo !== undefined ? { epochs: upTo } : {}) });
+              const report = await detector.fit(train, { start: done, ...(upTo !== undefined ? { length: upTo } : {}) });
               fitSeconds += (performance.now() - start) / 1000;
-              done = report.epochs;
+              done = report.length;
               const ev = await evaluate(protocol, detector, detector.resize, detector.inputSize, { batchSize: 8 });
               const m = ev.metrics;
               const key = `${spec || `(${preset})`} @ ${done} epochs`;
