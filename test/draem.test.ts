@@ -8,8 +8,8 @@ import { draemLoss } from '../src/methods/draem/train.ts';
 import { GpuRng } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { Adam } from '../src/runtime/optim.ts';
-import { readModule, type Module } from '../src/nn/layers.ts';
-import { hashString, splitmix32 } from '../src/data/random.ts';
+import { readModule } from '../src/nn/layers.ts';
+import { draemHashInit, hashUniform } from '../bench/peers/draem-weights.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
 
 interface Fixture {
@@ -24,12 +24,6 @@ interface Fixture {
 }
 
 const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/draem.json', import.meta.url)), 'utf8')) as Fixture;
-
-/** tools/golden/draem.py hash_uniform: n values in [0, 1), splitmix32(FNV-1a(label) ^ splitmix32(j)) / 2^32. */
-function hashUniform(label: string, n: number): Float64Array {
-  const h = hashString(label);
-  return Float64Array.from({ length: n }, (_, j) => splitmix32((h ^ splitmix32(j)) >>> 0) / 4294967296);
-}
 
 /** The fixture's batch (tools/golden/draem.py): hash images and textures, rectangle masks, the DRAEM blend. */
 function batch(n: number, s: number, rects: number[][], beta: number) {
@@ -54,28 +48,6 @@ function batch(n: number, s: number, rects: number[][], beta: number) {
   return { image, augmented, mask };
 }
 
-/**
- * tools/golden/draem.py's hash_init (u = 2 hash_uniform(prefix.name) - 1): conv weight 0.0346 u, conv bias 0.1 u,
- * BN gamma 1 + 0.0346 u, BN beta 0.
- */
-function hashInit(prefix: string, m: Module): void {
-  for (const { name, tensor } of m.trainable()) {
-    const full = `${prefix}.${name}`;
-    const u = hashUniform(full, tensor.size).map((v) => 2 * v - 1);
-    const conv = tensor.rank === 4 || isConvBias(full);
-    const v = Float32Array.from(u, (x) => (conv ? (name.endsWith('weight') ? 0.0346 * x : 0.1 * x) : name.endsWith('weight') ? 1 + 0.0346 * x : 0));
-    tensor.rt.write(tensor, v);
-  }
-}
-
-/** Conv biases: index 0 or 3 of a block/db stack, index 1 of an up stack, fin_out.0. */
-function isConvBias(k: string): boolean {
-  const m = /\.(up_b|up\d|[a-z_]+\d*)\.(\d+)\.bias$/.exec(k);
-  if (!m) return false;
-  const index = Number(m[2]);
-  return m[1]!.startsWith('up') ? index === 1 : index % 3 === 0;
-}
-
 const every = <T>(a: ArrayLike<T>, k: number): T[] => Array.from(a).filter((_, i) => i % k === 0);
 
 describe('DRAEM parity with the official PyTorch code (tools/golden/draem.py)', () => {
@@ -83,12 +55,8 @@ describe('DRAEM parity with the official PyTorch code (tools/golden/draem.py)', 
     const rt = await gpuRuntime();
     const c = fixture.config;
     const d = await Draem.create(rt, { preset: 'paper', config: { base_width: c.base_width, base_channels: c.base_channels, img_size: c.img_size } });
-    hashInit('reconstructive', d.reconstructive);
-    hashInit('discriminative', d.discriminative);
-    const initial: Record<string, Float32Array> = {};
-    for (const [prefix, m] of [['reconstructive', d.reconstructive], ['discriminative', d.discriminative]] as const) {
-      for (const [k, v] of Object.entries(await readModule(m))) initial[`${prefix}.${k}`] = v.data;
-    }
+    draemHashInit('reconstructive', d.reconstructive);
+    draemHashInit('discriminative', d.discriminative);
     const n = fixture.scores.shape[0]!;
     const S = c.img_size;
     const inputs = batch(n, S, fixture.inputs.rects, fixture.inputs.beta);
