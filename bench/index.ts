@@ -8,6 +8,7 @@ import { VERSION } from '../src/generated/meta.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { fingerprintMismatch, interleavedRounds, loadWithholdsVerdict, median, packageRoot, perRoundSpeedup } from './harness.ts';
 import { formatBackboneReport, runBackboneBench, type BackboneBenchReport } from './backbones.ts';
+import { draemSuite } from './draem.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
 import { reduceSuite } from './kernels-reduce.ts';
@@ -47,7 +48,7 @@ export interface RelativeFloor {
   maxTimeRatio: number;
 }
 
-const SUITES: Suite[] = [elementwiseSuite, reduceSuite, gemmSuite];
+const SUITES: Suite[] = [elementwiseSuite, reduceSuite, gemmSuite, draemSuite];
 const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
 
 /** The AUROC suite of bench/metrics.ts: CPU only, with its own harness and report. */
@@ -64,13 +65,16 @@ export function suiteNames(): string[] {
   return [...SUITES.map((s) => s.name), METRICS_SUITE, BACKBONES_SUITE];
 }
 
-/** The suites run when none is named: all but backbones. */
+/** Suites that run only when named: whole networks, minutes each on a CPU adapter. */
+const ON_REQUEST = [BACKBONES_SUITE, draemSuite.name];
+
+/** The suites run when none is named: all but backbones and draem. */
 function defaultSuites(): string[] {
-  return suiteNames().filter((s) => s !== BACKBONES_SUITE);
+  return suiteNames().filter((s) => !ON_REQUEST.includes(s));
 }
 
 export interface BenchOptions {
-  /** Suite names; all but backbones when empty. */
+  /** Suite names; all but backbones and draem when empty. */
   suites?: string[];
   /** The backbones suite's networks (bench/backbones.ts cases); all when absent or empty. */
   backbones?: string[];

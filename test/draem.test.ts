@@ -8,14 +8,16 @@ import { draemLoss } from '../src/methods/draem/train.ts';
 import { GpuRng } from '../src/ops/random.ts';
 import { backward } from '../src/runtime/autograd.ts';
 import { Adam } from '../src/runtime/optim.ts';
-import { readModule, type Module } from '../src/nn/layers.ts';
+import { readModule } from '../src/nn/layers.ts';
+import { draemHashInit, hashUniform } from '../bench/peers/draem-weights.ts';
 import { assertClose, gpuRuntime, type GoldenArray } from './helpers/gpu.ts';
 
 interface Fixture {
   config: { base_width: number; base_channels: number; img_size: number; lr: number };
   inputs: { rects: number[][]; beta: number; sums: { image: number; augmented: number } };
   losses: Record<'l2' | 'ssim' | 'focal' | 'total', number>;
-  grads: Record<string, GoldenArray & { conditioned: boolean }>;
+  /** Sampled float64 gradient with PyTorch's own float32 error on it, or `zero` (conv bias before a BatchNorm). */
+  grads: Record<string, (GoldenArray & { torch_f32_error: number; zero?: undefined }) | { shape: number[]; zero: true; torch_f32_max: number }>;
   after: Record<string, GoldenArray>;
   map: GoldenArray;
   scores: GoldenArray;
@@ -23,10 +25,11 @@ interface Fixture {
 
 const fixture = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/draem.json', import.meta.url)), 'utf8')) as Fixture;
 
-/** The fixture's analytic batch (tools/golden/draem.py): images, augmented images and rectangle masks. */
+/** The fixture's batch (tools/golden/draem.py): hash images and textures, rectangle masks, the DRAEM blend. */
 function batch(n: number, s: number, rects: number[][], beta: number) {
   const f = Math.fround;
-  const image = new Float32Array(n * 3 * s * s);
+  const image = Float32Array.from(hashUniform('image', n * 3 * s * s), f);
+  const texture = Float32Array.from(hashUniform('texture', n * 3 * s * s), f);
   const augmented = new Float32Array(n * 3 * s * s);
   const mask = new Float32Array(n * s * s);
   for (let b = 0; b < n; b++) {
@@ -36,38 +39,13 @@ function batch(n: number, s: number, rects: number[][], beta: number) {
         for (let x = 0; x < s; x++) {
           const i = ((b * 3 + c) * s + y) * s + x;
           const m = y >= y0! && y < y1! && x >= x0! && x < x1! ? 1 : 0;
-          image[i] = f(0.5 + 0.4 * Math.sin(12.9898 * x + 78.233 * y + 37.719 * c + 11.3 * b));
-          const texture = f(0.5 + 0.5 * Math.sin(4.1414 * x + 9.7 * y + 2 * c - b));
-          augmented[i] = f(image[i]! * (1 - m) + (1 - beta) * texture * m + beta * image[i]! * m);
+          augmented[i] = f(image[i]! * (1 - m) + (1 - beta) * texture[i]! * m + beta * image[i]! * m);
           mask[(b * s + y) * s + x] = m;
         }
       }
     }
   }
   return { image, augmented, mask };
-}
-
-/**
- * tools/golden/draem.py's analytic initial weights (h = sum of the name's character codes mod 97): conv weight
- * 0.03 sin(12.9898 j + h), conv bias 0.1 sin(78.233 j + h), BN gamma 1 + 0.02 sin(37.719 j + h), BN beta 0.
- */
-function analyticInit(prefix: string, m: Module): void {
-  for (const { name, tensor } of m.trainable()) {
-    const full = `${prefix}.${name}`;
-    const h = [...full].reduce((t, ch) => t + ch.charCodeAt(0), 0) % 97;
-    const conv = tensor.rank === 4 || isConvBias(full);
-    const v = Float32Array.from({ length: tensor.size }, (_, j) =>
-      conv ? (name.endsWith('weight') ? 0.03 * Math.sin(12.9898 * j + h) : 0.1 * Math.sin(78.233 * j + h)) : name.endsWith('weight') ? 1 + 0.02 * Math.sin(37.719 * j + h) : 0);
-    tensor.rt.write(tensor, v);
-  }
-}
-
-/** Conv biases: index 0 or 3 of a block/db stack, index 1 of an up stack, fin_out.0. */
-function isConvBias(k: string): boolean {
-  const m = /\.(up_b|up\d|[a-z_]+\d*)\.(\d+)\.bias$/.exec(k);
-  if (!m) return false;
-  const index = Number(m[2]);
-  return m[1]!.startsWith('up') ? index === 1 : index % 3 === 0;
 }
 
 const every = <T>(a: ArrayLike<T>, k: number): T[] => Array.from(a).filter((_, i) => i % k === 0);
@@ -77,12 +55,8 @@ describe('DRAEM parity with the official PyTorch code (tools/golden/draem.py)', 
     const rt = await gpuRuntime();
     const c = fixture.config;
     const d = await Draem.create(rt, { preset: 'paper', config: { base_width: c.base_width, base_channels: c.base_channels, img_size: c.img_size } });
-    analyticInit('reconstructive', d.reconstructive);
-    analyticInit('discriminative', d.discriminative);
-    const initial: Record<string, Float32Array> = {};
-    for (const [prefix, m] of [['reconstructive', d.reconstructive], ['discriminative', d.discriminative]] as const) {
-      for (const [k, v] of Object.entries(await readModule(m))) initial[`${prefix}.${k}`] = v.data;
-    }
+    draemHashInit('reconstructive', d.reconstructive);
+    draemHashInit('discriminative', d.discriminative);
     const n = fixture.scores.shape[0]!;
     const S = c.img_size;
     const inputs = batch(n, S, fixture.inputs.rects, fixture.inputs.beta);
@@ -105,33 +79,37 @@ describe('DRAEM parity with the official PyTorch code (tools/golden/draem.py)', 
       ...d.reconstructive.trainable().map((p) => [`reconstructive.${p.name}`, p.tensor] as const),
       ...d.discriminative.trainable().map((p) => [`discriminative.${p.name}`, p.tensor] as const),
     ]);
-    // Every gradient is checked where PyTorch's own float32 step agrees with its float64 one (fixture flag
-    // `conditioned`, see tools/golden/draem.py): the output layers. From initialisation the rest of the gradient
-    // is mostly float32 rounding in PyTorch too, so for those only the sign of the projection on the reference is
-    // required, per network.
-    let checked = 0;
-    const dots = { reconstructive: [0, 0, 0], discriminative: [0, 0, 0] };
+    // Every parameter gradient of both networks (tools/golden/draem.py samples all values of small tensors, every
+    // 37th of large ones) against PyTorch's float64 step. From initialisation the BatchNorms cancel most of each
+    // gradient, so float32 rounding shows: PyTorch's own float32 step is off by 1.5 % relative L2 (median over
+    // tensors; 4.9 % at worst, recorded per tensor in the fixture) and texad's by 5 % (median; 25 % at worst, on
+    // reconstructive.encoder.block1.4.bias, where PyTorch's is 2.8 %). A missing, doubled or sign-flipped term or a
+    // gradient routed to the wrong pixels is off by 50 % or more, so each tensor is held to 35 %, the median over
+    // tensors to 8 %, and the projection on the reference (1 when texad is right up to noise) to 1 ± 0.03 on average.
+    // Conv biases before a BatchNorm have an exactly zero gradient: held to float32 noise.
+    const errors: number[] = [];
+    const projections: number[] = [];
     for (const [k, g] of Object.entries(fixture.grads)) {
       const t = named[k];
       if (!t?.grad) throw new Error(`no gradient reached ${k}`);
-      const got = every(await t.grad.read(), 37);
-      const d = dots[k.startsWith('reconstructive') ? 'reconstructive' : 'discriminative'];
-      got.forEach((v, i) => {
-        d[0]! += v * g.data[i]!;
-        d[1]! += v * v;
-        d[2]! += g.data[i]! * g.data[i]!;
-      });
-      if (!g.conditioned) continue;
-      // The gate admits PyTorch's float32 within a cosine of 0.9999; texad's float32 is held to 10% relative L2 error
-      // (measured: 9% on decoder_segment.up3.2.weight, under 1% on the others).
-      const err = Math.sqrt(got.reduce((t, v, i) => t + (v - g.data[i]!) ** 2, 0));
-      const norm = Math.sqrt(g.data.reduce((t, v) => t + v * v, 0));
-      expect(err / norm, `grad ${k}: relative L2 error`).toBeLessThan(0.1);
-      checked++;
+      const all = await t.grad.read();
+      const got = all.length <= 64 ? Array.from(all) : every(all, 37);
+      if (g.zero) {
+        const worst = Math.max(...got.map(Math.abs));
+        expect(worst, `grad ${k}: a conv bias before a BatchNorm has a zero gradient (PyTorch float32 noise ${g.torch_f32_max.toExponential(1)})`).toBeLessThan(Math.max(1e-5, 10 * g.torch_f32_max));
+        continue;
+      }
+      const norm2 = g.data.reduce((s, v) => s + v * v, 0);
+      const err = Math.sqrt(got.reduce((s, v, i) => s + (v - g.data[i]!) ** 2, 0) / norm2);
+      expect(err, `grad ${k}: relative L2 error (PyTorch float32: ${g.torch_f32_error.toExponential(2)})`).toBeLessThan(0.35);
+      errors.push(err);
+      projections.push(got.reduce((s, v, i) => s + v * g.data[i]!, 0) / norm2);
     }
-    expect(checked).toBe(Object.values(fixture.grads).filter((g) => g.conditioned).length);
-    expect(checked).toBeGreaterThan(4);
-    for (const d of Object.values(dots)) expect(d[0]! / Math.sqrt(d[1]! * d[2]!)).toBeGreaterThan(0);
+    expect(errors.length + Object.values(fixture.grads).filter((g) => g.zero).length).toBe(Object.keys(named).length);
+    errors.sort((a, b) => a - b);
+    expect(errors[Math.floor(errors.length / 2)], 'median relative L2 error of the gradients').toBeLessThan(0.08);
+    const meanProjection = projections.reduce((s, v) => s + v, 0) / projections.length;
+    expect(Math.abs(meanProjection - 1), `mean projection of the gradients on PyTorch's (${meanProjection})`).toBeLessThan(0.03);
     opt.step();
     opt.zeroGrad();
     const after = { ...Object.fromEntries(Object.entries(await readModule(d.reconstructive)).map(([k, v]) => [`reconstructive.${k}`, v])),

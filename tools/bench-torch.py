@@ -7,6 +7,7 @@ WebGPU contestants' samples in one run. Requests: {"id", "cmd": "prepare"|"run"|
 Run with Debian's /usr/bin/python3 (python3-torch); the harness sets MALLOC_MMAP_THRESHOLD_ so that large
 tensors are recycled by malloc instead of being mmap'd and page-faulted again on every iteration.
 """
+import copy
 import json
 import math
 import sys
@@ -14,6 +15,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from draem_torch import DiscriminativeSubNetwork, ReconstructiveSubNetwork, focal, hash_init, ssim
 
 THREADS = 2
 
@@ -55,7 +58,54 @@ def build(spec):
         # The kernels autograd runs for conv2d's backward, without the forward: dX and dW, no bias.
         backward = torch.ops.aten.convolution_backward
         return lambda: backward(dy, x, w, None, stride, pad, [1, 1], False, [0, 0], 1, [True, True, False])[:2]
+    if op in ("draem_step", "draem_predict"):
+        return build_draem(spec)
     raise ValueError(f"unknown op {op!r}")
+
+
+def build_draem(spec):
+    """DRAEM's two networks from the hash weights texad uses (bench/draem.ts): one training step as
+    train_DRAEM.py (Adam lr 1e-4 over both, returns the total loss), or one test_DRAEM.py inference pass."""
+    n, s = spec["n"], spec["size"]
+    rec, seg = ReconstructiveSubNetwork(spec["base_width"]), DiscriminativeSubNetwork(spec["base_channels"])
+    hash_init("reconstructive", rec)
+    hash_init("discriminative", seg)
+    x = (input_data([n, 3, s, s], 0) + 1) / 2  # images in [0, 1], as bench/draem.ts maps them
+    if spec["op"] == "draem_predict":
+        rec.eval()
+        seg.eval()
+        pool = spec["pool"]
+
+        def predict():
+            r = rec(x)
+            amap = torch.softmax(seg(torch.cat((r, x), dim=1)), dim=1)[:, 1:, :, :]
+            return amap, F.avg_pool2d(amap, pool, stride=1, padding=pool // 2).amax(dim=(1, 2, 3))
+        return predict
+    a = (input_data([n, 3, s, s], 1) + 1) / 2
+    m = (input_data([n, 1, s, s], 2) > 0).to(torch.float32)
+    optimizer = torch.optim.Adam([*rec.parameters(), *seg.parameters()], lr=1e-4)
+    rec.train()
+    seg.train()
+
+    initial = copy.deepcopy((rec.state_dict(), seg.state_dict(), optimizer.state_dict()))
+
+    def step():
+        with torch.enable_grad():
+            r = rec(a)
+            probs = torch.softmax(seg(torch.cat((r, a), dim=1)), dim=1)
+            loss = F.mse_loss(r, x) + (1 - ssim(r, x)) + focal(probs, m)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return (loss.detach().reshape(1),)
+
+    def reset():
+        rec.load_state_dict(initial[0])
+        seg.load_state_dict(initial[1])
+        optimizer.load_state_dict(initial[2])
+    # The warm-up step must not move the weights: the fingerprint is the first step's loss, as texad's.
+    step.reset = reset
+    return step
 
 
 def main():
@@ -71,6 +121,7 @@ def main():
             if cmd == "prepare":
                 fn = build(req["spec"])
                 fn()  # first call: allocator and kernel selection warm-up
+                getattr(fn, "reset", lambda: None)()  # a training step undoes its warm-up step
                 cases[req["key"]] = fn
             elif cmd == "run":
                 fn = cases[req["key"]]

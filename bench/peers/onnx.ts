@@ -90,11 +90,11 @@ export interface OnnxModel {
 
 /**
  * The ONNX model running `spec` as one node, or null for ops ONNX Runtime cannot run (it is inference-only:
- * no conv2d backward). Conv weights are initializers, ONNX Runtime's normal deployment, which lets it
+ * no conv2d backward) and for DRAEM's whole networks (no ONNX export of them yet). Conv weights are initializers, ONNX Runtime's normal deployment, which lets it
  * pre-transform them once; matmul multiplies two run-time inputs.
  */
 export function onnxModel(spec: OpSpec): OnnxModel | null {
-  if (spec.op === 'conv2d_backward') return null;
+  if (spec.op === 'conv2d_backward' || spec.op === 'draem_step' || spec.op === 'draem_predict') return null;
   const inputs = opInputs(spec);
   const node = new Message();
   const graph = new Message();

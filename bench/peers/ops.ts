@@ -9,7 +9,46 @@ export type OpSpec =
   | { op: 'sum_rows'; rows: number; cols: number }
   | { op: 'matmul'; m: number; k: number; n: number }
   | ConvSpec
-  | (Omit<ConvSpec, 'op'> & { op: 'conv2d_backward' });
+  | (Omit<ConvSpec, 'op'> & { op: 'conv2d_backward' })
+  | DraemSpec;
+
+/**
+ * DRAEM (src/methods/draem) at base widths base_width / base_channels on n images of size x size, from the seeded
+ * hash weights (bench/peers/draem-weights.ts): `draem_step` is one training step of both networks (forward, MSE +
+ * SSIM + focal loss, backward, Adam), `draem_predict` one eval-mode pass (map, then average pooling of side `pool`
+ * and max). Inputs: image x and augmented image a, both mapped to [0, 1] as (v + 1) / 2, and mask m > 0.
+ */
+export interface DraemSpec {
+  op: 'draem_step' | 'draem_predict';
+  n: number;
+  size: number;
+  base_width: number;
+  base_channels: number;
+  pool: number;
+}
+
+/** Multiply-adds of every 3x3 conv of DRAEM's two networks, per image (model_unet.py's layer widths). */
+function draemConvMacs(s: DraemSpec): number {
+  const conv = (side: number, cin: number, cout: number) => side * side * cin * cout * 9;
+  const w = s.base_width;
+  const b = s.base_channels;
+  let macs = 0;
+  const re = [w, 2 * w, 4 * w, 8 * w, 8 * w];
+  re.forEach((c, i) => (macs += conv(s.size >> i, i === 0 ? 3 : re[i - 1]!, c) + conv(s.size >> i, c, c)));
+  [[8 * w, 4 * w], [4 * w, 2 * w], [2 * w, w], [w, w]].forEach(([cin, cout], k) => {
+    const side = s.size >> (3 - k);
+    macs += 2 * conv(side, cin!, cin!) + conv(side, cin!, cout!);
+  });
+  macs += conv(s.size, w, 3);
+  const de = [b, 2 * b, 4 * b, 8 * b, 8 * b, 8 * b];
+  de.forEach((c, i) => (macs += conv(s.size >> i, i === 0 ? 6 : de[i - 1]!, c) + conv(s.size >> i, c, c)));
+  [[8 * b, 8 * b, 8 * b, 8 * b], [8 * b, 4 * b, 8 * b, 4 * b], [4 * b, 2 * b, 4 * b, 2 * b], [2 * b, b, 2 * b, b], [b, b, b, b]]
+    .forEach(([cin, cup, skip, cout], k) => {
+      const side = s.size >> (4 - k);
+      macs += conv(side, cin!, cup!) + conv(side, cup! + skip!, cout!) + conv(side, cout!, cout!);
+    });
+  return macs + conv(s.size, b, 2);
+}
 
 /** Conv2d in PyTorch's terms: x [n, cin, h, w], weight [cout, cin, k, k], no bias, no dilation, no groups. */
 export interface ConvSpec {
@@ -67,6 +106,10 @@ export function opWork(spec: OpSpec): { metric: Metric; amount: number } {
       // dX and dW are each a GEMM of the forward's size.
       return { metric: 'GFLOP/s', amount: spec.op === 'conv2d' ? forward : 2 * forward };
     }
+    case 'draem_step':
+    case 'draem_predict':
+      // The convolutions only (BatchNorm, pooling and the losses are a few % of them); a step adds dX and dW.
+      return { metric: 'GFLOP/s', amount: 2 * spec.n * draemConvMacs(spec) * (spec.op === 'draem_step' ? 3 : 1) };
   }
 }
 
@@ -86,6 +129,9 @@ export function opLabel(spec: OpSpec): string {
       const strided = spec.stride === 1 ? '' : ` s${spec.stride}`;
       return `${what} ${spec.k}x${spec.k} ${spec.cin}->${spec.cout} ${spec.h}x${spec.w} n${spec.n}${strided}`;
     }
+    case 'draem_step':
+    case 'draem_predict':
+      return `DRAEM ${spec.op === 'draem_step' ? 'train step' : 'predict'} n${spec.n} ${spec.size}px widths ${spec.base_width}/${spec.base_channels}`;
   }
 }
 
@@ -110,10 +156,14 @@ function opInputShapes(spec: OpSpec): Record<string, number[]> {
         dy: [spec.n, spec.cout, oh, ow],
       };
     }
+    case 'draem_step':
+      return { x: [spec.n, 3, spec.size, spec.size], a: [spec.n, 3, spec.size, spec.size], m: [spec.n, 1, spec.size, spec.size] };
+    case 'draem_predict':
+      return { x: [spec.n, 3, spec.size, spec.size] };
   }
 }
 
-/** Output shapes in PyTorch layout; conv2d_backward has two, dX then dW. */
+/** Output shapes in PyTorch layout; conv2d_backward has two, dX then dW; a DRAEM step its total loss, a DRAEM predict the maps and the scores. */
 export function opOutputShapes(spec: OpSpec): number[][] {
   switch (spec.op) {
     case 'add':
@@ -127,6 +177,10 @@ export function opOutputShapes(spec: OpSpec): number[][] {
       return [[spec.n, spec.cout, ...convOutSize(spec)]];
     case 'conv2d_backward':
       return [[spec.n, spec.cin, spec.h, spec.w], [spec.cout, spec.cin, spec.k, spec.k]];
+    case 'draem_step':
+      return [[1]];
+    case 'draem_predict':
+      return [[spec.n, 1, spec.size, spec.size], [spec.n]];
   }
 }
 

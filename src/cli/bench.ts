@@ -9,7 +9,8 @@ Times each suite's ops on texad and, in the same run, on onnxruntime-web's WebGP
 (same Dawn adapter, same process) and on PyTorch's CPU backend (/usr/bin/python3 tools/bench-torch.py).
 Samples are interleaved round by round; speed-ups are medians of per-round time ratios. Progress goes to stderr.
   --json                print every figure, the peers' figures, the speed-ups, floors, adapter, date and version
-  --suite NAME          run only these suites (comma-separated); without it every suite but 'backbones' runs
+  --suite NAME          run only these suites (comma-separated); without it every suite but 'backbones' and
+                        'draem' (one DRAEM training step and inference pass beside PyTorch) runs
   --backbones NAMES     the backbones suite's networks (default all: wide_resnet50_2, resnet18, resnet152,
                         pdn_small, pdn_medium); 'backbones' times forward passes at 256x256 against
                         onnxruntime-web and PyTorch, exporting weights with tools/export-weights.py once

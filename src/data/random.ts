@@ -12,8 +12,11 @@ export function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** splitmix32 step: spreads a 32-bit seed over the generator state so nearby seeds give unrelated streams. */
-function splitmix32(x: number): number {
+/**
+ * splitmix32 step: spreads a 32-bit seed over the generator state so nearby seeds give unrelated streams. Also a
+ * stateless hash (tools/golden/draem.py rebuilds its weights from it in Python).
+ */
+export function splitmix32(x: number): number {
   x = (x + 0x9e3779b9) >>> 0;
   let z = x;
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);

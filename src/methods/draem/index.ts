@@ -1,6 +1,6 @@
 // DRAEM (Zavrtanik et al., ICCV 2021) as a texad Detector: trained from scratch on synthesised anomalies (no
 // pretrained backbone), scored by the discriminative network's anomaly probability.
-import { boxFilter, concat, max, softmax, slice, GpuRng } from '../../ops/index.ts';
+import { GpuRng } from '../../ops/index.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, multiStepLR } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
@@ -14,7 +14,7 @@ import {
 import { draemConfig, type DraemConfig, type DraemPreset } from './config.ts';
 import { DiscriminativeSubNetwork, ReconstructiveSubNetwork } from './model.ts';
 import { FolderSource, ProceduralSource, synthesize, type AnomalySource } from './synthesis.ts';
-import { draemLoss } from './train.ts';
+import { draemInference, draemLoss } from './train.ts';
 
 export { PAPER, QUICK, draemConfig, type DraemConfig } from './config.ts';
 
@@ -139,14 +139,9 @@ export class Draem implements Detector {
     }
     this.setTraining(false);
     return rt.tidyAsync(async () => {
-      const { maps, scores } = rt.noGrad(() => {
-        const x = rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]);
-        const reconstruction = this.reconstructive.forward(x);
-        const probs = softmax(this.discriminative.forward(concat([reconstruction, x], 1)), 1);
-        const map = slice(probs, 1, 1, 2);
-        return { maps: map, scores: max(boxFilter(map, c.score_pool), [1, 2, 3]) };
-      });
-      return { scores: await scores.read(), maps: await maps.read(), height: c.img_size, width: c.img_size };
+      const { map, scores } = rt.noGrad(() =>
+        draemInference(this.reconstructive, this.discriminative, rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]), c.score_pool));
+      return { scores: await scores.read(), maps: await map.read(), height: c.img_size, width: c.img_size };
     });
   }
 
