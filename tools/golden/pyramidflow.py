@@ -3,7 +3,9 @@ written from ../shared/reference/methods.md section 2, in float64.
 
 Writes test/fixtures/golden/pyramidflow.json (Laplacian pyramid decompose/compose with gradients, GoldenCase format)
 and test/fixtures/golden/pyramidflow-model.json (encoder-free model: flow outputs, Fourier loss, gradients of every
-trainable tensor, the parameters after one clipped Adam step, VolumeNorm running means, eval-mode template maps).
+trainable tensor, the parameters after one clipped Adam step, VolumeNorm running means, eval-mode template maps;
+and a ResNet18-encoder case whose weights both sides generate from hash_uniform: loss, Adam-step summaries,
+BatchNorm and VolumeNorm running statistics, template, map).
 Run: /usr/bin/python3 tools/golden/pyramidflow.py
 """
 import json
@@ -274,16 +276,17 @@ def resnet_case(name, side, levels, stacks, ksize, vn):
     encoder = torchvision.models.resnet18()
     stem = torch.nn.Sequential(encoder.conv1, encoder.bn1, encoder.relu, encoder.maxpool, encoder.layer1).double()
     state = stem.state_dict()
+    # torchvision names -> indices of the Sequential: 0 conv1, 1 bn1, 4 layer1
+    seq_key = {k: '0.weight' if k == 'conv1.weight' else k.replace('bn1.', '1.', 1) if k.startswith('bn1.')
+               else k.replace('layer1.', '4.', 1) for k in encoder_keys}
     for key in encoder_keys:
-        # Sequential indices: 0 conv1, 1 bn1, 4 layer1
-        mapped = key.replace('conv1.weight', '0.weight', 1) if key == 'conv1.weight' else \
-            key.replace('bn1.', '1.', 1) if key.startswith('bn1.') else key.replace('layer1.', '4.', 1)
-        state[mapped] = values[key]
+        state[seq_key[key]] = values[key]
     stem.load_state_dict(state)
     trainable = {'conv.0.weight', 'conv.2.weight', 'w_l', 'w_s', 'w_u'}
     params = {k: v for k, v in values.items() if k.startswith('nf.') and any(k.endswith(t) for t in trainable)}
     buffers = {k: v for k, v in values.items() if k.startswith('nf.') and k not in params}
-    images = (generated({'shape': [2, 3, side, side], 'gen': 'uniform', 'seed': 1000, 'scale': 0.5, 'offset': 0.5}))
+    image_spec = {'shape': [2, 3, side, side], 'gen': 'uniform', 'seed': 1000, 'scale': 0.5, 'offset': 0.5}
+    images = generated(image_spec)
 
     def encode(x, training):
         stem.train(training)
@@ -291,18 +294,16 @@ def resnet_case(name, side, levels, stacks, ksize, vn):
 
     run = train_step(params, buffers, blocks, channels, levels, ksize, vn, images, encode)
     bn_after = {k: v for k, v in stem.state_dict().items() if 'running' in k}
-    inverse = {v: k for k, v in zip(encoder_keys, [
-        ('0.weight' if k == 'conv1.weight' else k.replace('bn1.', '1.', 1) if k.startswith('bn1.') else k.replace('layer1.', '4.', 1))
-        for k in encoder_keys])}
+    torch_key = {v: k for k, v in seq_key.items()}
     return {
         'name': name,
         'config': {'x_size': side, 'numLayer': levels, 'numStack': stacks, 'kernelSize': ksize, 'volumeNorm': vn},
-        'images': {'shape': [2, 3, side, side], 'gen': 'uniform', 'seed': 1000, 'scale': 0.5, 'offset': 0.5},
+        'images': image_spec,
         'tensors': specs,
         'loss': run['loss'],
         # The step of each trained tensor (after - before) as summary(); running statistics in full.
         'steps': {k: summary(run['after'][k] - run['initial'][k], 7) for k in params},
-        'after': {**{inverse[k]: arr(v) for k, v in bn_after.items()},
+        'after': {**{torch_key[k]: arr(v) for k, v in bn_after.items()},
                   **{k: arr(v) for k, v in run['after'].items() if 'running_mean' in k}},
         'template': [arr(t) for t in run['template']],
         'map': arr(run['map']),
