@@ -14,6 +14,7 @@ import { PyramidFlow } from '../src/methods/pyramidflow/index.ts';
 import { imagesInMemory } from '../src/methods/detector.ts';
 import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
 import { fileURLToPath } from 'node:url';
+import { memoryWeights } from '../src/backbones/weights.ts';
 
 describe('PyramidFlow Laplacian pyramid: PyTorch golden', () => {
   for (const c of loadGolden('pyramidflow')) {
@@ -113,7 +114,8 @@ interface ModelCase {
   map: GoldenArray;
 }
 
-const modelCases = (JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/pyramidflow-model.json', import.meta.url)), 'utf8')) as { cases: ModelCase[] }).cases;
+const goldenModels = (JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/golden/pyramidflow-model.json', import.meta.url)), 'utf8')) as { cases: Array<ModelCase | ResNetCase> }).cases;
+const modelCases = goldenModels.filter((c): c is ModelCase => !('tensors' in c));
 
 describe('PyramidFlow parity with the PyTorch reference (tools/golden/pyramidflow.py)', () => {
   for (const c of modelCases) {
@@ -258,6 +260,86 @@ describe('PyramidFlow ResNet18 encoder', () => {
       } finally {
         det.dispose();
       }
+    }
+  });
+});
+
+interface GeneratedSpec { name?: string; shape: number[]; gen: 'uniform' | 'eye' | 'sign'; seed: number; scale: number; offset: number }
+
+interface ResNetCase {
+  name: string;
+  config: { x_size: number; numLayer: number; numStack: number; kernelSize: number; volumeNorm: 'CVN' | 'SVN' };
+  images: GeneratedSpec;
+  tensors: Array<GeneratedSpec & { name: string }>;
+  loss: number;
+  steps: Record<string, [number, number, number]>;
+  after: Record<string, GoldenArray>;
+  template: GoldenArray[];
+  map: GoldenArray;
+}
+
+/** tools/golden/pyramidflow.py hash_uniform: n values in [-1, 1) from a 32-bit integer hash of (index, seed). */
+function hashUniform(n: number, seed: number): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => {
+    let h = (Math.imul(i, 2654435761) + seed * 40503 + 12345) >>> 0;
+    h = (h ^ (h >>> 15)) >>> 0;
+    h = Math.imul(h, 2246822519) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+    return (h / 2 ** 32) * 2 - 1;
+  });
+}
+
+function generated(spec: GeneratedSpec): Float32Array {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.gen === 'eye') return Float32Array.from({ length: n }, (_, i) => (Math.floor(i / spec.shape[0]!) === i % spec.shape[0]! ? 1 : 0));
+  const v = hashUniform(n, spec.seed).map((h) => spec.offset + spec.scale * h);
+  return Float32Array.from(v, (x) => (spec.gen === 'sign' ? Math.sign(x) : x));
+}
+
+/** The golden's summary(): sum, sum of squares and a hashed projection of a tensor. */
+function summary(t: ArrayLike<number>, seed: number): [number, number, number] {
+  const h = hashUniform(t.length, seed);
+  let [s, q, p] = [0, 0, 0];
+  for (let i = 0; i < t.length; i++) [s, q, p] = [s + t[i]!, q + t[i]! * t[i]!, p + t[i]! * h[i]!];
+  return [s, q, p];
+}
+
+const resnetCase = goldenModels.find((c): c is ResNetCase => 'tensors' in c)!;
+
+describe('PyramidFlow parity with the PyTorch reference: ResNet18 encoder', () => {
+  it(`${resnetCase.name}: one fit step through the detector (loss, Adam steps, BatchNorm and VolumeNorm running statistics), template, map`, async () => {
+    const rt = await gpuRuntime();
+    const values = Object.fromEntries(resnetCase.tensors.map((t) => [t.name, { shape: t.shape, data: generated(t) }]));
+    const encoderKeys = resnetCase.tensors.filter((t) => !t.name.startsWith('nf.')).map((t) => t.name);
+    const weights = memoryWeights('hashed resnet18 stem + layer1', new Map(encoderKeys.map((k) => [k, values[k]!])));
+    const cfg = resnetCase.config;
+    const det = await PyramidFlow.create(rt, {
+      preset: 'paper', weights,
+      config: { ...cfg, encoder: 'resnet18', encoder_bn: 'train', epochs: 1, augment: false },
+    });
+    try {
+      writeModule(det.flow, values, 'parity');
+      const side = cfg.x_size;
+      const images = generated(resnetCase.images);
+      const plane = 3 * side * side;
+      const report = await det.fit(imagesInMemory([images.slice(0, plane), images.slice(plane)], side));
+      assertClose([report.finalLoss], [resnetCase.loss], 'loss');
+      const state = await det.state();
+      for (const [name, want] of Object.entries(resnetCase.after)) assertClose(state.tensors[name]!.data, want.data, `after the step: ${name}`);
+      for (const [name, want] of Object.entries(resnetCase.steps)) {
+        const before = values[name]!.data;
+        const step = state.tensors[name]!.data.map((v, i) => v - before[i]!);
+        // The Adam step is ~1e-4 per value: float32 parameters carry it to a few digits only.
+        assertClose(summary(step, 7), want, `Adam step of ${name} (sum, sum of squares, projection)`, { rtol: 2e-2, atol: 1e-6 });
+      }
+      for (const [i, want] of resnetCase.template.entries()) assertClose(state.tensors[`template.${i}`]!.data, want.data, `template level ${i}`);
+      const pred = await det.predict({ images, count: 2, height: side, width: side });
+      const map = resnetCase.map.data;
+      const px = map.length / 2;
+      // The image score is the max of the map at the flow's resolution (S / 4), before upsampling to S.
+      assertClose(pred.scores, [0, 1].map((n) => Math.max(...map.slice(n * px, (n + 1) * px))), 'image scores (max of the map)');
+    } finally {
+      det.dispose();
     }
   });
 });

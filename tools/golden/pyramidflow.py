@@ -3,7 +3,9 @@ written from ../shared/reference/methods.md section 2, in float64.
 
 Writes test/fixtures/golden/pyramidflow.json (Laplacian pyramid decompose/compose with gradients, GoldenCase format)
 and test/fixtures/golden/pyramidflow-model.json (encoder-free model: flow outputs, Fourier loss, gradients of every
-trainable tensor, the parameters after one clipped Adam step, VolumeNorm running means, eval-mode template maps).
+trainable tensor, the parameters after one clipped Adam step, VolumeNorm running means, eval-mode template maps;
+and a ResNet18-encoder case whose weights both sides generate from hash_uniform: loss, Adam-step summaries,
+BatchNorm and VolumeNorm running statistics, template, map).
 Run: /usr/bin/python3 tools/golden/pyramidflow.py
 """
 import json
@@ -77,7 +79,6 @@ def block_order(levels, stacks):
 
 
 def model_case(name, channels, side, levels, stacks, ksize, vn):
-    dims = (0, 1) if vn == 'CVN' else (0, 2, 3)
     params, buffers = {}, {}
     blocks = block_order(levels, stacks)
     for k, (kind, start) in enumerate(blocks):
@@ -99,13 +100,39 @@ def model_case(name, channels, side, levels, stacks, ksize, vn):
         buffers[p + 'affineParams.norm.running_mean'] = torch.zeros((1, 1, at, at) if vn == 'CVN' else (1, channels, 1, 1))
     q, _ = torch.linalg.qr(torch.randn(channels, 3, dtype=torch.float64))
     buffers['inconv.weight'] = q.reshape(channels, 3, 1, 1)
-    # float32 values, computed in float64
-    params = {k: v.to(torch.float32).to(torch.float64).requires_grad_() for k, v in params.items()}
-    buffers = {k: v.to(torch.float32).to(torch.float64) for k, v in buffers.items()}
-    initial = {k: v.detach().clone() for k, v in {**params, **buffers}.items()}
     images = torch.rand(2, 3, side, side).to(torch.float64)
+    run = train_step(params, buffers, blocks, channels, levels, ksize, vn, images,
+                     lambda x, training: F.conv2d(normalize(x), buffers['inconv.weight']))
+    return {
+        'name': name,
+        'config': {'numChannel': channels, 'x_size': side, 'numLayer': levels, 'numStack': stacks, 'kernelSize': ksize,
+                   'volumeNorm': vn},
+        'images': arr(images),
+        'initial': {k: arr(v) for k, v in run['initial'].items()},
+        'outputs': [arr(o) for o in run['outputs']],
+        'loss': run['loss'],
+        'grads': {k: arr(v) for k, v in run['grads'].items()},
+        'after': {k: arr(v) for k, v in run['after'].items()},
+        'template': [arr(t) for t in run['template']],
+        'map': arr(run['map']),
+    }
+
+
+def normalize(x):
     mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).reshape(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).reshape(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def train_step(params, buffers, blocks, channels, levels, ksize, vn, images, encode):
+    """One official training step (flow.train(), Fourier loss, clip, Adam), then flow.eval(): the template over
+    `images` and its anomaly map. `encode(images, training)` is the frozen encoder. Tensors are rounded to float32
+    and computed in float64; `params` and `buffers` are replaced by their float64 copies."""
+    dims = (0, 1) if vn == 'CVN' else (0, 2, 3)
+    params.update({k: v.to(torch.float32).to(torch.float64).requires_grad_() for k, v in params.items()})
+    buffers.update({k: v.to(torch.float32).to(torch.float64) for k, v in buffers.items()})
+    initial = {k: v.detach().clone() for k, v in {**params, **buffers}.items()}
+    images = images.to(torch.float32).to(torch.float64)
 
     def affine(p, x, training):
         h = F.leaky_relu(F.conv2d(x, params[p + 'affineParams.conv.0.weight'], padding=ksize // 2), 0.01)
@@ -130,7 +157,8 @@ def model_case(name, channels, side, levels, stacks, ksize, vn):
         return F.conv2d(x, w.reshape(c, c, 1, 1))
 
     def forward(training):
-        feat = F.conv2d((images - mean) / std, buffers['inconv.weight'])
+        with torch.no_grad():
+            feat = encode(images, training)
         xs = build(feat, levels)
         for k, (kind, start) in enumerate(blocks):
             p = 'nf.moduleslst.%d.' % k
@@ -166,22 +194,125 @@ def model_case(name, channels, side, levels, stacks, ksize, vn):
         template = [e.mean(0, keepdim=True) for e in evals]
         amap = compose([(e - t).abs() for e, t in zip(evals, template)]).mean(1, keepdim=True)
     return {
-        'name': name,
-        'config': {'numChannel': channels, 'x_size': side, 'numLayer': levels, 'numStack': stacks, 'kernelSize': ksize,
-                   'volumeNorm': vn},
-        'images': arr(images),
-        'initial': {k: arr(v) for k, v in initial.items()},
-        'outputs': [arr(o) for o in outs],
+        'initial': initial,
+        'outputs': outs,
         'loss': loss.item(),
-        'grads': {k: arr(v) for k, v in grads.items()},
-        'after': {k: arr(v) for k, v in {**params, **{k: v for k, v in buffers.items() if 'running_mean' in k}}.items()},
-        'template': [arr(t) for t in template],
-        'map': arr(amap),
+        'grads': grads,
+        'after': {**params, **{k: v for k, v in buffers.items() if 'running_mean' in k}},
+        'template': template,
+        'map': amap,
+    }
+
+
+def hash_uniform(n, seed):
+    """n values in [-1, 1) from a 32-bit integer hash of (index, seed): test/pyramidflow.test.ts computes the same
+    values, so the ResNet18 case stores how its 64-channel tensors were generated instead of the tensors."""
+    i = torch.arange(n, dtype=torch.int64)
+    m = 0xFFFFFFFF
+    h = (i * 2654435761 + seed * 40503 + 12345) & m
+    h = h ^ (h >> 15)
+    h = (h * 2246822519) & m
+    h = h ^ (h >> 13)
+    return h.to(torch.float64) / 2 ** 32 * 2 - 1
+
+
+def generated(spec):
+    n = math.prod(spec['shape'])
+    if spec['gen'] == 'eye':
+        return torch.eye(spec['shape'][0], dtype=torch.float64)
+    v = spec['offset'] + spec['scale'] * hash_uniform(n, spec['seed'])
+    if spec['gen'] == 'sign':
+        v = torch.sign(v)
+    return v.to(torch.float32).to(torch.float64).reshape(spec['shape'])
+
+
+def summary(t, seed):
+    """A few numbers that pin a large tensor: its sum, its sum of squares and a hashed projection."""
+    t = t.detach().reshape(-1)
+    return [t.sum().item(), (t * t).sum().item(), (t * hash_uniform(t.numel(), seed)).sum().item()]
+
+
+def resnet_case(name, side, levels, stacks, ksize, vn):
+    """The ResNet18 encoder (stem + layer1, 64 channels at stride 4) with the official quirk: flow.train() puts its
+    BatchNorm in training mode, so the training step normalises with batch statistics and moves the running ones,
+    which the eval-mode template and map then use. Weights come from hash_uniform (specs in the fixture)."""
+    import torchvision
+    channels = 64
+    blocks = block_order(levels, stacks)
+    specs = []
+
+    def add(key, shape, gen='uniform', scale=1.0, offset=0.0):
+        specs.append({'name': key, 'shape': list(shape), 'gen': gen, 'seed': len(specs) + 1, 'scale': scale, 'offset': offset})
+
+    def conv(key, cout, cin, k):
+        add(key, (cout, cin, k, k), scale=math.sqrt(6 / (cin * k * k)))
+
+    def bn(key, c):
+        add(key + '.weight', (c,), scale=0.2, offset=1.0)
+        add(key + '.bias', (c,), scale=0.1)
+        add(key + '.running_mean', (c,), scale=0.1)
+        add(key + '.running_var', (c,), scale=0.5, offset=1.0)
+
+    conv('conv1.weight', 64, 3, 7)
+    bn('bn1', 64)
+    for b in range(2):
+        for c in (1, 2):
+            conv('layer1.%d.conv%d.weight' % (b, c), 64, 64, 3)
+            bn('layer1.%d.bn%d' % (b, c), 64)
+    encoder_keys = [sp['name'] for sp in specs]
+    for k, (kind, start) in enumerate(blocks):
+        p = 'nf.moduleslst.%d.' % k
+        cin = 2 * channels if kind == 'fb2' else channels
+        add(p + 'affineParams.conv.0.weight', (2 * channels, cin, ksize, ksize), scale=1 / math.sqrt(cin * ksize * ksize))
+        add(p + 'affineParams.conv.2.weight', (2 * channels, 2 * channels, ksize, ksize), scale=0.02)
+        add(p + 'conv1x1.w_p', (channels, channels), gen='eye')
+        add(p + 'conv1x1.s_sign', (channels,), gen='sign')
+        add(p + 'conv1x1.w_l', (channels, channels), scale=0.1)
+        add(p + 'conv1x1.w_s', (channels,), scale=0.1)
+        add(p + 'conv1x1.w_u', (channels, channels), scale=0.1)
+        at = side // 4 // 2 ** (start + 1 if kind == 'fb2' else start)
+        add(p + 'affineParams.norm.running_mean', (1, 1, at, at) if vn == 'CVN' else (1, channels, 1, 1), scale=0.0)
+    values = {sp['name']: generated(sp) for sp in specs}
+    encoder = torchvision.models.resnet18()
+    stem = torch.nn.Sequential(encoder.conv1, encoder.bn1, encoder.relu, encoder.maxpool, encoder.layer1).double()
+    state = stem.state_dict()
+    # torchvision names -> indices of the Sequential: 0 conv1, 1 bn1, 4 layer1
+    seq_key = {k: '0.weight' if k == 'conv1.weight' else k.replace('bn1.', '1.', 1) if k.startswith('bn1.')
+               else k.replace('layer1.', '4.', 1) for k in encoder_keys}
+    for key in encoder_keys:
+        state[seq_key[key]] = values[key]
+    stem.load_state_dict(state)
+    trainable = {'conv.0.weight', 'conv.2.weight', 'w_l', 'w_s', 'w_u'}
+    params = {k: v for k, v in values.items() if k.startswith('nf.') and any(k.endswith(t) for t in trainable)}
+    buffers = {k: v for k, v in values.items() if k.startswith('nf.') and k not in params}
+    image_spec = {'shape': [2, 3, side, side], 'gen': 'uniform', 'seed': 1000, 'scale': 0.5, 'offset': 0.5}
+    images = generated(image_spec)
+
+    def encode(x, training):
+        stem.train(training)
+        return stem(normalize(x))
+
+    run = train_step(params, buffers, blocks, channels, levels, ksize, vn, images, encode)
+    bn_after = {k: v for k, v in stem.state_dict().items() if 'running' in k}
+    torch_key = {v: k for k, v in seq_key.items()}
+    return {
+        'name': name,
+        'config': {'x_size': side, 'numLayer': levels, 'numStack': stacks, 'kernelSize': ksize, 'volumeNorm': vn},
+        'images': image_spec,
+        'tensors': specs,
+        'loss': run['loss'],
+        # The step of each trained tensor (after - before) as summary(); running statistics in full.
+        'steps': {k: summary(run['after'][k] - run['initial'][k], 7) for k in params},
+        'after': {**{torch_key[k]: arr(v) for k, v in bn_after.items()},
+                  **{k: arr(v) for k, v in run['after'].items() if 'running_mean' in k}},
+        'template': [arr(t) for t in run['template']],
+        'map': arr(run['map']),
     }
 
 
 models = [model_case('CVN, 4 levels, 1 stack, k3', 4, 16, 4, 1, 3, 'CVN'),
-          model_case('SVN, 3 levels, 2 stacks, k3', 3, 16, 3, 2, 3, 'SVN')]
+          model_case('SVN, 3 levels, 2 stacks, k3', 3, 16, 3, 2, 3, 'SVN'),
+          resnet_case('ResNet18 encoder (BatchNorm in training mode), CVN, 3 levels, 1 stack, k3', 32, 3, 1, 3, 'CVN')]
 path = os.path.join(ROOT, 'test', 'fixtures', 'golden', 'pyramidflow-model.json')
 with open(path, 'w') as f:
     json.dump({'family': 'pyramidflow-model', 'generator': 'tools/golden/pyramidflow.py', 'torch': torch.__version__,
