@@ -12,14 +12,13 @@ normalisation; teacher, normalised per channel; student (2C outputs); autoencode
 st = channel mean (T - S[:C])^2, ae = channel mean (A - S[C:])^2; map = 0.05 (st - qa) / (qb - qa) +
 0.05 (ae - qa') / (qb' - qa'); zero padding of pad_maps px; bilinear (align_corners=False) to the image size.
 Output 'map' [N, 1, S, S]. With --iterations, prints one JSON line like tools/bench-backbones.py (times in ms and
-the fingerprint of the map for bench/backbones.ts's input). 2 threads, no autograd.
+the fingerprint of the map for bench/backbones.ts's input, by bench-backbones.py's report). 2 threads, no autograd.
 """
 import argparse
 import importlib.util
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -30,6 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location('export_weights', os.path.join(HERE, 'export-weights.py'))
 ew = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ew)
+_spec = importlib.util.spec_from_file_location('bench_backbones', os.path.join(HERE, 'bench-backbones.py'))
+bbench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bbench)
 sys.path.insert(0, os.path.join(HERE, 'golden'))
 from efficientad import Autoencoder  # noqa: E402  (the spec's autoencoder, as the parity golden builds it)
 
@@ -94,18 +96,7 @@ def main():
         print('wrote %s (ONNX, output map)' % args.onnx, file=sys.stderr)
         return
     torch.set_grad_enabled(False)
-    # The input bench/backbones.ts feeds: (sin(i) + 1) / 2 over the flat [1, 3, S, S] index, float64 -> float32.
-    n = 3 * size * size
-    x = ((torch.sin(torch.arange(n, dtype=torch.float64)) + 1) / 2).to(torch.float32).reshape(1, 3, size, size)
-    y = net(x).double()
-    fingerprint = [float(y.abs().sum()), float(y.square().sum())]
-    ms = []
-    for _ in range(args.iterations):
-        start = time.perf_counter()
-        net(x)
-        ms.append((time.perf_counter() - start) * 1e3)
-    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'ms': ms,
-                      'fingerprint': fingerprint}))
+    bbench.report(lambda x: (net(x),), 1, size, args.iterations)
 
 
 if __name__ == '__main__':
