@@ -1,19 +1,26 @@
-// Backbone forward throughput at 256x256 (images/s): texad, onnxruntime-web's WebGPU EP on the same Dawn adapter in
-// this process, and PyTorch on the CPU (tools/bench-backbones.py, 2 threads), on the same weights and input. Samples
-// are interleaved round by round (machines of this class drift by up to 2x over minutes); speed-ups are medians of
-// per-round time ratios.
+// Network forward throughput at 256x256, batch 1 (images/s): texad, onnxruntime-web's WebGPU EP on the same Dawn
+// adapter in this process, and PyTorch on the CPU (2 threads), on the same weights and input. Samples are
+// interleaved round by round (machines of this class drift by up to 2x over minutes); speed-ups are medians of
+// per-round time ratios. The cases are the baselines' backbones and EfficientAD-S's whole inference
+// (`efficientad_s`: teacher + student + autoencoder + the normalised, padded, upsampled map).
 //
-//   texad bench --suite backbones [--backbones wide_resnet50_2,pdn_small] [--quick] [--json]
-//   node dist/bench/backbones.js [--cases wide_resnet50_2,pdn_small] [--rounds 3] [--iterations 1] [--json]
-// (the second form, after a build, sets rounds and passes per round; the timing loop is bench/harness.ts's).
+//   texad bench --suite backbones [--backbones wide_resnet50_2,pdn_small,efficientad_s] [--quick] [--json]
+//   node dist/bench/backbones.js [--cases efficientad_s] [--rounds 3] [--iterations 1] [--size 256] [--json]
+// (the second form, after a build, sets rounds, passes per round and, for smoke checks only, a smaller image; the
+// timing loop is bench/harness.ts's).
 //
-// tools/export-weights.py --random-init 0 writes the safetensors file texad and PyTorch load and the ONNX graph
-// onnxruntime-web runs; both are cached under .texad-cache/bench/.
+// Backbones: tools/export-weights.py --random-init 0 writes the safetensors file texad and PyTorch load and the ONNX
+// graph onnxruntime-web runs. efficientad_s: texad writes a seeded EfficientAD-S state (random pdn_small teacher,
+// student, autoencoder, fixed normalisation and map quantiles) and tools/bench-efficientad.py builds the same
+// network in PyTorch, exports its ONNX graph and times it. Everything is cached under .texad-cache/bench/.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBackbone, type Backbone, type BackboneName } from '../src/backbones/index.ts';
+import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
+import type { DetectorState } from '../src/methods/detector.ts';
+import { EfficientAd } from '../src/methods/efficientad/index.ts';
 import { tuneWhile } from '../src/runtime/autotune.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { deviceAdapterName, installDawnNavigator } from './peers/dawn.ts';
@@ -22,23 +29,72 @@ import { fingerprintOf } from './peers/ops.ts';
 import { loadOrt } from './peers/ort.ts';
 
 const PYTHON = process.env['TEXAD_BENCH_PYTHON'] ?? '/usr/bin/python3';
+/** The image size of the published figures (the papers' 256 x 256); `--size` changes it for smoke checks. */
 const SIZE = 256;
 
+/** What a case's contestants load, written once under .texad-cache/bench/. */
+interface CaseFiles {
+  /** texad's weights: a backbone's safetensors, or EfficientAD's detector state. */
+  weights: string;
+  onnx: string;
+  /** The PyTorch timing command (a script and its arguments; `--iterations N` is appended). */
+  torch: string[];
+}
+
 interface Case {
-  arch: BackboneName;
+  /** A backbone name, or `efficientad_s`. */
+  name: string;
+  /** The outputs, as the ONNX graph names them. */
   taps: string[];
   /** Which baseline runs this network this far. */
   usedBy: string;
   /** Minimum texad speed-up over onnxruntime-web the project commits to. */
   floorVsOrt?: number;
+  files(root: string, rt: Runtime, size: number): Promise<CaseFiles>;
+  /** texad's run: `once` computes the outputs (on the device, or read back when the API returns them on the CPU). */
+  texad(rt: Runtime, files: CaseFiles, input: Float32Array, size: number): Promise<TexadRun>;
+}
+
+interface TexadRun {
+  /** One forward pass, finished on the device. */
+  once(): Promise<void>;
+  /** The outputs of one pass, read back (for the fingerprint). */
+  outputs(): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+function backboneCase(arch: BackboneName, taps: string[], usedBy: string, floorVsOrt?: number): Case {
+  return {
+    name: arch, taps, usedBy, ...(floorVsOrt !== undefined ? { floorVsOrt } : {}),
+    files: async (root, _rt, size) => backboneFiles(root, arch, taps, size),
+    async texad(rt, files, input, size) {
+      const bb: Backbone = await loadBackbone(rt, arch, { weights: files.weights, taps });
+      const x = rt.tensor(input, [1, 3, size, size]).keep();
+      return {
+        async once() {
+          rt.tidy(() => void bb.forward(x));
+          await rt.sync();
+        },
+        outputs: () => rt.tidyAsync(async () => {
+          const out = bb.forward(x);
+          return Promise.all(bb.taps.map((t) => out[t]!.read()));
+        }),
+        dispose() {
+          bb.dispose();
+          x.dispose();
+        },
+      };
+    },
+  };
 }
 
 const CASES: Case[] = [
-  { arch: 'wide_resnet50_2', taps: ['layer2', 'layer3'], usedBy: 'SimpleNet, MSFlow', floorVsOrt: 2 },
-  { arch: 'resnet18', taps: ['layer1'], usedBy: 'PyramidFlow' },
-  { arch: 'resnet152', taps: ['layer4'], usedBy: 'Mean-Shift' },
-  { arch: 'pdn_small', taps: ['out'], usedBy: 'EfficientAD-S teacher' },
-  { arch: 'pdn_medium', taps: ['out'], usedBy: 'EfficientAD-M teacher' },
+  backboneCase('wide_resnet50_2', ['layer2', 'layer3'], 'SimpleNet, MSFlow', 2),
+  backboneCase('resnet18', ['layer1'], 'PyramidFlow'),
+  backboneCase('resnet152', ['layer4'], 'Mean-Shift'),
+  backboneCase('pdn_small', ['out'], 'EfficientAD-S teacher'),
+  backboneCase('pdn_medium', ['out'], 'EfficientAD-M teacher'),
+  efficientAdCase(),
 ];
 
 /** One contestant on one case: `sample` runs `iterations` forward passes and returns their median time in ms. */
@@ -55,8 +111,8 @@ interface Contestant {
 }
 
 /** The input every contestant sees: (sin(i) + 1) / 2 over the flat [1, 3, S, S] index (tools/bench-backbones.py). */
-function inputData(): Float32Array {
-  return Float32Array.from({ length: 3 * SIZE * SIZE }, (_, i) => (Math.sin(i) + 1) / 2);
+function inputData(size: number): Float32Array {
+  return Float32Array.from({ length: 3 * size * size }, (_, i) => (Math.sin(i) + 1) / 2);
 }
 
 async function timed(iterations: number, once: () => Promise<void>): Promise<number> {
@@ -69,48 +125,94 @@ async function timed(iterations: number, once: () => Promise<void>): Promise<num
   return median(ms);
 }
 
-/** The case's safetensors weights and ONNX graph, exported once by tools/export-weights.py. */
-function files(root: string, c: Case): { weights: string; onnx: string } {
+function cacheDir(root: string): string {
   const dir = join(root, '.texad-cache', 'bench');
   mkdirSync(dir, { recursive: true });
-  const weights = join(dir, `${c.arch}.safetensors`);
-  const onnx = join(dir, `${c.arch}-${c.taps.join('+')}-${SIZE}.onnx`);
-  if (!existsSync(weights) || !existsSync(onnx)) {
-    const args = [join(root, 'tools', 'export-weights.py'), c.arch, '--random-init', '0', '--out', weights,
-      '--onnx', onnx, '--taps', c.taps.join(','), '--onnx-size', String(SIZE)];
-    execFileSync(PYTHON, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  }
-  return { weights, onnx };
+  return dir;
 }
 
-async function texad(rt: Runtime, c: Case, weights: string, log: (l: string) => void): Promise<Contestant> {
-  const bb: Backbone = await loadBackbone(rt, c.arch, { weights, taps: c.taps });
-  const x = rt.tensor(inputData(), [1, 3, SIZE, SIZE]).keep();
-  // Kernel variants are tuned once per adapter, as an application would; winners persist across runs.
-  log(`${c.arch}: tuning kernel variants (slow only the first time on an adapter)`);
-  await tuneWhile(rt, () => rt.tidy(() => void bb.forward(x)));
-  const outputs = await rt.tidyAsync(async () => {
-    const out = bb.forward(x);
-    return Promise.all(bb.taps.map((t) => out[t]!.read()));
-  });
-  const fingerprint = fingerprintOf(...outputs);
+/** A backbone's safetensors weights and ONNX graph, exported once by tools/export-weights.py. */
+function backboneFiles(root: string, arch: BackboneName, taps: string[], size: number): CaseFiles {
+  const dir = cacheDir(root);
+  const weights = join(dir, `${arch}.safetensors`);
+  const onnx = join(dir, `${arch}-${taps.join('+')}-${size}.onnx`);
+  if (!existsSync(weights) || !existsSync(onnx)) {
+    const args = [join(root, 'tools', 'export-weights.py'), arch, '--random-init', '0', '--out', weights,
+      '--onnx', onnx, '--taps', taps.join(','), '--onnx-size', String(size)];
+    execFileSync(PYTHON, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return { weights, onnx, torch: [join(root, 'tools', 'bench-backbones.py'), arch, weights, '--taps', taps.join(','), '--size', String(size)] };
+}
+
+/** The map quantiles of the benchmarked EfficientAD state: fixed values of the raw maps' order of magnitude. */
+const BENCH_QUANTILES = { stLow: 0.5, stHigh: 2, aeLow: 0.05, aeHigh: 0.5 };
+
+/**
+ * EfficientAD-S inference as texad's EfficientAd.predict runs it (teacher + student + autoencoder, the map
+ * arithmetic, padding, upsampling, read back with the image score), against the same network exported by
+ * tools/bench-efficientad.py. The state is the paper preset with a seeded random pdn_small teacher (the backbone
+ * case's file), seeded student and autoencoder, and a fixed teacher normalisation and map quantiles: speed does
+ * not depend on the values.
+ */
+function efficientAdCase(): Case {
+  const restored = async (rt: Runtime, teacher: string, size: number, state?: DetectorState) => {
+    const det = await EfficientAd.create(rt, { preset: 'paper', teacher, config: { image_size: size } });
+    const s = state ?? await det.state();
+    if (!state) {
+      const c = det.config.out_channels;
+      s.tensors['teacher_mean'] = { shape: [c], data: Float32Array.from({ length: c }, (_, i) => Math.sin(i)) };
+      s.tensors['teacher_std'] = { shape: [c], data: Float32Array.from({ length: c }, (_, i) => 1 + 0.5 * Math.cos(i)) };
+      s.training['map_quantiles'] = BENCH_QUANTILES;
+    }
+    await det.restore(s);
+    return { det, state: s };
+  };
   return {
-    name: 'texad', roundsMs: [],
-    about: rt.gpu.describe(),
-    fingerprint,
-    sample: (n) => timed(n, async () => {
-      rt.tidy(() => void bb.forward(x));
-      await rt.sync();
-    }),
-    async dispose() {
-      bb.dispose();
-      x.dispose();
+    name: 'efficientad_s', taps: ['map'], usedBy: 'EfficientAD-S inference (T + S + AE + map)', floorVsOrt: 2,
+    async files(root, rt, size) {
+      const teacher = backboneFiles(root, 'pdn_small', ['out'], size).weights;
+      const dir = cacheDir(root);
+      const weights = join(dir, `efficientad_s-${size}.safetensors`);
+      const onnx = join(dir, `efficientad_s-${size}.onnx`);
+      if (!existsSync(weights)) {
+        const { det, state } = await restored(rt, teacher, size);
+        det.dispose();
+        writeFileSync(weights, encodeDetectorState(state, { teacher }));
+      }
+      const script = join(root, 'tools', 'bench-efficientad.py');
+      if (!existsSync(onnx)) execFileSync(PYTHON, [script, teacher, weights, '--onnx', onnx], { stdio: ['ignore', 'ignore', 'inherit'] });
+      return { weights, onnx, torch: [script, teacher, weights] };
+    },
+    async texad(rt, files, input, size) {
+      const state = await decodeDetectorState(readFileSync(files.weights), files.weights);
+      const { det } = await restored(rt, String(state.extra['teacher']), size, state);
+      const batch = { images: input, count: 1, height: size, width: size };
+      return {
+        once: async () => void await det.predict(batch),
+        outputs: async () => [(await det.predict(batch)).maps!],
+        dispose: () => det.dispose(),
+      };
     },
   };
 }
 
+async function texad(rt: Runtime, c: Case, files: CaseFiles, size: number, log: (l: string) => void): Promise<Contestant> {
+  const run = await c.texad(rt, files, inputData(size), size);
+  // Kernel variants are tuned once per adapter, as an application would; winners persist across runs.
+  log(`${c.name}: tuning kernel variants (slow only the first time on an adapter)`);
+  await tuneWhile(rt, () => run.once());
+  const fingerprint = fingerprintOf(...await run.outputs());
+  return {
+    name: 'texad', roundsMs: [],
+    about: rt.gpu.describe(),
+    fingerprint,
+    sample: (n) => timed(n, () => run.once()),
+    dispose: async () => run.dispose(),
+  };
+}
+
 /** onnxruntime-web on the same adapter as texad (`adapter`, as deviceAdapterName writes it), else an error. */
-async function onnxRuntime(c: Case, onnx: string, adapter: string): Promise<Contestant> {
+async function onnxRuntime(c: Case, onnx: string, adapter: string, size: number): Promise<Contestant> {
   const ort = await loadOrt();
   const device = await ort.env.webgpu.device;
   if (deviceAdapterName(device) !== adapter) {
@@ -122,7 +224,7 @@ async function onnxRuntime(c: Case, onnx: string, adapter: string): Promise<Cont
     executionProviders: ['webgpu'],
     preferredOutputLocation: 'gpu-buffer',
   });
-  const feeds = { image: new ort.Tensor('float32', inputData(), [1, 3, SIZE, SIZE]) };
+  const feeds = { image: new ort.Tensor('float32', inputData(size), [1, 3, size, size]) };
   const first = await session.run(feeds);
   const names = c.taps;
   const values = await Promise.all(names.map(async (n) => (await first[n]!.getData(true)) as Float32Array));
@@ -138,9 +240,7 @@ async function onnxRuntime(c: Case, onnx: string, adapter: string): Promise<Cont
   };
 }
 
-async function pytorch(root: string, c: Case, weights: string): Promise<Contestant> {
-  const script = join(root, 'tools', 'bench-backbones.py');
-  const args = [script, c.arch, weights, '--taps', c.taps.join(','), '--size', String(SIZE)];
+async function pytorch(args: string[]): Promise<Contestant> {
   // As for tools/bench-torch.py: large tensors are recycled by malloc instead of mmap'd and faulted in every pass.
   const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' };
   const run = (iterations: number) =>
@@ -158,7 +258,7 @@ async function pytorch(root: string, c: Case, weights: string): Promise<Contesta
 
 /** One case's figures: per contestant the median ms over rounds, images/s, and texad's per-round speed-ups. */
 export interface CaseResult {
-  arch: BackboneName;
+  name: string;
   taps: string[];
   usedBy: string;
   /** Contestant -> version and device. */
@@ -172,15 +272,15 @@ export interface CaseResult {
 
 async function runCase(rt: Runtime, root: string, c: Case, plan: Plan, log: (l: string) => void): Promise<CaseResult> {
   const res: CaseResult = {
-    arch: c.arch, taps: c.taps, usedBy: c.usedBy, contestants: {}, ms: {}, imagesPerSecond: {}, speedup: {},
+    name: c.name, taps: c.taps, usedBy: c.usedBy, contestants: {}, ms: {}, imagesPerSecond: {}, speedup: {},
     skipped: {},
   };
-  const { weights, onnx } = files(root, c);
-  const contestants: Contestant[] = [await texad(rt, c, weights, log)];
+  const files = await c.files(root, rt, plan.size);
+  const contestants: Contestant[] = [await texad(rt, c, files, plan.size, log)];
   const reference = contestants[0]!.fingerprint;
   const a = rt.gpu.adapter;
   const adapter = `${a.description || a.device} (${a.vendor})`;
-  const peers = [['ort', () => onnxRuntime(c, onnx, adapter)], ['torch', () => pytorch(root, c, weights)]] as const;
+  const peers = [['ort', () => onnxRuntime(c, files.onnx, adapter, plan.size)], ['torch', () => pytorch(files.torch)]] as const;
   for (const [name, make] of peers) {
     try {
       const peer = await make();
@@ -206,7 +306,7 @@ async function runCase(rt: Runtime, root: string, c: Case, plan: Plan, log: (l: 
       },
       (r) => {
         const last = contestants.map((ct) => `${ct.name} ${ct.roundsMs.at(-1)!.toFixed(0)} ms`);
-        log(`${c.arch} round ${r + 1}/${plan.rounds}: ${last.join(', ')}`);
+        log(`${c.name} round ${r + 1}/${plan.rounds}: ${last.join(', ')}`);
       },
     );
   } finally {
@@ -238,6 +338,8 @@ export interface BackboneBenchReport {
 interface Plan {
   rounds: number;
   iterations: number;
+  /** Image side, 256 unless a smoke check asks for less (EfficientAD needs a multiple of 32, at least 64). */
+  size: number;
 }
 
 export interface BackboneBenchOptions extends Partial<Plan> {
@@ -252,18 +354,18 @@ export interface BackboneBenchOptions extends Partial<Plan> {
 /** Runs the cases and returns every figure; texad's device comes first, then the peers' navigator.gpu. */
 export async function runBackboneBench(opts: BackboneBenchOptions = {}): Promise<BackboneBenchReport> {
   const log = opts.log ?? (() => {});
-  const plan: Plan = { rounds: opts.rounds ?? 3, iterations: opts.iterations ?? 1 };
-  const unknown = (opts.only ?? []).filter((n) => !CASES.some((c) => c.arch === n));
+  const plan: Plan = { rounds: opts.rounds ?? 3, iterations: opts.iterations ?? 1, size: opts.size ?? SIZE };
+  const unknown = (opts.only ?? []).filter((n) => !CASES.some((c) => c.name === n));
   if (unknown.length > 0) {
-    throw new Error(`no backbone case ${unknown.join(', ')} (cases: ${CASES.map((c) => c.arch).join(', ')})`);
+    throw new Error(`no backbone case ${unknown.join(', ')} (cases: ${CASES.map((c) => c.name).join(', ')})`);
   }
-  const cases = opts.only?.length ? CASES.filter((c) => opts.only!.includes(c.arch)) : CASES;
+  const cases = opts.only?.length ? CASES.filter((c) => opts.only!.includes(c.name)) : CASES;
   const root = packageRoot();
   const rt = await Runtime.create({ disableRobustness: opts.disableRobustness ?? false });
   // onnxruntime-web takes navigator.gpu: a second Dawn instance of this process, installed after texad's device
   // with the same flags (the ones device.ts passes for disableRobustness).
   await installDawnNavigator(opts.disableRobustness ? ['enable-dawn-features=disable_robustness'] : []);
-  const report: BackboneBenchReport = { date: new Date().toISOString(), size: SIZE, ...plan, cases: [] };
+  const report: BackboneBenchReport = { date: new Date().toISOString(), ...plan, cases: [] };
   try {
     for (const c of cases) report.cases.push(await runCase(rt, root, c, plan, log));
   } finally {
@@ -289,7 +391,7 @@ export function formatBackboneReport(r: BackboneBenchReport): string {
     const ips = c.imagesPerSecond;
     const rates = `${fmt(ips.texad).padStart(6)} ${fmt(ips.ort).padStart(6)} ${fmt(ips.torch).padStart(7)}`;
     const ratios = `${fmt(c.speedup.vs_ort).padStart(6)}x ${fmt(c.speedup.vs_torch).padStart(7)}x`;
-    lines.push(`${c.arch.padEnd(18)} ${c.taps.join(',').padEnd(15)} ${rates}  ${ratios}  ${c.usedBy}`);
+    lines.push(`${c.name.padEnd(18)} ${c.taps.join(',').padEnd(15)} ${rates}  ${ratios}  ${c.usedBy}`);
     for (const [k, v] of Object.entries(c.skipped)) lines.push(`  ${k} skipped: ${v}`);
     if (c.floorVsOrt) {
       const verdict = c.floorVsOrt.pass === null ? 'not measured' : c.floorVsOrt.pass ? 'met' : 'MISSED';
@@ -309,6 +411,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     only: flag('cases')?.split(','),
     rounds: flag('rounds') ? Number(flag('rounds')) : undefined,
     iterations: flag('iterations') ? Number(flag('iterations')) : undefined,
+    size: flag('size') ? Number(flag('size')) : undefined,
     log: (l) => console.error(l),
   });
   console.log(args.includes('--json') ? JSON.stringify(report, null, 2) : formatBackboneReport(report));

@@ -39,14 +39,20 @@ def main():
         if args.arch in ew.PDNS else ew.build(args.arch)
     model.load_state_dict(state, strict=False)
     net = ew.Features(args.arch, model.eval(), args.taps.split(',')).eval()
+    report(net, args.batch, args.size, args.iterations)
+
+
+def report(net, batch, size, iterations):
+    """Prints the JSON line bench/backbones.ts reads: ms of `iterations` timed passes of `net` (one untimed pass
+    first, which gives the fingerprint) on its input. `net` returns a tuple of outputs. Autograd must be off."""
     # The input bench/backbones.ts feeds: (sin(i) + 1) / 2 over the flat [N, 3, S, S] index, float64 -> float32.
-    n = args.batch * 3 * args.size * args.size
+    n = batch * 3 * size * size
     x = ((torch.sin(torch.arange(n, dtype=torch.float64)) + 1) / 2).to(torch.float32)
-    x = x.reshape(args.batch, 3, args.size, args.size)
+    x = x.reshape(batch, 3, size, size)
     outs = [o.double() for o in net(x)]
     fingerprint = [sum(float(o.abs().sum()) for o in outs), sum(float(o.square().sum()) for o in outs)]
     ms = []
-    for _ in range(args.iterations):
+    for _ in range(iterations):
         start = time.perf_counter()
         net(x)
         ms.append((time.perf_counter() - start) * 1e3)
