@@ -64,6 +64,7 @@ async function runFolder(opts: { curves: boolean }): Promise<{ out: string; curv
   const curves = new Map<string, UnitCurves>();
   const methods: MethodResults[] = [['simplenet', true, 0.6], ['pyramidflow-image', false, 0.3]].map(([method, pixelMaps, sep], m) => ({
     method: method as string, preset: 'quick', weights: 'random', pixelMaps: pixelMaps as boolean, config: {},
+    backbones: { backbone: { arch: 'resnet18', origin: 'seeded random weights' } },
     categories: ['cloth', 'metal'].map((category, c) => {
       const seeds = [0, 1].map((seed) => {
         const u = unit(seed, 100 * m + 10 * c + seed, sep as number, pixelMaps as boolean);
@@ -86,7 +87,9 @@ async function runFolder(opts: { curves: boolean }): Promise<{ out: string; curv
     map: Float32Array.from({ length: 256 }, () => rand()), height: 16, width: 16, range: [0, 1],
   }));
   const run = runResults({ texad: '0.1.0', adapter: 'llvmpipe (fixture)', runtime: 'node', date: '2026-12-03T00:00:00Z',
-    dataset: { root: '/data/synthetic', layout: 'texture-ad', protocol: 'texture-ad', synthetic: { preset: 'tiny', seed: 0 } } }, methods);
+    dataset: { root: '/data/synthetic', layout: 'texture-ad', protocol: 'texture-ad', synthetic: { preset: 'tiny', seed: 0 } },
+    referenceFloor: Object.fromEntries(['cloth', 'metal'].map((category, c) => [category, {
+      'patch-knn': unit(0, 900 + c, 0.2, true).result.metrics, 'colour-histogram': unit(0, 910 + c, 0.1, false).result.metrics }])) }, methods);
   await writeRunOutputs(out, run, { breakdown: true });
   return { out, curves };
 }
@@ -112,6 +115,9 @@ describe('report.html', () => {
     expect(html.match(/data-histogram=""/g)).toHaveLength(2 * 2 * 2);
     expect(html).toMatch(/<img src="data:image\/png;base64,iVBORw0KGgo[^"]+" alt="simplenet cloth defect-plain-hole-7.png">/);
     expect(html).toContain('Columns with random weights');
+    // The legend names each column's network and where its weights came from; the floor sits under the tables.
+    expect(html).toContain('<td>resnet18, seeded random weights</td>');
+    expect(html).toMatch(/<h2>Reference floor<\/h2>.*<th>patch-knn I-AUROC<\/th>.*<tr><td>cloth<\/td><td>\d+\.\d<\/td><td>\d+\.\d<\/td><td>\d+\.\d<\/td><td>n\/a<\/td><\/tr>/s);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('report.html (next to this file)');
     for (const k of METRIC_KEYS) expect(html).not.toContain(`${k}:`); // labels, not keys
   });

@@ -137,7 +137,7 @@ describe('texad run --method all, --shard and texad merge', () => {
     const report = await readFile(join(full, 'report.md'), 'utf8');
     for (const t of ['I-AUROC', 'P-AUROC', 'AUPRO', 'I-F1max', 'P-F1max']) expect(report).toContain(`\n## ${t}\n`);
     expect(report).toContain('| Category | simplenet | imagemean |');
-    expect(report).toMatch(/\| simplenet \| quick \| random \(seeded\) \| yes \|/);
+    expect(report).toMatch(/\| simplenet \| quick \| resnet18, seeded random weights \| random \(seeded\) \| yes \|/);
     const pAuroc = report.slice(report.indexOf('## P-AUROC'), report.indexOf('## AUPRO'));
     expect(report).toMatch(/## Reference floor\n[^#]*\| metal \| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|/);
     expect(pAuroc).toMatch(/\| metal \| \d+\.\d ± \d+\.\d \| – \|/); // one defined cell: nothing to compare, no bold

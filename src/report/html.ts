@@ -3,8 +3,8 @@
 // defective image scores per subclass, and the heatmap panels.
 import { METRIC_LABELS } from '../eval/evaluate.ts';
 import type { CurveJson, UnitCurves } from './curves.ts';
-import { meanStd, type MethodResults, type RunResults } from './results.ts';
-import { bestCells, cellText, paperTables } from './tables.ts';
+import { backbonesText, meanStd, type MethodResults, type RunResults } from './results.ts';
+import { bestCells, cellText, floorTable, FLOOR_NOTE, paperTables } from './tables.ts';
 
 export interface HtmlReportInput {
   /** Per method, per category: the heatmap panels as PNG data URLs with their file names (captions). */
@@ -133,9 +133,9 @@ function table(t: ReturnType<typeof paperTables>[number], withStd: boolean): str
 }
 
 function methodLegend(r: RunResults): string {
-  return '<table class="legend"><thead><tr><th></th><th>Column</th><th>Preset</th><th>Weights</th><th>Pixel maps</th></tr></thead><tbody>' +
+  return '<table class="legend"><thead><tr><th></th><th>Column</th><th>Preset</th><th>Backbone, weights\' origin</th><th>Weights</th><th>Pixel maps</th></tr></thead><tbody>' +
     r.methods.map((m, k) => `<tr><td><i style="background:${PALETTE[k % PALETTE.length]}"></i></td><td>${escapeHtml(m.method)}</td>` +
-      `<td>${escapeHtml(m.preset)}</td><td>${m.weights === 'random' ? 'random (seeded)' : `<code>${escapeHtml(m.weights)}</code>`}</td>` +
+      `<td>${escapeHtml(m.preset)}</td><td>${escapeHtml(backbonesText(m))}</td><td>${m.weights === 'random' ? 'random (seeded)' : `<code>${escapeHtml(m.weights)}</code>`}</td>` +
       `<td>${m.pixelMaps ? 'yes' : 'no'}</td></tr>`).join('') + '</tbody></table>';
 }
 
@@ -183,6 +183,16 @@ function categorySection(r: RunResults, name: string, opts: HtmlReportInput): st
   return parts.join('\n');
 }
 
+/** The reference detectors' figures on the same data, under the method tables (as in report.md). */
+function floorSection(r: RunResults): string {
+  const t = floorTable(r);
+  if (!t) return '';
+  return `<h2>Reference floor</h2><p class="note">${escapeHtml(FLOOR_NOTE)}</p><table><thead><tr><th>Category</th>` +
+    t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('') + '</tr></thead><tbody>' +
+    t.rows.map((row) => `<tr><td>${escapeHtml(row.category)}</td>${row.cells.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('') +
+    '</tbody></table>';
+}
+
 function seedNote(r: RunResults): string {
   const seeds = r.methods[0]?.categories[0]?.seeds.length ?? 0;
   return seeds > 1 ? `One line per method and seed (${seeds} seeds), one colour per method.` : 'One line per method, one colour per method.';
@@ -226,6 +236,7 @@ export function reportHtml(r: RunResults, opts: HtmlReportInput = {}): string {
     '<h2>Tables</h2><div class="tables">',
     ...paperTables(r, { breakdown: opts.breakdown ?? false }).map((t) => `<div><h3>${escapeHtml(t.title)}</h3>${table(t, withStd)}</div>`),
     '</div>',
+    floorSection(r),
     ...categories.map((c) => categorySection(r, c, opts)),
   ];
   return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +

@@ -1,6 +1,6 @@
 // report.md: the paper-layout tables of tables.ts, then each method's per-subclass breakdown, timings and heatmaps.
 import { backbonesText, meanStd, type RunResults } from './results.ts';
-import { cellText, paperTables, tableMarkdown, TABLE_METRICS } from './tables.ts';
+import { cellText, floorTable, FLOOR_NOTE, paperTables, tableMarkdown, TABLE_METRICS } from './tables.ts';
 
 export interface ReportOptions {
   /** Heatmap panel paths (relative to the run folder) per method, then per category. */
@@ -62,15 +62,10 @@ export function reportMarkdown(r: RunResults, opts: ReportOptions = {}): string 
 
 /** The reference detectors' figures per category: the floor the tables above are read against. */
 function floorMarkdown(r: RunResults): string[] {
-  const names = [...new Set(Object.values(r.referenceFloor).flatMap((f) => Object.keys(f)))];
-  if (names.length === 0) return [];
-  const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
-  return ['', '## Reference floor', '',
-    'Two trivial detectors (src/eval/reference.ts: nearest-neighbour distance of 6×6 patch statistics, and the ' +
-      'distance of joint RGB histograms) fitted and evaluated on the same images, resized to a square. A method ' +
-      'that does not clear them has not shown that it detects anomalies on this data.', '',
-    `| Category | ${names.map((n) => `${n} I-AUROC | ${n} P-AUROC`).join(' | ')} |`,
-    `| --- | ${names.map(() => '---: | ---:').join(' | ')} |`,
-    ...Object.entries(r.referenceFloor).map(([category, f]) =>
-      `| ${category} | ${names.map((n) => `${pct(f[n]?.imageAUROC)} | ${pct(f[n]?.pixelAUROC)}`).join(' | ')} |`)];
+  const t = floorTable(r);
+  if (!t) return [];
+  return ['', '## Reference floor', '', FLOOR_NOTE, '',
+    `| Category | ${t.columns.join(' | ')} |`,
+    `| --- | ${t.columns.map(() => '---:').join(' | ')} |`,
+    ...t.rows.map((row) => `| ${row.category} | ${row.cells.join(' | ')} |`)];
 }

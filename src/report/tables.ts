@@ -110,3 +110,20 @@ export function resultsCsv(tables: readonly PaperTable[]): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/** What the reference floor is, in words shared by report.md and report.html. */
+export const FLOOR_NOTE = 'Two trivial detectors (src/eval/reference.ts: nearest-neighbour distance of 6×6 patch statistics, and the ' +
+  'distance of joint RGB histograms) fitted and evaluated on the same images, resized to a square. A method ' +
+  'that does not clear them has not shown that it detects anomalies on this data.';
+
+/** The reference floor as a table: per category, each reference detector's image and pixel AUROC in % ('n/a' when undefined). */
+export function floorTable(r: RunResults): { columns: string[]; rows: Array<{ category: string; cells: string[] }> } | null {
+  const names = [...new Set(Object.values(r.referenceFloor).flatMap((f) => Object.keys(f)))];
+  if (names.length === 0) return null;
+  const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+  return {
+    columns: names.flatMap((n) => [`${n} I-AUROC`, `${n} P-AUROC`]),
+    rows: Object.entries(r.referenceFloor).map(([category, f]) =>
+      ({ category, cells: names.flatMap((n) => [pct(f[n]?.imageAUROC), pct(f[n]?.pixelAUROC)]) })),
+  };
+}
