@@ -48,7 +48,8 @@ function testBatch(side: number): ImageBatch {
  * in the test name, until the method's owner supplies a configuration).
  */
 const DETECTS: Record<string, Record<string, unknown> | { pending: string }> = {
-  // The quick preset's widths at 64 px and 8 passes (tinyConfig's 32-d features and 2 passes do not find it).
+  // 192/192/256 widths at 64 px and 8 passes, as test/simplenet-detection.test.ts (tinyConfig's 32-d features and
+  // 2 passes, and the 128-wide quick widths, do not find it).
   simplenet: { pretrain_embed_dimension: 192, target_embed_dimension: 192, dsc_hidden: 256, meta_epochs: 2, gan_epochs: 4 },
   draem: { pending: 'tinyConfig (2 epochs, width 2) scores every image alike (0.4381)' },
   pyramidflow: {},
