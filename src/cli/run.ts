@@ -20,6 +20,7 @@ import { unitCurves } from '../report/curves.ts';
 import { renderPanel } from '../report/heatmap.ts';
 import { assembleRun, type ShardManifest, type UnitResult } from '../report/merge.ts';
 import { exists, writeAtomic, writeRunOutputs } from '../report/outputs.ts';
+import { floorDetectors } from '../report/tables.ts';
 import {
   parseSeedResult, RANDOM_WEIGHTS_NOTE, resultsJson, reviveResultNaN, seedResult, type ReferenceFloor, type RunResults, type SeedResult,
 } from '../report/results.ts';
@@ -444,7 +445,7 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
 
 /** The I-AUROC table on the terminal, the reference detectors' floor in the last columns; report.md has every metric. */
 function printSummary(run: RunResults): void {
-  const floorNames = [...new Set(Object.values(run.referenceFloor).flatMap((f) => Object.keys(f)))];
+  const floorNames = floorDetectors(run);
   const names = [...run.methods.map((m) => m.method), ...floorNames.map((n) => `floor:${n}`)];
   const fmt = (v: number, k: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1)).padStart(Math.max(5, names[k]!.length));
   console.log(`\n${'I-AUROC (%)'.padEnd(20)}  ${names.map((n) => n.padStart(5)).join('  ')}`);

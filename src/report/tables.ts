@@ -116,14 +116,19 @@ export const FLOOR_NOTE = 'Two trivial detectors (src/eval/reference.ts: nearest
   'distance of joint RGB histograms) fitted and evaluated on the same images, resized to a square. A method ' +
   'that does not clear them has not shown that it detects anomalies on this data.';
 
+/** The reference detectors that appear in a run's floor, in first-seen order: the floor's columns everywhere. */
+export function floorDetectors(r: RunResults): string[] {
+  return [...new Set(Object.values(r.referenceFloor).flatMap((f) => Object.keys(f)))];
+}
+
 /** The reference floor as a table: per category, each reference detector's image and pixel AUROC in % ('n/a' when undefined). */
 export function floorTable(r: RunResults): { columns: string[]; rows: Array<{ category: string; cells: string[] }> } | null {
-  const names = [...new Set(Object.values(r.referenceFloor).flatMap((f) => Object.keys(f)))];
+  const names = floorDetectors(r);
   if (names.length === 0) return null;
-  const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+  const cell = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 'n/a' : pct(v));
   return {
     columns: names.flatMap((n) => [`${n} I-AUROC`, `${n} P-AUROC`]),
     rows: Object.entries(r.referenceFloor).map(([category, f]) =>
-      ({ category, cells: names.flatMap((n) => [pct(f[n]?.imageAUROC), pct(f[n]?.pixelAUROC)]) })),
+      ({ category, cells: names.flatMap((n) => [cell(f[n]?.imageAUROC), cell(f[n]?.pixelAUROC)]) })),
   };
 }
