@@ -20,16 +20,52 @@ export const TILE_ROWS = MR;
 export const TILE_COLS = NR;
 
 /**
- * Packs B[k0 .. k0+kc, 0 .. n) (row-major, n columns) into n/NR panels, each kc rows of NR contiguous floats, at dst.
+ * Packs columns [j0, j1) of B[k0 .. k0+kc, :] (row-major, n columns) into panels of NR columns, each kc rows of NR
+ * contiguous floats; the panel of column j starts at dst + j * kc floats. Threads pack disjoint column ranges.
  */
-export function packB(b: usize, n: i32, k0: i32, kc: i32, dst: usize): void {
-  for (let j = 0; j < n; j += NR) {
+export function packB(b: usize, n: i32, k0: i32, kc: i32, j0: i32, j1: i32, dst: usize): void {
+  for (let j = j0; j < j1; j += NR) {
     let src = b + (<usize>k0 * <usize>n + <usize>j) * 4;
+    let out = dst + <usize>j * <usize>kc * 4;
     for (let p = 0; p < kc; p++) {
-      v128.store(dst, v128.load(src));
-      v128.store(dst, v128.load(src, 16), 16);
+      v128.store(out, v128.load(src));
+      v128.store(out, v128.load(src, 16), 16);
       src += <usize>n * 4;
-      dst += <usize>NR * 4;
+      out += <usize>NR * 4;
+    }
+  }
+}
+
+/**
+ * packB for a convolution's implicit im2col matrix, read straight from the image: B[(c, ky, kx), (oy, ox)] =
+ * x[c, oy + ky - pad, ox + kx - pad] (zero outside), stride 1, for one image x [cin, h, w] and kernel side ks; the
+ * output is wo = w + 2 pad - ks + 1 wide. With wo a multiple of NR a panel's columns are eight neighbours of
+ * one output row, copied as two vectors unless they reach into the padding.
+ */
+export function packConvB(x: usize, h: i32, w: i32, ks: i32, pad: i32, k0: i32, kc: i32, j0: i32, j1: i32, dst: usize): void {
+  const wo = w + 2 * pad - ks + 1;
+  for (let j = j0; j < j1; j += NR) {
+    const oy = j / wo;
+    const ox = j % wo;
+    let out = dst + <usize>j * <usize>kc * 4;
+    for (let p = 0; p < kc; p++) {
+      const row = k0 + p;
+      const c = row / (ks * ks);
+      const r = row % (ks * ks);
+      const iy = oy + r / ks - pad;
+      const ix = ox + r % ks - pad;
+      const plane = x + <usize>c * <usize>h * <usize>w * 4;
+      if (iy >= 0 && iy < h && ix >= 0 && ix + NR <= w) {
+        const src = plane + (<usize>iy * <usize>w + <usize>ix) * 4;
+        v128.store(out, v128.load(src));
+        v128.store(out, v128.load(src, 16), 16);
+      } else {
+        for (let q = 0; q < NR; q++) {
+          const inside = iy >= 0 && iy < h && ix + q >= 0 && ix + q < w;
+          store<f32>(out + <usize>q * 4, inside ? load<f32>(plane + (<usize>iy * <usize>w + <usize>(ix + q)) * 4) : 0);
+        }
+      }
+      out += <usize>NR * 4;
     }
   }
 }
@@ -89,8 +125,8 @@ function packA(a: usize, k: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize)
 }
 
 /**
- * Rows [rowStart, rowEnd) of C = A·B (A m x k, B k x n, C m x n, row-major), with B already packed by packB for
- * every K block of kcBlock rows, block after block at packedB (each block kc x n floats). packedA is this thread's
+ * Rows [rowStart, rowEnd) of C = A·B (A m x k, B k x n, C m x n, row-major), with B already packed (packB or
+ * packConvB) for every K block of kcBlock rows, block after block at packedB (each block kc x n floats). packedA is this thread's
  * scratch of mc x kcBlock floats. Row ranges of different threads write disjoint parts of C.
  */
 export function gemmRows(

@@ -25,7 +25,7 @@ export type ContestantName = 'texad' | 'ort' | 'tfjs' | 'torch' | 'wasm' | 'ort_
 /**
  * `wasm` is texad's WebAssembly SIMD GEMM prototype (assembly/gemm.ts) and `ort_wasm` onnxruntime-web's wasm EP,
  * both on the CPU with wasmThreads() threads: the measured answer on a CPU path (README "Benchmarks"). Both run
- * matmul only.
+ * matmul and the batch-1 stride-1 conv2d.
  */
 const PEERS = ['ort', 'tfjs', 'torch', 'wasm', 'ort_wasm'] as const;
 /** Peers on the same WebGPU adapter as texad; the floors compare against the faster of these. */

@@ -1,6 +1,6 @@
 // onnxruntime-web's WebAssembly execution provider (CPU, SIMD, multi-threaded) as a peer for the WebAssembly GEMM
 // prototype: what an application without a GPU would get from the established library. Its own module instance
-// ('onnxruntime-web/wasm', not the WebGPU build of bench/peers/ort.ts), compiled with V8's full tiering: the
+// (the package's Node build, not the WebGPU bundle of bench/peers/ort.ts), compiled with V8's full tiering: the
 // Liftoff-only setting that peer needs while loading would cripple a compute-bound wasm EP.
 import type * as Ort from 'onnxruntime-web';
 import { onnxModel } from './onnx.ts';
@@ -21,9 +21,9 @@ function loadOrtWasm(): Promise<typeof Ort> {
   return loaded;
 }
 
-/** A runner for matmul on onnxruntime-web's wasm EP, or null for every other op (the prototype covers GEMM only). */
+/** A runner for matmul or conv2d on onnxruntime-web's wasm EP, or null for the ops the prototype does not run. */
 export async function ortWasmRunner(spec: OpSpec): Promise<Runner | null> {
-  if (spec.op !== 'matmul') return null;
+  if (spec.op !== 'matmul' && spec.op !== 'conv2d') return null;
   const model = onnxModel(spec)!;
   const ort = await loadOrtWasm();
   const session = await ort.InferenceSession.create(model.bytes, { executionProviders: ['wasm'] });
