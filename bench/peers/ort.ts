@@ -11,6 +11,9 @@ const READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
 
 let loaded: Promise<typeof Ort> | null = null;
 
+/** V8's defaults for --liftoff-only and the two flags it turns off by implication (V8 11.3 flag-definitions.h). */
+const LIFTOFF_ONLY_UNDONE = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering'];
+
 /**
  * Loads onnxruntime-web's WebGPU build with its wasm from node_modules (never the network) and opens one session,
  * which instantiates the wasm and creates ONNX Runtime's device.
@@ -18,7 +21,10 @@ let loaded: Promise<typeof Ort> | null = null;
  * The wasm is compiled with V8's baseline compiler only: on Node 20 (V8 11.3) TurboFan spends about 40 CPU-seconds
  * on this asyncify-instrumented module and stalled the first run for 90-130 s on the 2-core VM, against 0.25 s with
  * Liftoff. The flag is restored afterwards so texad's own wasm compiles normally; the wasm side of ONNX Runtime
- * only schedules GPU work.
+ * only schedules GPU work. Restoring means turning the flags that --liftoff-only switches off by implication back on
+ * too: with `--no-liftoff-only` alone V8 kept tier-up off, and every module compiled later in the process (texad's
+ * metrics, the wasm GEMM prototype, onnxruntime-web's wasm EP) ran baseline code, 2.4-2.9x slower (one thread,
+ * 1024^3 GEMM prototype: 120 ms with V8's defaults, 350 ms after the toggle, 144 ms after this restore).
  */
 export function loadOrt(): Promise<typeof Ort> {
   loaded ??= (async () => {
@@ -35,7 +41,7 @@ export function loadOrt(): Promise<typeof Ort> {
       await probe.release();
       return ort;
     } finally {
-      v8.setFlagsFromString('--no-liftoff-only');
+      for (const flag of LIFTOFF_ONLY_UNDONE) v8.setFlagsFromString(flag);
     }
   })();
   return loaded;
