@@ -95,8 +95,16 @@ export async function wasmGemmRunner(spec: OpSpec, threads = wasmThreads()): Pro
   /** Runs calls(t) on thread t (0: this one) and resolves when every thread is done. */
   const onEveryThread = async (calls: (t: number) => Call[]) => {
     const done = workers.map((w, i) => new Promise<void>((resolve, reject) => {
-      w.once('message', () => resolve());
-      w.once('error', reject);
+      const failed = (err: Error) => {
+        w.off('message', finished);
+        reject(err);
+      };
+      const finished = () => {
+        w.off('error', failed);
+        resolve();
+      };
+      w.once('message', finished);
+      w.once('error', failed);
       w.postMessage(calls(i + 1));
     }));
     for (const [name, ...args] of calls(0)) (main[name] as (...a: number[]) => void)(...args);
