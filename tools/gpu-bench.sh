@@ -45,8 +45,8 @@ prepare (in the texad repository): npm run build, then a self-contained OUTDIR f
   node_modules pruned to what the benches load, lib/libvulkan.so.1 (this machine's Vulkan loader, used only where
   the GPU machine has none). It ends by importing every bench module from OUTDIR and printing its size.
   --weights all|NAMES  also ship the backbones suite's weights and ONNX graphs (.texad-cache/bench/, exported here
-                       with PyTorch; 'all' is every network, about 1.5 GB): needed when the GPU machine has no
-                       python3 with torch, which otherwise exports them there on first use
+                       with PyTorch; wide_resnet50_2 and resnet152 weigh hundreds of MB each): needed when the
+                       GPU machine has no python3 with torch, which otherwise exports them there on first use
   --with-node          copy this machine's node binary to bin/node (used where the GPU machine has no Node >= 20)
   --tar                also write OUTDIR.tar.gz
 
