@@ -91,15 +91,16 @@ prepare() {
   [ -n "$out" ] || die 'prepare: name the folder to write: tools/gpu-bench.sh prepare OUTDIR'
   { [ -f "$HERE/tsconfig.json" ] && [ -d "$HERE/node_modules" ]; } ||
     die "prepare runs in the texad repository (with node_modules installed), not in a prepared folder ($HERE)"
+  out="$(realpath -m "$out")"
+  case "$out/" in "$HERE"/*) die "prepare: OUTDIR must be outside the repository ($HERE)" ;; esac
   if [ -e "$out" ]; then
-    # Only ever delete a folder this script wrote.
+    # Only ever delete a folder this script wrote, and never results a run left in it.
     [ -f "$out/$MARKER" ] || [ -z "$(ls -A "$out")" ] ||
       die "prepare: $out exists and is not a prepared folder ($MARKER missing); choose another OUTDIR"
+    [ ! -e "$out/results" ] || die "prepare: $out holds results/ from a run; move them away first"
     rm -rf "$out"
   fi
   mkdir -p "$out"
-  out="$(cd "$out" && pwd)"
-  case "$out/" in "$HERE"/*) die "prepare: OUTDIR must be outside the repository ($HERE)" ;; esac
   echo "incomplete: tools/gpu-bench.sh prepare did not finish" >"$out/$MARKER" # lets a rerun replace it
 
   echo "gpu-bench: npm run build" >&2
