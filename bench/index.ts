@@ -18,9 +18,16 @@ import { opLabel, opWork, type Metric, type OpSpec, type Runner } from './peers/
 import { ortAdapter, ortRunner, ortVersion } from './peers/ort.ts';
 import { tfjsAdapter, tfjsRunner, tfjsVersion } from './peers/tfjs.ts';
 import { TorchPeer } from './peers/torch.ts';
+import { ortWasmRunner } from './peers/ort-wasm.ts';
+import { wasmGemmRunner, wasmThreads } from './peers/wasm-gemm.ts';
 
-export type ContestantName = 'texad' | 'ort' | 'tfjs' | 'torch';
-const PEERS = ['ort', 'tfjs', 'torch'] as const;
+export type ContestantName = 'texad' | 'ort' | 'tfjs' | 'torch' | 'wasm' | 'ort_wasm';
+/**
+ * `wasm` is texad's WebAssembly SIMD GEMM prototype (assembly/gemm.ts) and `ort_wasm` onnxruntime-web's wasm EP,
+ * both on the CPU with wasmThreads() threads: the measured answer on a CPU path (README "Benchmarks"). Both run
+ * matmul and the batch-1 stride-1 conv2d.
+ */
+const PEERS = ['ort', 'tfjs', 'torch', 'wasm', 'ort_wasm'] as const;
 /** Peers on the same WebGPU adapter as texad; the floors compare against the faster of these. */
 const GPU_PEERS = ['ort', 'tfjs'] as const;
 
@@ -111,6 +118,11 @@ export interface CaseResult {
    * peer time / texad time within the same round. Above 1 means texad is faster.
    */
   speedup: Partial<Record<`vs_${Exclude<ContestantName, 'texad'>}` | 'vs_faster_gpu_peer', number>>;
+  /**
+   * The WebAssembly prototype's speed-up (medians of per-round time ratios) over texad's WGSL on this adapter and
+   * over onnxruntime-web's wasm EP, when it ran.
+   */
+  wasmPrototype?: { vsTexadWgsl: number; vsOrtWasm?: number };
 }
 
 export interface FloorResult {
@@ -131,6 +143,8 @@ export interface BenchReport {
   disableRobustness: boolean;
   quick: boolean;
   peers: { ort?: string; tfjs?: string; torch?: string; unavailable: Record<string, string> };
+  /** Threads of the two CPU wasm contestants (wasm, ort_wasm). */
+  wasmThreads: number;
   method: string;
   suites: Array<{ name: string; cases: CaseResult[] }>;
   floors: FloorResult[];
@@ -200,6 +214,8 @@ async function prepareContestants(rt: Runtime, c: BenchCase, peers: Peers, res: 
     ort: () => ortRunner(c.spec),
     tfjs: () => tfjsRunner(c.spec),
     torch: async () => (peers.torch ? peers.torch.runner(c.spec) : null),
+    wasm: () => wasmGemmRunner(c.spec),
+    ort_wasm: () => ortWasmRunner(c.spec),
   };
   for (const name of PEERS) {
     if (peers.unavailable[name]) {
@@ -283,6 +299,14 @@ async function runCase(rt: Runtime, c: BenchCase, peers: Peers, p: Plan, log: (l
   for (const name of PEERS) {
     const peer = res.results[name];
     if (peer) res.speedup[`vs_${name}`] = perRoundSpeedup(peer.roundsMs, texadMs);
+  }
+  const proto = res.results.wasm;
+  if (proto) {
+    const ortWasm = res.results.ort_wasm;
+    res.wasmPrototype = {
+      vsTexadWgsl: perRoundSpeedup(texadMs, proto.roundsMs),
+      ...(ortWasm ? { vsOrtWasm: perRoundSpeedup(ortWasm.roundsMs, proto.roundsMs) } : {}),
+    };
   }
   const gpuPeers = GPU_PEERS.map((n) => res.results[n]).filter((r): r is ContestantResult => r !== undefined);
   if (gpuPeers.length > 0) {
@@ -391,6 +415,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     disableRobustness: opts.disableRobustness ?? false,
     quick,
     peers: { unavailable: {} },
+    wasmThreads: wasmThreads(),
     method:
       'per case and round, each contestant is sampled by tinybench in turn (order rotated per round); a sample runs ' +
       'a batch of ops and waits for the device; figures are medians over rounds; speed-ups are medians of ' +
@@ -471,11 +496,12 @@ export function formatReport(r: BenchReport): string {
       `at start, ${r.machine.loadAverageAtEnd.map((l) => l.toFixed(1)).join(' ')} at end`,
     `adapter: ${r.adapter.texad}${r.disableRobustness ? ', robustness disabled' : ''} (peers verified on the same adapter)`,
     `peers: onnxruntime-web ${r.peers.ort ?? '-'} (WebGPU EP), tfjs ${r.peers.tfjs ?? '-'} (webgpu), ` +
-      `PyTorch CPU ${r.peers.torch ?? '-'}`,
+      `PyTorch CPU ${r.peers.torch ?? '-'}; on the CPU with ${r.wasmThreads} threads: texad's wasm GEMM prototype, ` +
+      `onnxruntime-web ${r.peers.ort ?? ''} wasm EP`,
     ...Object.entries(r.peers.unavailable).map(([k, v]) => `  ${k} unavailable: ${v}`),
     '',
   ];
-  const header = ['case', 'unit', 'texad', 'ort', 'tfjs', 'torch', 'x ort', 'x tfjs', 'x torch', 'x faster GPU peer'];
+  const header = ['case', 'unit', 'texad', 'ort', 'tfjs', 'torch', 'wasm', 'ort_wasm', 'x ort', 'x tfjs', 'x torch', 'x faster GPU peer'];
   const rows: string[][] = [];
   for (const s of r.suites) {
     for (const c of s.cases) {
@@ -493,6 +519,9 @@ export function formatReport(r: BenchReport): string {
   const notes = r.suites.flatMap((s) => s.cases.flatMap((c) =>
     Object.entries(c.skipped).map(([k, why]) => `  ${c.name}: ${k} skipped: ${why}`)));
   if (notes.length) lines.push('', ...notes);
+  const protos = r.suites.flatMap((s) => s.cases.filter((c) => c.wasmPrototype).map((c) =>
+    `  ${c.name}: ${fmt(c.wasmPrototype!.vsTexadWgsl)}x texad's WGSL, ${fmt(c.wasmPrototype!.vsOrtWasm)}x onnxruntime-web wasm`));
+  if (protos.length) lines.push('', `texad's WebAssembly GEMM prototype (${r.wasmThreads} threads; above 1: the prototype is faster):`, ...protos);
   if (r.metrics) lines.push('', ...formatMetrics(r.metrics, r.verdictWithheld !== undefined));
   if (r.backbones) lines.push('', formatBackboneReport(r.backbones));
   if (r.floors.length) {

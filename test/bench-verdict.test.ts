@@ -7,7 +7,7 @@ function report(loadAtStart: number[], loadAtEnd: number[], withheld: string | n
   return {
     texad: '0', date: '2026-12-03', node: 'v20', quick: false, disableRobustness: false, method: '',
     machine: { cpu: 'cpu', cores: 2, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd },
-    adapter: { texad: 'llvmpipe' }, peers: { unavailable: {} }, suites: [],
+    adapter: { texad: 'llvmpipe' }, peers: { unavailable: {} }, wasmThreads: 2, suites: [],
     floors: [{ name: 'matmul 1024x1024x1024: texad vs the faster WebGPU peer', required: '>= 4x', measured: 4.5, pass: withheld ? null : true }],
     ...(withheld ? { verdictWithheld: withheld } : {}),
   };

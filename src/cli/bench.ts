@@ -7,6 +7,8 @@ export const command: Command = {
 
 Times each suite's ops on texad and, in the same run, on onnxruntime-web's WebGPU EP and tfjs's WebGPU backend
 (same Dawn adapter, same process) and on PyTorch's CPU backend (/usr/bin/python3 tools/bench-torch.py).
+The gemm suite's matmul and conv2d also run on the CPU in WebAssembly: texad's SIMD GEMM prototype and
+onnxruntime-web's wasm EP, one thread per core (README "Benchmarks": a CPU path or not).
 Samples are interleaved round by round; speed-ups are medians of per-round time ratios. Progress goes to stderr.
   --json                print every figure, the peers' figures, the speed-ups, floors, adapter, date and version
   --suite NAME          run only these suites (comma-separated); without it every suite but 'backbones' and

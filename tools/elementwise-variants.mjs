@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// How lavapipe runs a memory-bound WGSL kernel (issue 18): the same vec4 add on 1 Mi floats written several ways
+// (workgroup size, vec4s per invocation strided or contiguous, with and without the bounds check), timed in
+// interleaved rounds on one Dawn device so the machine's drift cancels out of the ratios. README "Benchmarks"
+// records what it found. Run after `npm run build` is not needed (raw WebGPU, no texad code):
+//   node tools/elementwise-variants.mjs [--disable-robustness] [--rounds 7]
+import { create, globals } from 'webgpu';
+
+const args = process.argv.slice(2);
+const rounds = Number(args[args.indexOf('--rounds') + 1] || 7);
+const flags = args.includes('--disable-robustness') ? ['enable-dawn-features=disable_robustness'] : [];
+Object.assign(globalThis, globals);
+// Keep the instance referenced: a collected Dawn instance takes its device down with it.
+const gpu = create(flags);
+const adapter = await gpu.requestAdapter();
+if (!adapter) throw new Error('elementwise-variants: no WebGPU adapter; run tools/setup-lavapipe.sh');
+const device = await adapter.requestDevice();
+const N4 = 262144; // vec4s: 1 Mi floats, the bench's add shape [4, 64, 64, 64]
+const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+const [a, b, y] = [1, 2, 0].map((fill) => {
+  const buf = device.createBuffer({ size: N4 * 16, usage: storage });
+  device.queue.writeBuffer(buf, 0, new Float32Array(N4 * 4).fill(fill));
+  return buf;
+});
+const uniform = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+device.queue.writeBuffer(uniform, 0, new Uint32Array([N4, 0, 0, 0]));
+const HEAD = `struct P { n4: u32, zero: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+`;
+/** name -> [workgroup size, vec4s per invocation, body of main]; `texad` is shaders/elementwise.wgsl's binary4. */
+const strided = (wg, per, check = true) => [wg, per, `@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let t = nw.x * ${wg}u + p.zero;
+  for (var k = 0u; k < ${per}u; k++) { let i = g.x + k * t; ${check ? 'if (i < p.n4) { y[i] = a[i] + b[i]; }' : 'y[i] = a[i] + b[i];'} }
+}`];
+const VARIANTS = {
+  'texad (wg 256, 1 vec4)': [256, 1, `@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < p.n4) { y[i] = a[i] + b[i]; } }`],
+  'wg 64, 1 vec4': [64, 1, `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < p.n4) { y[i] = a[i] + b[i]; } }`],
+  'wg 256, 4 vec4 strided': strided(256, 4),
+  'wg 256, 4 vec4 strided, no check': strided(256, 4, false),
+  'wg 128, 8 vec4 strided': strided(128, 8),
+  'wg 64, 16 vec4 strided': strided(64, 16),
+  'wg 256, 4 vec4 contiguous': [256, 4, `@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) { for (var k = 0u; k < 4u; k++) { let i = g.x * 4u + k; if (i < p.n4) { y[i] = a[i] + b[i]; } } }`],
+};
+
+const runners = {};
+for (const [name, [wg, per, body]] of Object.entries(VARIANTS)) {
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: HEAD + body }), entryPoint: 'main' } });
+  const bind = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [uniform, a, b, y].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const groups = Math.ceil(N4 / (wg * per));
+  runners[name] = async (reps) => {
+    const enc = device.createCommandEncoder();
+    for (let r = 0; r < reps; r++) {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(groups);
+      pass.end();
+    }
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  };
+  await runners[name](2);
+  // Every variant must compute the sum, or its time means nothing.
+  const staging = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(y, (N4 - 1) * 16, staging, 0, 16);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  if (new Float32Array(staging.getMappedRange())[3] !== 3) throw new Error(`elementwise-variants: ${name} computed a wrong sum`);
+  staging.unmap();
+  staging.destroy();
+  device.queue.writeBuffer(y, 0, new Float32Array(N4 * 4));
+}
+
+const times = Object.fromEntries(Object.keys(runners).map((k) => [k, []]));
+const names = Object.keys(runners);
+for (let round = 0; round < rounds; round++) {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[(i + round) % names.length]; // rotated order: nobody always follows the same neighbour
+    const start = performance.now();
+    await runners[name](10);
+    times[name].push((performance.now() - start) / 10);
+  }
+}
+const median = (v) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
+const reference = times[names[0]];
+const loads = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
+console.log(`${adapter.info?.description ?? 'adapter'}${flags.length ? ', robustness disabled' : ''}; load average ${loads}; ${rounds} rounds`);
+console.log('variant | ms | GB/s | speed vs texad (median of per-round ratios)');
+for (const name of names) {
+  const ms = median(times[name]);
+  const ratio = median(times[name].map((t, r) => reference[r] / t));
+  console.log(`${name} | ${ms.toFixed(2)} | ${(12 * N4 * 4 / ms / 1e6).toFixed(2)} | ${ratio.toFixed(2)}`);
+}
+process.exit(0);
