@@ -9,10 +9,12 @@
 #       there, inside the copied folder: checks Node and the adapter, then runs each suite with
 #       `texad bench --json`, one JSON file per suite (per network for backbones) and run.log in DIR.
 #
-# The pruned node_modules holds the files a traced `texad bench --suite elementwise` run opened (strace -e openat,
-# 2026-12-03): Dawn's linux-x64 binary, onnxruntime-web's WebGPU bundle and the asyncify wasm it loads, the two tfjs
-# Node bundles (tfjs-core requires node-fetch only to fetch URLs, and inlines seedrandom), tinybench; plus texad's
-# own dependencies pngjs and jpeg-js. The gemm, reduce, draem and backbones suites import the same modules.
+# The pruned node_modules holds the files that a traced `texad bench --suite elementwise` run and the gemm suite's
+# two CPU contestants (onnxruntime-web's wasm EP, texad's wasm GEMM prototype) opened (strace -e openat,
+# 2026-12-03): Dawn's linux-x64 binary; onnxruntime-web's WebGPU bundle with the asyncify wasm it loads, and its
+# Node build with onnxruntime-common and the plain threaded wasm; the two tfjs Node bundles (tfjs-core requires
+# node-fetch only to fetch URLs, and inlines seedrandom); tinybench; plus texad's own dependencies pngjs and
+# jpeg-js. The reduce, draem and backbones suites import no other module.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +28,8 @@ MODULE_FILES=(
   webgpu/package.json webgpu/index.js webgpu/dist/linux-x64
   onnxruntime-web/package.json onnxruntime-web/dist/ort.webgpu.bundle.min.mjs
   onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.mjs onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm
+  onnxruntime-web/dist/ort.node.min.mjs onnxruntime-web/dist/ort-wasm-simd-threaded.mjs
+  onnxruntime-web/dist/ort-wasm-simd-threaded.wasm onnxruntime-common/package.json onnxruntime-common/dist/esm
   @tensorflow/tfjs-core/package.json @tensorflow/tfjs-core/dist/tf-core.node.js
   @tensorflow/tfjs-backend-webgpu/package.json @tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.node.js
   tinybench/package.json tinybench/dist/index.js
@@ -124,7 +128,7 @@ prepare() {
       pkg="$(cut -d/ -f1-"$(case "$f" in @*) echo 2 ;; *) echo 1 ;; esac)" <<<"$f")"
       for lic in "$pkg"/LICENSE*; do [ -f "$lic" ] && echo "$lic"; done
     done | sort -u >"$out/.licenses"
-    tar -cf - "${MODULE_FILES[@]}" -T "$out/.licenses" | tar -C "$out/node_modules" -xf -
+    tar -cf - --exclude='*.map' --exclude='*.d.ts' "${MODULE_FILES[@]}" -T "$out/.licenses" | tar -C "$out/node_modules" -xf -
     rm "$out/.licenses"
   )
 
@@ -166,11 +170,13 @@ prepare() {
   # Every module the benches import, resolved from the folder alone (NODE_PATH would hide a missing one).
   echo "gpu-bench: checking that the folder loads every bench module on its own" >&2
   (cd "$out" && env -u NODE_PATH node --input-type=module -e "
-    for (const m of ['webgpu', 'onnxruntime-web/webgpu', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu',
-      'tinybench', 'pngjs', 'jpeg-js', './dist/bench/index.js', './dist/bench/backbones.js']) await import(m);
+    for (const m of ['webgpu', 'onnxruntime-web/webgpu', 'onnxruntime-web', '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-backend-webgpu', 'tinybench', 'pngjs', 'jpeg-js', './dist/bench/index.js',
+      './dist/bench/backbones.js']) await import(m);
     const fs = await import('node:fs');
-    const wasm = 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm';
-    if (!fs.existsSync(wasm)) throw new Error(wasm + ' is missing');
+    for (const wasm of ['asyncify.wasm', 'wasm'].map((w) => 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.' + w)) {
+      if (!fs.existsSync(wasm)) throw new Error(wasm + ' is missing');
+    }
   ") || die "prepare: $out cannot load the bench modules on its own (see above); the MODULE_FILES list in tools/gpu-bench.sh needs the missing file"
 
   if [ "$tarball" = 1 ]; then
