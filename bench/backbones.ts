@@ -6,8 +6,10 @@
 //
 //   texad bench --suite backbones [--backbones wide_resnet50_2,pdn_small,efficientad_s] [--quick] [--json]
 //   node dist/bench/backbones.js [--cases efficientad_s] [--rounds 3] [--iterations 1] [--size 256] [--json]
+//   node dist/bench/backbones.js --prepare-only [--cases ...] [--size 256]
 // (the second form, after a build, sets rounds, passes per round and, for smoke checks only, a smaller image; the
-// timing loop is bench/harness.ts's).
+// timing loop is bench/harness.ts's. The third writes the cases' files, times nothing and prints their paths
+// relative to the package root, one a line: tools/gpu-bench.sh prepare ships them).
 //
 // Backbones: tools/export-weights.py --random-init 0 writes the safetensors file texad and PyTorch load and the ONNX
 // graph onnxruntime-web runs. efficientad_s: texad writes a seeded EfficientAD-S state (random pdn_small teacher,
@@ -15,7 +17,7 @@
 // network in PyTorch, exports its ONNX graph and times it. Everything is cached under .texad-cache/bench/.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBackbone, type Backbone, type BackboneName } from '../src/backbones/index.ts';
 import { decodeDetectorState, encodeDetectorState } from '../src/methods/checkpoint.ts';
@@ -39,6 +41,11 @@ interface CaseFiles {
   onnx: string;
   /** The PyTorch timing command (a script and its arguments; `--iterations N` is appended). */
   torch: string[];
+  /**
+   * efficientad_s: the teacher's weights, from the cache (the state records the path it was written with, which a
+   * cache copied to another machine by tools/gpu-bench.sh no longer has).
+   */
+  teacher?: string;
 }
 
 interface Case {
@@ -181,11 +188,11 @@ function efficientAdCase(): Case {
       }
       const script = join(root, 'tools', 'bench-efficientad.py');
       if (!existsSync(onnx)) execFileSync(PYTHON, [script, teacher, weights, '--onnx', onnx], { stdio: ['ignore', 'ignore', 'inherit'] });
-      return { weights, onnx, torch: [script, teacher, weights] };
+      return { weights, onnx, torch: [script, teacher, weights], teacher };
     },
     async texad(rt, files, input, size) {
       const state = await decodeDetectorState(readFileSync(files.weights), files.weights);
-      const { det } = await restored(rt, String(state.extra['teacher']), size, state);
+      const { det } = await restored(rt, files.teacher!, size, state);
       const batch = { images: input, count: 1, height: size, width: size };
       return {
         once: async () => void await det.predict(batch),
@@ -351,15 +358,40 @@ export interface BackboneBenchOptions extends Partial<Plan> {
   log?: (line: string) => void;
 }
 
+/** The cases named in `only` (all when absent or empty); an unknown name throws with the list. */
+function selectCases(only: string[] | undefined): Case[] {
+  const unknown = (only ?? []).filter((n) => !CASES.some((c) => c.name === n));
+  if (unknown.length > 0) {
+    throw new Error(`no backbone case ${unknown.join(', ')} (cases: ${CASES.map((c) => c.name).join(', ')})`);
+  }
+  return only?.length ? CASES.filter((c) => only.includes(c.name)) : CASES;
+}
+
+/**
+ * Writes every file the selected cases load (weights, ONNX graphs) under .texad-cache/bench/, timing nothing, and
+ * returns their paths relative to the package root. tools/gpu-bench.sh ships them to a GPU machine that may lack
+ * PyTorch (which exports them); texad's own device is needed for efficientad_s's state.
+ */
+export async function prepareBackboneFiles(opts: Pick<BackboneBenchOptions, 'only' | 'size'> = {}): Promise<string[]> {
+  const root = packageRoot();
+  const rt = await Runtime.create();
+  const paths = new Set<string>();
+  try {
+    for (const c of selectCases(opts.only)) {
+      const f = await c.files(root, rt, opts.size ?? SIZE);
+      for (const p of [f.weights, f.onnx, ...(f.teacher ? [f.teacher] : [])]) paths.add(relative(root, p));
+    }
+  } finally {
+    await rt.destroy();
+  }
+  return [...paths];
+}
+
 /** Runs the cases and returns every figure; texad's device comes first, then the peers' navigator.gpu. */
 export async function runBackboneBench(opts: BackboneBenchOptions = {}): Promise<BackboneBenchReport> {
   const log = opts.log ?? (() => {});
   const plan: Plan = { rounds: opts.rounds ?? 3, iterations: opts.iterations ?? 1, size: opts.size ?? SIZE };
-  const unknown = (opts.only ?? []).filter((n) => !CASES.some((c) => c.name === n));
-  if (unknown.length > 0) {
-    throw new Error(`no backbone case ${unknown.join(', ')} (cases: ${CASES.map((c) => c.name).join(', ')})`);
-  }
-  const cases = opts.only?.length ? CASES.filter((c) => opts.only!.includes(c.name)) : CASES;
+  const cases = selectCases(opts.only);
   const root = packageRoot();
   const rt = await Runtime.create({ disableRobustness: opts.disableRobustness ?? false });
   // onnxruntime-web takes navigator.gpu: a second Dawn instance of this process, installed after texad's device
@@ -407,12 +439,18 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const report = await runBackboneBench({
-    only: flag('cases')?.split(','),
-    rounds: flag('rounds') ? Number(flag('rounds')) : undefined,
-    iterations: flag('iterations') ? Number(flag('iterations')) : undefined,
-    size: flag('size') ? Number(flag('size')) : undefined,
-    log: (l) => console.error(l),
-  });
-  console.log(args.includes('--json') ? JSON.stringify(report, null, 2) : formatBackboneReport(report));
+  const only = flag('cases')?.split(',');
+  const size = flag('size') ? Number(flag('size')) : undefined;
+  if (args.includes('--prepare-only')) {
+    console.log((await prepareBackboneFiles({ only, size })).join('\n'));
+  } else {
+    const report = await runBackboneBench({
+      only,
+      rounds: flag('rounds') ? Number(flag('rounds')) : undefined,
+      iterations: flag('iterations') ? Number(flag('iterations')) : undefined,
+      size,
+      log: (l) => console.error(l),
+    });
+    console.log(args.includes('--json') ? JSON.stringify(report, null, 2) : formatBackboneReport(report));
+  }
 }
