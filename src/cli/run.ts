@@ -1,10 +1,12 @@
 // `texad run`: fit and evaluate methods under the Texture-AD protocol, resumable and shardable, writing
 // results.json, report.md, results.csv and heatmap panels (or a shard's partial results for `texad merge`).
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from './main.ts';
 import { boolFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args.ts';
 import { progressSink, silentSink, type ProgressSink } from './progress.ts';
+import { DecodePool } from '../data/decode-pool.ts';
 import { discoverDataset } from '../data/discover.ts';
 import { DEFAULT_VALIDATION_FRACTION, protocols as makeProtocols, type Protocol, type ProtocolKind } from '../data/protocol.ts';
 import { resolvePreset } from '../data/synth/generate.ts';
@@ -59,6 +61,8 @@ Interrupted runs resume: re-run the same command.
   --synth-seed N         seed of the generated dataset (default 0)
   --heatmaps N           defective test images per category drawn as heatmap panels (default 4)
   --batch-size N         images per predict call (default 8)
+  --decode-workers N     decode and resize images in N worker threads while the GPU works (default: cores - 1,
+                         at most 2; 0 decodes on the main thread)
   --config JSON          overrides of the preset's hyper-parameters under the official names, e.g.
                          '{"meta_epochs": 10, "noise_std": 0.02}'; with several methods, keyed by method:
                          '{"simplenet": {"meta_epochs": 10}}'
@@ -203,6 +207,10 @@ export const command: Command = {
     const protocolKind = stringFlag(args, 'protocol', 'texture-ad') as ProtocolKind;
     const heatmapCount = numberFlag(args, 'heatmaps', 4);
     const batchSize = numberFlag(args, 'batch-size', 8);
+    const decodeWorkers = numberFlag(args, 'decode-workers', defaultDecodeWorkers());
+    if (!(Number.isInteger(decodeWorkers) && decodeWorkers >= 0)) {
+      throw new UsageError(`--decode-workers must be a non-negative integer, got ${decodeWorkers}`);
+    }
     const epochs = args.flags.has('epochs') ? numberFlag(args, 'epochs') : null;
     const iterations = args.flags.has('iterations') ? numberFlag(args, 'iterations') : null;
     if (typeof args.flags.get('breakdown') === 'string') throw new UsageError(`--breakdown takes no value, got '${String(args.flags.get('breakdown'))}'`);
@@ -308,18 +316,23 @@ export const command: Command = {
       }
 
       const units: UnitResult[] = [];
-      for (const unit of mine) {
-        const paths = unitPaths(unit);
-        const done = await readFile(join(out, paths.result), 'utf8').then(parseSeedResult, () => undefined);
-        if (done) {
-          progress.log(`${unit.method} ${unit.category} seed ${unit.seed}: already done (resumed)`);
-          units.push({ ...unit, result: done });
-          continue;
+      const decodePool = await startDecodePool(decodeWorkers, progress);
+      try {
+        for (const unit of mine) {
+          const paths = unitPaths(unit);
+          const done = await readFile(join(out, paths.result), 'utf8').then(parseSeedResult, () => undefined);
+          if (done) {
+            progress.log(`${unit.method} ${unit.category} seed ${unit.seed}: already done (resumed)`);
+            units.push({ ...unit, result: done });
+            continue;
+          }
+          units.push({ ...unit, result: await runOne(rt, {
+            cfg, entry: METHODS[unit.method]!, unit, protocol: protocolOf(unit.method, unit.category), paths, out,
+            resources: resources[unit.method]!, heatmapCount, batchSize, progress, ...(decodePool ? { decodePool } : {}),
+          }) });
         }
-        units.push({ ...unit, result: await runOne(rt, {
-          cfg, entry: METHODS[unit.method]!, unit, protocol: protocolOf(unit.method, unit.category), paths, out,
-          resources: resources[unit.method]!, heatmapCount, batchSize, progress,
-        }) });
+      } finally {
+        await decodePool?.close();
       }
 
       const manifest: ShardManifest = {
@@ -372,6 +385,27 @@ interface OneRun {
   heatmapCount: number;
   batchSize: number;
   progress: ProgressSink;
+  /** Decodes the unit's images off the main thread; absent: on it. */
+  decodePool?: DecodePool;
+}
+
+/** --decode-workers' default: a worker per core beyond the one that feeds the GPU, at most 2. */
+function defaultDecodeWorkers(): number {
+  return Math.min(2, Math.max(0, availableParallelism() - 1));
+}
+
+/**
+ * The run's decode workers, or none when `size` is 0 — or when they cannot start (e.g. texad run from its
+ * TypeScript sources under Node), which is said once and costs only speed: the loader then decodes in-thread.
+ */
+async function startDecodePool(size: number, progress: ProgressSink): Promise<DecodePool | undefined> {
+  if (size === 0) return undefined;
+  try {
+    return await DecodePool.create(size);
+  } catch (err) {
+    progress.log(`${(err as Error).message}; continuing with decoding on the main thread`);
+    return undefined;
+  }
 }
 
 /** Fits (resuming from the last epoch checkpoint if one exists) and evaluates one unit: a method on one category for one seed. */
@@ -394,10 +428,11 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
     const label = `${method} ${name} seed ${seed}`;
     const fitStart = performance.now();
     const length = cfg.length[method] ?? null;
-    const report = await detector.fit(trainingImages(protocol), {
+    const loading = o.decodePool ? { decodePool: o.decodePool } : {};
+    const report = await detector.fit(trainingImages(protocol, loading), {
       start,
       ...(length !== null ? { length } : {}),
-      ...(protocol.validationItems.length > 0 ? { validation: validationImages(protocol) } : {}),
+      ...(protocol.validationItems.length > 0 ? { validation: validationImages(protocol, loading) } : {}),
       onProgress: (p) => progress.update(`${label} ${p.phase}`, p.done, p.total, p.loss !== undefined ? `loss ${p.loss.toFixed(4)}` : ''),
       onCheckpoint: async (done) => {
         const fitSeconds = priorSeconds + (performance.now() - fitStart) / 1000;
@@ -408,6 +443,7 @@ async function runOne(rt: Runtime, o: OneRun): Promise<SeedResult> {
     const ev = await evaluate(protocol, detector, detector.resize, detector.inputSize, {
       batchSize: o.batchSize,
       heatmaps: seed === 0 ? o.heatmapCount : 0,
+      ...loading,
       onProgress: (done, total) => progress.update(`${label} predict`, done, total),
     });
     if (seed === 0) {

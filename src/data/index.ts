@@ -6,6 +6,7 @@ export { sniffFormat, probeImage, decodeImage, checkComplete, ImageDecodeError, 
 export { centreCropPlanes, imageFromBytes, maskFromBytes, resizeBilinear, resizeNearest, toRgbPlanes, toMaskBits,
   type ImageTensor, type MaskTensor, type Size, type ResizeMode, type ResizeOptions } from './image.ts';
 export { encodePng } from './encode.ts';
+export { DecodePool } from './decode-pool.ts';
 export { inferLayout, IMAGE_EXTENSIONS, type LayoutOptions } from './layout.ts';
 export { discoverDataset, checkImageFile, type DiscoverOptions } from './discover.ts';
 export { textureAdProtocol, mvtecProtocol, protocols, type Protocol, type ProtocolKind, type ProtocolOptions,

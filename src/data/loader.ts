@@ -2,6 +2,7 @@
 // prefetches the next batches while the consumer (the GPU) works, within a fixed memory budget — Texture-AD's
 // 43k images of 1024² do not fit in memory, and a starved GPU wastes more time than decoding takes.
 import { DEFAULT_MAX_PIXELS, ImageDecodeError, probeImage } from './decode.ts';
+import type { DecodePool } from './decode-pool.ts';
 import { imageFromBytes, maskFromBytes, type ImageTensor, type MaskTensor, type ResizeMode, type ResizeOptions } from './image.ts';
 import type { Protocol, SampleRef } from './protocol.ts';
 
@@ -92,6 +93,11 @@ export interface BatchOptions {
   masks?: boolean;
   read?: ByteSource;
   maxPixels?: number;
+  /**
+   * Decode and resize in these worker threads, up to `pool.size` images at once (each within the memory budget),
+   * instead of on the calling thread. The caller owns the pool (DecodePool.create, close).
+   */
+  decodePool?: DecodePool;
 }
 
 export interface LoaderStats {
@@ -188,26 +194,45 @@ export class BatchLoader implements AsyncIterable<Batch> {
           count: refs.length, size, ...(this.#opts.masks ? { masks: new Uint8Array(refs.length * px) } : {}) };
         this.#held += batchBytes;
         this.#note();
+        // Up to `width` decodes in flight (one without a pool); each holds its scratch until its pixels are in.
+        const pool = this.#opts.decodePool;
+        const width = pool?.size ?? 1;
+        const inFlight = new Set<Promise<void>>();
         for (let k = 0; k < refs.length; k++) {
           const rec = this.#protocol.record(refs[k]!);
           const bytes = await bytesOf(rec.path, read);
           const scratch = this.#scratchFor(bytes);
           worstScratch = Math.max(worstScratch, scratch);
-          if (this.#held + scratch > budget) {
+          while (inFlight.size >= width || (inFlight.size > 0 && this.#held + this.#scratch + scratch > budget)) {
+            await Promise.race(inFlight);
+          }
+          if (this.#held + this.#scratch + scratch > budget) {
             throw new RangeError(`${rec.path}: decoding it needs ${scratch} bytes, beyond the memory budget of ` +
               `${budget} with ${this.#held} held; raise memoryBudget or lower batchSize`);
           }
-          this.#scratch = scratch;
+          this.#scratch += scratch;
           this.#note();
-          const img = named(rec.path, () => imageFromBytes(bytes, { ...geometry, maxPixels }));
-          batch.images.set(img.data, k * 3 * px);
-          if (batch.masks && rec.maskPaths.length > 0) {
-            const maskBytes = await Promise.all(rec.maskPaths.map((p) => bytesOf(p, read)));
-            const m = named(rec.maskPaths.join(', '), () => maskFromBytes(maskBytes, { ...geometry, maxPixels }));
-            batch.masks.set(m.data, k * px);
-          }
-          this.#scratch = 0;
+          const opts = { ...geometry, maxPixels };
+          const slot = k;
+          const job = (async () => {
+            try {
+              const img = pool ? await pool.image(bytes, opts, rec.path) : named(rec.path, () => imageFromBytes(bytes, opts));
+              batch.images.set(img.data, slot * 3 * px);
+              if (batch.masks && rec.maskPaths.length > 0) {
+                const maskBytes = await Promise.all(rec.maskPaths.map((p) => bytesOf(p, read)));
+                const label = rec.maskPaths.join(', ');
+                const m = pool ? await pool.mask(maskBytes, opts, label) : named(label, () => maskFromBytes(maskBytes, opts));
+                batch.masks.set(m.data, slot * px);
+              }
+            } finally {
+              this.#scratch -= scratch;
+            }
+          })();
+          const tracked: Promise<void> = job.finally(() => inFlight.delete(tracked));
+          tracked.catch(() => {}); // rethrown by the race or the final wait; never an unhandled rejection
+          inFlight.add(tracked);
         }
+        await Promise.all(inFlight);
         ready.push(batch);
         this.stats.maxReady = Math.max(this.stats.maxReady, ready.length);
         signal(wakeConsumer);

@@ -1,5 +1,6 @@
 // The evaluation harness: a protocol's images → a detector (pixels only) → exact metrics, pooled over the
 // category and broken down per subclass on the evaluation side.
+import type { DecodePool } from '../data/decode-pool.ts';
 import { BatchLoader, loadImage, type Batch, type ByteSource } from '../data/loader.ts';
 import type { Protocol, SampleRef } from '../data/protocol.ts';
 import { seededShuffle } from '../data/random.ts';
@@ -70,6 +71,8 @@ function toImageBatch(b: Batch): ImageBatch {
 export interface LoaderOptions {
   memoryBudget?: number;
   read?: ByteSource;
+  /** Decode in these worker threads (BatchOptions.decodePool); the caller closes it. */
+  decodePool?: DecodePool;
 }
 
 /** The method-facing view of a protocol's training split: pixels through the streaming loader, nothing else. */
@@ -179,6 +182,7 @@ export async function evaluate(
     masks: true,
     ...(opts.memoryBudget ? { memoryBudget: opts.memoryBudget } : {}),
     ...(opts.read ? { read: opts.read } : {}),
+    ...(opts.decodePool ? { decodePool: opts.decodePool } : {}),
   });
   const pooled = new Accumulators();
   const bySubclass = new Map<string, Accumulators>();
