@@ -9,6 +9,7 @@ import { Runtime } from '../src/runtime/runtime.ts';
 import { fingerprintMismatch, interleavedRounds, loadWithholdsVerdict, median, packageRoot, perRoundSpeedup } from './harness.ts';
 import { formatBackboneReport, runBackboneBench, type BackboneBenchReport } from './backbones.ts';
 import { draemSuite } from './draem.ts';
+import { formatDecodeReport, runDecodeBench, type DecodeBenchReport } from './decode.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
 import { reduceSuite } from './kernels-reduce.ts';
@@ -60,6 +61,8 @@ const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
 
 /** The AUROC suite of bench/metrics.ts: CPU only, with its own harness and report. */
 const METRICS_SUITE = 'metrics';
+/** Image decoding on the calling thread against worker threads (bench/decode.ts): CPU only, its own harness. */
+const DECODE_SUITE = 'decode';
 
 /** Every suite `--suite` accepts. */
 /**
@@ -69,7 +72,7 @@ const METRICS_SUITE = 'metrics';
 const BACKBONES_SUITE = 'backbones';
 
 export function suiteNames(): string[] {
-  return [...SUITES.map((s) => s.name), METRICS_SUITE, BACKBONES_SUITE];
+  return [...SUITES.map((s) => s.name), METRICS_SUITE, DECODE_SUITE, BACKBONES_SUITE];
 }
 
 /** Suites that run only when named: whole networks, minutes each on a CPU adapter. */
@@ -155,6 +158,8 @@ export interface BenchReport {
   verdictWithheld?: string;
   /** bench/metrics.ts's report, when the metrics suite ran. */
   metrics?: MetricsBenchReport;
+  /** bench/decode.ts's report, when the decode suite ran. */
+  decode?: DecodeBenchReport;
   /** bench/backbones.ts's report, when the backbones suite ran. */
   backbones?: BackboneBenchReport;
 }
@@ -453,6 +458,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     log('metrics: AUROC against Float32Array.sort and scikit-learn (bench/metrics.ts)');
     report.metrics = await runMetricsBench({ sizes: quick ? [1e6] : undefined, log });
   }
+  if (wanted.includes(DECODE_SUITE)) {
+    log('decode: 1024² PNG and JPEG on the calling thread and in worker threads (bench/decode.ts)');
+    report.decode = await runDecodeBench({ ...(quick ? { images: 2, rounds: 2 } : {}), log });
+  }
   if (wanted.includes(BACKBONES_SUITE)) {
     log('backbones: forward passes against onnxruntime-web and PyTorch (bench/backbones.ts)');
     report.backbones = await runBackboneBench({
@@ -523,6 +532,7 @@ export function formatReport(r: BenchReport): string {
     `  ${c.name}: ${fmt(c.wasmPrototype!.vsTexadWgsl)}x texad's WGSL, ${fmt(c.wasmPrototype!.vsOrtWasm)}x onnxruntime-web wasm`));
   if (protos.length) lines.push('', `texad's WebAssembly GEMM prototype (${r.wasmThreads} threads; above 1: the prototype is faster):`, ...protos);
   if (r.metrics) lines.push('', ...formatMetrics(r.metrics, r.verdictWithheld !== undefined));
+  if (r.decode) lines.push('', formatDecodeReport(r.decode));
   if (r.backbones) lines.push('', formatBackboneReport(r.backbones));
   if (r.floors.length) {
     lines.push('', 'floors:');
