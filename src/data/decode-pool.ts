@@ -4,7 +4,7 @@
 // decodes in flight while the consumer trains on the previous batch. Workers are unref'd in Node, so an idle pool
 // never keeps a process alive.
 import { ImageDecodeError } from './decode.ts';
-import { READY, type DecodeReply, type DecodeRequest } from './decode-worker.ts';
+import { READY, type DecodeReply, type DecodeRequest } from './decode-protocol.ts';
 import type { ImageTensor, MaskTensor, ResizeOptions } from './image.ts';
 
 type Decoded = Extract<DecodeReply, { data: unknown }>;

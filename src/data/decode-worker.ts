@@ -2,22 +2,8 @@
 // as a Node worker_threads worker or as a module Web Worker (Deno, browsers); each message is one job, answered
 // with the pixels (their buffer transferred, not copied) or with the error's message.
 import { ImageDecodeError } from './decode.ts';
-import { imageFromBytes, maskFromBytes, type ResizeOptions } from './image.ts';
-
-/** One job: an image's bytes, or the bytes of one image's masks, and how to resize them. */
-export interface DecodeRequest {
-  id: number;
-  kind: 'image' | 'mask';
-  bytes: Uint8Array[];
-  opts: ResizeOptions;
-}
-
-export type DecodeReply =
-  | { id: number; data: Float32Array | Uint8Array; height: number; width: number }
-  | { id: number; error: string; decodeError: boolean };
-
-/** Posted once when the worker's module has loaded and listens: DecodePool.create waits for it. */
-export const READY = 'texad-decode-worker-ready';
+import { READY, type DecodeReply, type DecodeRequest } from './decode-protocol.ts';
+import { imageFromBytes, maskFromBytes } from './image.ts';
 
 function run(req: DecodeRequest): { reply: DecodeReply; transfer: ArrayBuffer[] } {
   try {
@@ -42,7 +28,8 @@ if (webWorker) {
     scope.postMessage(reply, transfer);
   };
   scope.postMessage(READY, []);
-} else {
+} else if (typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string') {
+  // parentPort is null unless this module runs as a worker_threads worker.
   const port = (await import('node:worker_threads')).parentPort as unknown as Port | null;
   port?.on!('message', (req) => {
     const { reply, transfer } = run(req);
