@@ -5,7 +5,7 @@
 // OP codes are specialisation constants, so each op is its own small pipeline without a runtime switch. They are
 // named once here: tools/embed.mjs turns each `//! enum` line into WGSL constants (UNARY_LEAKY_RELU, ...) and into
 // SHADER_ENUMS.elementwise for src/ops/elementwise.ts.
-//! enum UNARY relu leakyRelu tanh atan exp log softplus sqrt square abs clamp affine sigmoid
+//! enum UNARY relu leakyRelu tanh atan exp log softplus sqrt square abs clamp affine sigmoid atLeast
 //! enum BINARY add sub mul div maximum first
 
 // The maps are written once, on vec4s: the vec4 entries (unary4, binary4, ...) run them four elements per
@@ -37,6 +37,7 @@ fn unary_op(x: vec4<f32>, a: f32, b: f32) -> vec4<f32> {
     case UNARY_CLAMP: { return min(max(x, vec4<f32>(a)), vec4<f32>(b)); }
     case UNARY_AFFINE: { return a * x + b; }
     case UNARY_SIGMOID: { return sigmoid_(x); }
+    case UNARY_AT_LEAST: { return select(zero, vec4<f32>(1.0), x >= vec4<f32>(a)); }
     default: { return x; }
   }
 }
@@ -59,6 +60,7 @@ fn unary_deriv(x: vec4<f32>, a: f32, b: f32) -> vec4<f32> {
     case UNARY_CLAMP: { return select(zero, one, (x >= vec4<f32>(a)) & (x <= vec4<f32>(b))); }
     case UNARY_AFFINE: { return vec4<f32>(a); }
     case UNARY_SIGMOID: { let s = sigmoid_(x); return s * (1.0 - s); }
+    case UNARY_AT_LEAST: { return zero; }
     default: { return one; }
   }
 }

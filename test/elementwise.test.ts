@@ -43,7 +43,7 @@ describe('elementwise: vec4 kernels against the scalar kernels', () => {
     ['relu', E.relu], ['leakyRelu', (x) => E.leakyRelu(x, 0.2)], ['tanh', E.tanh], ['atan', E.atan], ['exp', E.exp],
     ['log', (x) => E.log(E.abs(x))], ['softplus', (x) => E.softplus(x, 0.5)], ['sqrt', (x) => E.sqrt(E.abs(x))],
     ['square', E.square], ['abs', E.abs], ['clamp', (x) => E.clamp(x, -0.5, 1)], ['sigmoid', E.sigmoid],
-    ['affine', (x) => E.affine(x, -1.5, 0.25)],
+    ['affine', (x) => E.affine(x, -1.5, 0.25)], ['atLeast', (x) => E.atLeast(x, 0.5)],
   ];
   const binaryOps: Array<[string, (a: Tensor, b: Tensor) => Tensor]> = [
     ['add', E.add], ['sub', E.sub], ['mul', E.mul], ['div', E.div], ['maximum', E.maximum],
@@ -79,6 +79,21 @@ describe('elementwise: vec4 kernels against the scalar kernels', () => {
       }
     });
   }
+});
+
+describe('elementwise: atLeast', () => {
+  it('is 1 at and above the float32-rounded threshold, 0 below and for NaN, with a zero gradient', async () => {
+    const rt = await gpuRuntime();
+    const t = 0.1; // not a float32: the comparison uses Math.fround(0.1), the float32 the data holds
+    const values = new Float32Array([Math.fround(t), 0.0999, 0.1001, -3, 7, NaN, Infinity, -Infinity, 0.1]);
+    await rt.tidyAsync(async () => {
+      const x = rt.tensor(values, [values.length], true);
+      const y = E.atLeast(x, t);
+      expect([...await y.read()]).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 1]);
+      backward(y, rt.tensor(new Float32Array(values.length).fill(1), [values.length]));
+      expect([...await x.grad!.read()]).toEqual(new Array(values.length).fill(0));
+    });
+  });
 });
 
 describe('elementwise: finite-difference gradients', () => {

@@ -96,6 +96,11 @@ export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
 export const square = (x: Tensor): Tensor => unary('square', x);
 export const abs = (x: Tensor): Tensor => unary('abs', x);
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+/**
+ * 1 where x >= threshold, else 0 (NaN gives 0), as a float mask computed on the GPU; its gradient is zero, as for
+ * torch's (x >= t).float(). The threshold is rounded to float32 first, like any tensor value compared with it.
+ */
+export const atLeast = (x: Tensor, threshold: number): Tensor => unary('atLeast', x, threshold);
 /** Clamps to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch's rule). */
 export const clamp = (x: Tensor, lo = -Infinity, hi = Infinity): Tensor =>
   unary('clamp', x, Math.max(lo, -3.4e38), Math.min(hi, 3.4e38));

@@ -1,6 +1,6 @@
 // Every differentiable (and forward-only) tensor op, one namespace. Kernel internals stay in their files.
 export {
-  abs, add, addScalar, affine, atan, clamp, div, exp, expand, full, leakyRelu, log, maximum, mul, neg, relu, scale,
+  abs, add, addScalar, affine, atan, atLeast, clamp, div, exp, expand, full, leakyRelu, log, maximum, mul, neg, relu, scale,
   sigmoid, softplus, sqrt, square, sub, sumTo, tanh,
 } from './elementwise.ts';
 export { conv2d, type Conv2dOptions } from './conv2d.ts';

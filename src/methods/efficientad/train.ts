@@ -2,7 +2,7 @@
 // hard-feature student-teacher loss, the autoencoder loss and the student-autoencoder loss on a colour-augmented
 // copy of the image, and the optional penalty on an auxiliary (ImageNet) image.
 import type { Backbone } from '../../backbones/index.ts';
-import { add, mul, scale, square, sub } from '../../ops/elementwise.ts';
+import { add, atLeast, div, mul, square, sub } from '../../ops/elementwise.ts';
 import { slice } from '../../ops/layout.ts';
 import { mean, sum } from '../../ops/reduce.ts';
 import { quantile } from '../../ops/select.ts';
@@ -39,7 +39,7 @@ export interface StepLosses {
 
 /**
  * Forward pass of one training step; call backward(total) after it. Run inside rt.tidyAsync: the exact quantile
- * reads the distances back.
+ * reads back (the distances on software adapters, 2 KB histograms on hardware ones).
  * - loss_hard: mean of the squared distances (T_norm(x) - S(x)[:C])^2 at or above their `hardQuantile` quantile
  *   (torch.quantile, linear interpolation, taken in float32 like torch); the others get no gradient.
  * - loss_ae = mean (T_norm(x_ae) - A(x_ae))^2; loss_stae = mean (A(x_ae) - S(x_ae)[C:])^2 (A not detached).
@@ -52,16 +52,10 @@ export async function efficientAdLoss(nets: EfficientAdNets, images: StepImages,
 
   const distance = square(sub(teach(images.image), slice(student.forward(images.image)['out']!, 1, 0, c)));
   const dHard = Math.fround(await quantile(distance, hardQuantile));
-  const values = await distance.read();
-  const mask = new Float32Array(values.length);
-  let count = 0;
-  for (let i = 0; i < values.length; i++) {
-    if (values[i]! >= dHard) {
-      mask[i] = 1;
-      count++;
-    }
-  }
-  const hard = scale(sum(mul(distance, rt.tensor(mask, distance.shape))), 1 / count);
+  // The mask and its count stay on the GPU: only the quantile crosses to the host (its 2 KB histograms on a
+  // hardware adapter), not the distances and a mask of their size both ways, as a CPU mask would need.
+  const mask = rt.noGrad(() => atLeast(distance, dHard));
+  const hard = div(sum(mul(distance, mask)), sum(mask));
 
   const aeOut = autoencoder.forward(images.imageAe);
   const ae = mean(square(sub(teach(images.imageAe), aeOut)));
