@@ -181,3 +181,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var k = 0u; k < p.k; k++) { let at = base + k * p.b; gx[at] = g[at] / p.eps; }
   }
 }
+
+//! entry sq_diff_channel_mean
+// y[n, 0, p] = mean over c < C of (a[n, c, p] - b[n, off + c, p])^2, for the S = H * W pixels p of each of the N
+// images: EfficientAD's anomaly maps (teacher vs the student's first or last C channels) in one pass that reads a
+// and b's slice once and writes only the map, where slice, sub, square and a channel mean took five dispatches
+// and three full-size temporaries. Four neighbouring pixels per invocation (S % 4 == 0); channels in order.
+struct P { n: u32, c: u32, s4: u32, cb: u32, off: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let q = flat_index(gid, nwg, WG);
+  if (q >= p.n * p.s4) { return; }
+  let img = q / p.s4;
+  let px = q % p.s4;
+  let a0 = img * p.c * p.s4 + px;
+  let b0 = (img * p.cb + p.off) * p.s4 + px;
+  var acc = vec4<f32>(0.0);
+  for (var k = 0u; k < p.c; k++) {
+    let d = a[a0 + k * p.s4] - b[b0 + k * p.s4];
+    acc += d * d;
+  }
+  y[q] = acc / f32(p.c);
+}

@@ -2,9 +2,9 @@
 // (shaders/reduce.wgsl), forward and backward. Deterministic: every value is folded in a fixed order.
 import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params } from '../runtime/runtime.ts';
-import { Tensor, formatShape, shapeSize, type Shape } from '../runtime/tensor.ts';
-import { expand, scale as scaleBy } from './elementwise.ts';
-import { resolveAxis, splitShape } from './layout.ts';
+import { Tensor, formatShape, needsGrad, shapeSize, type Shape } from '../runtime/tensor.ts';
+import { expand, scale as scaleBy, square, sub } from './elementwise.ts';
+import { resolveAxis, slice, splitShape } from './layout.ts';
 
 const WG = 256;
 /** A fold pass splits each line into interleaved parts until about this many invocations run in parallel... */
@@ -197,4 +197,53 @@ export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
     perLine(op, x.shape, d, 'l2norm_grad', {}, eps, [x, g], gx, `${what} backward`);
     return [gx];
   });
+}
+
+/**
+ * Channel mean of squared differences, the anomaly map of feature-matching methods: y[n, 0, h, w] = mean over
+ * c < C of (a[n, c, h, w] - b[n, offset + c, h, w])^2 for a [N, C, H, W] and b [N, Cb, H, W] (b's channels
+ * offset .. offset + C - 1; offset 0 and Cb = C compare whole tensors). Equal, up to summation order, to
+ * mean(square(sub(a, slice(b, 1, offset, offset + C))), [1], true), in one pass (shaders/reduce.wgsl) when H * W is
+ * a multiple of 4, else through those ops. Inference only: under recorded gradients use the composed ops.
+ */
+export function sqDiffChannelMean(a: Tensor, b: Tensor, offset = 0): Tensor {
+  a.assertAlive('sqDiffChannelMean');
+  b.assertAlive('sqDiffChannelMean');
+  const what = `sqDiffChannelMean a${formatShape(a.shape)} b${formatShape(b.shape)} offset ${offset}`;
+  if (a.rank !== 4 || b.rank !== 4) throw new Error(`texad: ${what}: a and b must be [N, C, H, W]`);
+  const [n, c, h, w] = a.shape as [number, number, number, number];
+  const cb = b.shape[1]!;
+  if (b.shape[0] !== n || b.shape[2] !== h || b.shape[3] !== w) {
+    throw new Error(`texad: ${what}: b must have a's batch and spatial size [${n}, *, ${h}, ${w}]`);
+  }
+  if (!(Number.isInteger(offset) && offset >= 0 && offset + c <= cb)) {
+    throw new Error(`texad: ${what}: channels ${offset}..${offset + c - 1} of b do not exist (b has ${cb})`);
+  }
+  const rt = a.rt;
+  if (rt.isGradEnabled && (needsGrad(a) || needsGrad(b))) {
+    throw new Error(`texad: ${what}: no backward; for a loss use mean(square(sub(a, slice(b, 1, ${offset}, ${offset + c}))))`);
+  }
+  const s = h * w;
+  if (s % 4 !== 0) {
+    return rt.noGrad(() => {
+      const part = offset === 0 && cb === c ? b : slice(b, 1, offset, offset + c);
+      const d = sub(a, part);
+      const sq = square(d);
+      const y = reduce('sum', 'mean', sq, [1], true);
+      for (const t of [d, sq, ...(part !== b ? [part] : [])]) t.dispose();
+      return y;
+    });
+  }
+  const y = rt.empty([n, 1, h, w], 'sqDiffChannelMean');
+  rt.dispatch({
+    family: 'reduce',
+    entry: 'sq_diff_channel_mean',
+    spec: { WG },
+    params: new Params().u32(n, c, s / 4, cb, offset, 0, 0, 0),
+    inputs: [a, b],
+    outputs: [y],
+    workgroups: rt.grid((n * s) / 4, WG),
+    what,
+  });
+  return y;
 }

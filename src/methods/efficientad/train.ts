@@ -4,7 +4,7 @@
 import type { Backbone } from '../../backbones/index.ts';
 import { add, atLeast, div, mul, square, sub } from '../../ops/elementwise.ts';
 import { slice } from '../../ops/layout.ts';
-import { mean, sum } from '../../ops/reduce.ts';
+import { mean, sqDiffChannelMean, sum } from '../../ops/reduce.ts';
 import { quantile } from '../../ops/select.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import type { Autoencoder, TeacherNormalization } from './model.ts';
@@ -103,8 +103,5 @@ export function rawMaps(nets: EfficientAdNets, x: Tensor): { st: Tensor; ae: Ten
   const t = nets.normalization.apply(nets.teacher.forward(x)['out']!);
   const s = nets.student.forward(x)['out']!;
   const a = nets.autoencoder.forward(x);
-  return {
-    st: mean(square(sub(t, slice(s, 1, 0, c))), [1], true),
-    ae: mean(square(sub(a, slice(s, 1, c, 2 * c))), [1], true),
-  };
+  return { st: sqDiffChannelMean(t, s, 0), ae: sqDiffChannelMean(a, s, c) };
 }
