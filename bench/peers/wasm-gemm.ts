@@ -1,6 +1,7 @@
 // texad's WebAssembly SIMD GEMM prototype (assembly/gemm.ts) as a benchmark contestant for matmul and conv2d: one module instance per
 // thread on one shared WebAssembly.Memory, the rows of C split evenly between the calling thread and Node
 // worker_threads. Node only, like the bench harness. Prototype: no texad op uses it (README "Benchmarks").
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WASM_BASE64 } from '../../src/generated/wasm.ts';
@@ -94,24 +95,17 @@ export async function wasmGemmRunner(spec: OpSpec, threads = wasmThreads()): Pro
 
   /** Runs calls(t) on thread t (0: this one) and resolves when every thread is done. */
   const onEveryThread = async (calls: (t: number) => Call[]) => {
-    const done = workers.map((w, i) => new Promise<void>((resolve, reject) => {
-      const failed = (err: Error) => {
-        w.off('message', finished);
-        reject(err);
-      };
-      const finished = () => {
-        w.off('error', failed);
-        resolve();
-      };
-      w.once('message', finished);
-      w.once('error', failed);
+    // events.once resolves on the worker's answer and rejects on its 'error', removing both listeners.
+    const done = workers.map((w, i) => {
+      const answered = once(w, 'message');
       w.postMessage(calls(i + 1));
-    }));
+      return answered;
+    });
     for (const [name, ...args] of calls(0)) (main[name] as (...a: number[]) => void)(...args);
     await Promise.all(done);
   };
   const share = (total: number, t: number) => [Math.floor((total * t) / threads), Math.floor((total * (t + 1)) / threads)] as const;
-  const once = async () => {
+  const multiply = async () => {
     await onEveryThread((t) => {
       const [p0, p1] = share(panels, t);
       const calls: Call[] = [];
@@ -129,10 +123,10 @@ export async function wasmGemmRunner(spec: OpSpec, threads = wasmThreads()): Pro
   };
   return {
     async run(iterations) {
-      for (let i = 0; i < iterations; i++) await once();
+      for (let i = 0; i < iterations; i++) await multiply();
     },
     async fingerprint() {
-      await once();
+      await multiply();
       return fingerprintOf(new Float32Array(memory.buffer, layout.c, m * n).slice());
     },
     async dispose() {

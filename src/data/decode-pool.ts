@@ -32,21 +32,12 @@ function workerUrl(): URL {
 async function startWorker(url: URL): Promise<WorkerHandle> {
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
+    const { EventEmitter } = await import('node:events');
     const w = new Worker(url);
     w.unref();
-    await new Promise<void>((resolve, reject) => {
-      const failed = (err: Error) => {
-        w.off('message', ready);
-        reject(err);
-      };
-      const ready = (m: unknown) => {
-        w.off('error', failed);
-        if (m === READY) resolve();
-        else reject(new Error(`unexpected first message ${String(m)}`));
-      };
-      w.once('message', ready);
-      w.once('error', failed);
-    });
+    // events.once rejects on an 'error' first (a missing or broken script) and removes both listeners either way.
+    const [first] = await EventEmitter.once(w, 'message');
+    if (first !== READY) throw new Error(`unexpected first message ${String(first)}`);
     return {
       post: (req, transfer) => w.postMessage(req, transfer),
       onReply: (f, fail) => {
