@@ -198,6 +198,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
         const pool = this.#opts.decodePool;
         const width = pool?.size ?? 1;
         const inFlight = new Set<Promise<void>>();
+        const opts = { ...geometry, maxPixels };
         for (let k = 0; k < refs.length; k++) {
           const rec = this.#protocol.record(refs[k]!);
           const bytes = await bytesOf(rec.path, read);
@@ -212,17 +213,15 @@ export class BatchLoader implements AsyncIterable<Batch> {
           }
           this.#scratch += scratch;
           this.#note();
-          const opts = { ...geometry, maxPixels };
-          const slot = k;
           const job = (async () => {
             try {
               const img = pool ? await pool.image(bytes, opts, rec.path) : named(rec.path, () => imageFromBytes(bytes, opts));
-              batch.images.set(img.data, slot * 3 * px);
+              batch.images.set(img.data, k * 3 * px);
               if (batch.masks && rec.maskPaths.length > 0) {
                 const maskBytes = await Promise.all(rec.maskPaths.map((p) => bytesOf(p, read)));
                 const label = rec.maskPaths.join(', ');
                 const m = pool ? await pool.mask(maskBytes, opts, label) : named(label, () => maskFromBytes(maskBytes, opts));
-                batch.masks.set(m.data, slot * px);
+                batch.masks.set(m.data, k * px);
               }
             } finally {
               this.#scratch -= scratch;
