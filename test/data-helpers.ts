@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
+import { expect } from 'vitest';
+import type { BatchLoader } from '../src/data/loader.ts';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -156,4 +158,18 @@ export function snapshot(root: string): string[] {
   };
   visit(root);
   return out;
+}
+
+/**
+ * Consumes `loader` more slowly than it decodes, as a GPU training step does, so that it fills up to its budget;
+ * asserts at every batch that it holds at most `budget` bytes. Returns the number of images seen.
+ */
+export async function drainSlowly(loader: BatchLoader, budget: number, delayMs: number): Promise<number> {
+  let seen = 0;
+  for await (const b of loader) {
+    seen += b.count;
+    expect(loader.heldBytes).toBeLessThanOrEqual(budget);
+    await new Promise((r) => setTimeout(r, delayMs));
+  }
+  return seen;
 }

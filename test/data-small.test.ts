@@ -8,7 +8,7 @@ import { textureAdProtocol } from '../src/data/protocol.ts';
 import { CATEGORIES, PRESETS } from '../src/data/synth/catalogue.ts';
 import { writeSynthDataset, type SynthSummary } from '../src/data/synth/write.ts';
 import type { DatasetDescription } from '../src/data/types.ts';
-import { tempDir } from './data-helpers.ts';
+import { drainSlowly, tempDir } from './data-helpers.ts';
 
 let root = '';
 let summary: SynthSummary;
@@ -55,14 +55,7 @@ describe('streaming loader on the small preset', () => {
     // Room for the consumer's batch, two prefetched ones and the scratch of one decode — not for more.
     const budget = Math.round(3.6 * batchBytes);
     const loader = new BatchLoader(p, p.trainItems, { size: 256, batchSize, memoryBudget: budget, prefetch: 4 });
-    let seen = 0;
-    for await (const b of loader) {
-      seen += b.count;
-      expect(loader.heldBytes).toBeLessThanOrEqual(budget);
-      // A consumer slower than decoding, as a GPU training step is: the loader fills up to its budget.
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(seen).toBe(p.trainItems.length);
+    expect(await drainSlowly(loader, budget, 250)).toBe(p.trainItems.length);
     expect(loader.stats.peakBytes).toBeLessThanOrEqual(budget);
     expect(loader.stats.peakBytes).toBeGreaterThan(2 * batchBytes);
     expect(loader.stats.maxReady).toBeGreaterThanOrEqual(1);

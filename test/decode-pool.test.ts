@@ -11,7 +11,7 @@ import { BatchLoader, type Batch } from '../src/data/loader.ts';
 import { textureAdProtocol, type Protocol } from '../src/data/protocol.ts';
 import { PRESETS } from '../src/data/synth/catalogue.ts';
 import { writeSynthDataset } from '../src/data/synth/write.ts';
-import { grayPng, rgbJpeg, rgbPng, tempDir } from './data-helpers.ts';
+import { drainSlowly, grayPng, rgbJpeg, rgbPng, tempDir } from './data-helpers.ts';
 
 type Pool = SourcePool;
 const built = (await import('../dist/src/data/decode-pool.js')) as { DecodePool: typeof SourcePool };
@@ -83,13 +83,7 @@ describe('BatchLoader with a decode pool', () => {
     const batchBytes = batchSize * 3 * 128 * 128 * 4;
     const budget = 3 * batchBytes;
     const loader = new BatchLoader(protocol, protocol.trainItems, { size: 128, batchSize, memoryBudget: budget, decodePool: pool });
-    let seen = 0;
-    for await (const b of loader) {
-      seen += b.count;
-      expect(loader.heldBytes).toBeLessThanOrEqual(budget);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(seen).toBe(protocol.trainItems.length);
+    expect(await drainSlowly(loader, budget, 50)).toBe(protocol.trainItems.length);
     expect(loader.stats.peakBytes).toBeLessThanOrEqual(budget);
   }, 60_000);
 });
