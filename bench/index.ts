@@ -218,7 +218,7 @@ async function prepareContestants(rt: Runtime, c: BenchCase, peers: Peers, res: 
   const reference = await texad.fingerprint();
   const contestants: Contestant[] = [{ name: 'texad', label: 'texad', runner: texad, batch: 1, roundsMs: [] }];
   const makers: Record<(typeof PEERS)[number], () => Promise<Runner | null>> = {
-    ort: () => ortRunner(c.spec),
+    ort: () => ortRunner(c.spec, peers.torch ? (spec) => peers.torch!.exportOnnx(spec) : undefined),
     tfjs: () => tfjsRunner(c.spec),
     torch: async () => (peers.torch ? peers.torch.runner(c.spec) : null),
     wasm: () => wasmGemmRunner(c.spec),

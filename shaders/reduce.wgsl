@@ -182,12 +182,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
 }
 
-//! entry sq_diff_channel_mean
-// y[n, 0, p] = mean over c < C of (a[n, c, p] - b[n, off + c, p])^2, for the S = H * W pixels p of each of the N
-// images: EfficientAD's anomaly maps (teacher vs the student's first or last C channels) in one pass that reads a
-// and b's slice once and writes only the map, where slice, sub, square and a channel mean took five dispatches
-// and three full-size temporaries. Four neighbouring pixels per invocation (S % 4 == 0); channels in order.
-struct P { n: u32, c: u32, s4: u32, cb: u32, off: u32, pad0: u32, pad1: u32, pad2: u32 }
+//! entry diff_channel_mean
+// y[n, 0, p] = mean over c < C of (a[n, c, p] - b[n, off + c, p])^2 (or |...| with ABS), for the S = H * W pixels p
+// of each of the N images: EfficientAD's anomaly maps (teacher vs the student's first or last C channels) and
+// PyramidFlow's per-level |output - template| maps, in one pass that reads a and b's slice once and writes only the
+// map, where slice, sub, square (or abs) and a channel mean took up to five dispatches and three full-size
+// temporaries. Four neighbouring pixels per invocation (S % 4 == 0); channels in order. b_per_image 0: b holds one
+// image, compared with every image of a (PyramidFlow's template).
+struct P { n: u32, c: u32, s4: u32, cb: u32, off: u32, b_per_image: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -199,11 +201,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let img = q / p.s4;
   let px = q % p.s4;
   let a0 = img * p.c * p.s4 + px;
-  let b0 = (img * p.cb + p.off) * p.s4 + px;
+  let b0 = (img * p.b_per_image * p.cb + p.off) * p.s4 + px;
   var acc = vec4<f32>(0.0);
   for (var k = 0u; k < p.c; k++) {
     let d = a[a0 + k * p.s4] - b[b0 + k * p.s4];
-    acc += d * d;
+    if (ABS) { acc += abs(d); } else { acc += d * d; }
   }
   y[q] = acc / f32(p.c);
 }

@@ -156,33 +156,37 @@ describe('reduce: special values and errors', () => {
   });
 });
 
-describe('reduce: sqDiffChannelMean (the fused anomaly map)', () => {
-  // Against the composed ops it replaces (each PyTorch-golden-checked): the fused kernel when H * W % 4 == 0,
+describe('reduce: sqDiffChannelMean and absDiffChannelMean (the fused anomaly maps)', () => {
+  // Against the composed ops they replace (each PyTorch-golden-checked): the fused kernel when H * W % 4 == 0,
   // the composed path otherwise; b's channel slice at an offset, as EfficientAD compares the student's halves.
-  for (const [h, w] of [[4, 6], [3, 5]] as const) {
-    it(`matches mean(square(sub(a, slice(b))), [1]) at ${h}x${w}`, async () => {
-      const rt = await gpuRuntime();
-      const [n, c, cb, off] = [2, 5, 12, 4];
-      const a = rt.tensor(randomData(n * c * h * w, 1, -2, 2), [n, c, h, w]);
-      const b = rt.tensor(randomData(n * cb * h * w, 2, -2, 2), [n, cb, h, w]);
-      const fused = await R.sqDiffChannelMean(a, b, off).read();
-      const { square, sub } = await import('../src/ops/elementwise.ts');
-      const { slice } = await import('../src/ops/layout.ts');
-      const composed = await R.mean(square(sub(a, slice(b, 1, off, off + c))), [1], true).read();
-      assertClose(fused, composed, 'sqDiffChannelMean vs composed ops', { rtol: 1e-5, atol: 1e-6 });
-      expect(fused.length).toBe(n * h * w);
-    });
+  // A b of batch 1 (PyramidFlow's template) is compared with every image of a, as sub broadcasts it.
+  for (const [h, w, nb] of [[4, 6, 2], [3, 5, 2], [4, 6, 1], [3, 5, 1]] as const) {
+    for (const [name, elementOp] of [['sqDiffChannelMean', 'square'], ['absDiffChannelMean', 'abs']] as const) {
+      it(`${name} matches mean(${elementOp}(sub(a, slice(b))), [1]) at ${h}x${w}, b batch ${nb}`, async () => {
+        const rt = await gpuRuntime();
+        const [n, c, cb, off] = [2, 5, 12, 4];
+        const a = rt.tensor(randomData(n * c * h * w, 1, -2, 2), [n, c, h, w]);
+        const b = rt.tensor(randomData(nb * cb * h * w, 2, -2, 2), [nb, cb, h, w]);
+        const fused = await R[name](a, b, off).read();
+        const E = await import('../src/ops/elementwise.ts');
+        const { slice } = await import('../src/ops/layout.ts');
+        const composed = await R.mean(E[elementOp](E.sub(a, slice(b, 1, off, off + c))), [1], true).read();
+        assertClose(fused, composed, `${name} vs composed ops`, { rtol: 1e-5, atol: 1e-6 });
+        expect(fused.length).toBe(n * h * w);
+      });
+    }
   }
 
   it('names wrong shapes, missing channels and a recorded gradient', async () => {
     const rt = await gpuRuntime();
     const a = rt.tensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
     expect(() => R.sqDiffChannelMean(a, rt.tensor(new Float32Array(2 * 3 * 4 * 2), [2, 3, 4, 2]))).toThrow(
-      'texad: sqDiffChannelMean a[2, 3, 4, 4] b[2, 3, 4, 2] offset 0: b must have a\'s batch and spatial size [2, *, 4, 4]');
+      'texad: sqDiffChannelMean a[2, 3, 4, 4] b[2, 3, 4, 2] offset 0: b must have a\'s batch (or 1) and spatial size [2, *, 4, 4]');
     expect(() => R.sqDiffChannelMean(a, rt.tensor(new Float32Array(2 * 4 * 16), [2, 4, 4, 4]), 2)).toThrow(
       /channels 2\.\.4 of b do not exist \(b has 4\)/);
     const leaf = rt.tensor(new Float32Array(2 * 3 * 16), [2, 3, 4, 4], true);
     expect(() => R.sqDiffChannelMean(leaf, a)).toThrow(/no backward; for a loss use mean\(square\(sub\(a, slice\(b, 1, 0, 3\)\)\)\)/);
     expect(rt.noGrad(() => R.sqDiffChannelMean(leaf, a)).shape).toEqual([2, 1, 4, 4]);
+    expect(() => R.absDiffChannelMean(leaf, a)).toThrow(/absDiffChannelMean .*no backward; for a loss use mean\(abs\(sub\(a, slice\(b, 1, 0, 3\)\)\)\)/);
   });
 });

@@ -3,7 +3,8 @@
 
 A line-oriented JSON server on stdin/stdout, so the Node harness can interleave PyTorch samples with the
 WebGPU contestants' samples in one run. Requests: {"id", "cmd": "prepare"|"run"|"fingerprint"|"dispose",
-"key", "spec", "iterations"}; every reply carries the request's id and either the result or "error".
+"key", "spec", "iterations"}, and {"cmd": "onnx", "spec", "path"}, which writes the ONNX graph of a whole-network
+case (draem_predict) for onnxruntime-web; every reply carries the request's id and either the result or "error".
 Run with Debian's /usr/bin/python3 (python3-torch); the harness sets MALLOC_MMAP_THRESHOLD_ so that large
 tensors are recycled by malloc instead of being mmap'd and page-faulted again on every iteration.
 """
@@ -69,24 +70,51 @@ def build(spec):
     raise ValueError(f"unknown op {op!r}")
 
 
+class DraemPredict(torch.nn.Module):
+    """test_DRAEM.py's inference: reconstruction, softmax channel 1 of the discriminative network on
+    (reconstruction, image), then the image score = max of the map after avg_pool2d(pool, stride 1, padding
+    counted). Outputs (map [n, 1, s, s], scores [n])."""
+
+    def __init__(self, rec, seg, pool):
+        super().__init__()
+        self.rec, self.seg, self.pool = rec, seg, pool
+
+    def forward(self, x):
+        r = self.rec(x)
+        amap = torch.softmax(self.seg(torch.cat((r, x), dim=1)), dim=1)[:, 1:, :, :]
+        return amap, F.avg_pool2d(amap, self.pool, stride=1, padding=self.pool // 2).amax(dim=(1, 2, 3))
+
+
+def draem_networks(spec):
+    rec, seg = ReconstructiveSubNetwork(spec["base_width"]), DiscriminativeSubNetwork(spec["base_channels"])
+    hash_init("reconstructive", rec)
+    hash_init("discriminative", seg)
+    return rec, seg
+
+
+def export_onnx(spec, path):
+    """Writes the ONNX graph of a draem_predict case: input 'x' (images in [0, 1]), outputs 'map' and 'scores',
+    weights as initializers and BatchNorm in eval mode (onnxruntime folds it into the convs, as it would for
+    any deployed model). Returns the output names and shapes."""
+    if spec["op"] != "draem_predict":
+        raise ValueError(f"no ONNX export for {spec['op']!r}")
+    rec, seg = draem_networks(spec)
+    net = DraemPredict(rec, seg, spec["pool"]).eval()
+    n, s = spec["n"], spec["size"]
+    torch.onnx.export(net, torch.rand(n, 3, s, s), path, opset_version=13, input_names=["x"],
+                      output_names=["map", "scores"])
+    return [{"name": "map", "shape": [n, 1, s, s]}, {"name": "scores", "shape": [n]}]
+
+
 def build_draem(spec):
     """DRAEM's two networks from the hash weights texad uses (bench/draem.ts): one training step as
     train_DRAEM.py (Adam lr 1e-4 over both, returns the total loss), or one test_DRAEM.py inference pass."""
     n, s = spec["n"], spec["size"]
-    rec, seg = ReconstructiveSubNetwork(spec["base_width"]), DiscriminativeSubNetwork(spec["base_channels"])
-    hash_init("reconstructive", rec)
-    hash_init("discriminative", seg)
+    rec, seg = draem_networks(spec)
     x = (input_data([n, 3, s, s], 0) + 1) / 2  # images in [0, 1], as bench/draem.ts maps them
     if spec["op"] == "draem_predict":
-        rec.eval()
-        seg.eval()
-        pool = spec["pool"]
-
-        def predict():
-            r = rec(x)
-            amap = torch.softmax(seg(torch.cat((r, x), dim=1)), dim=1)[:, 1:, :, :]
-            return amap, F.avg_pool2d(amap, pool, stride=1, padding=pool // 2).amax(dim=(1, 2, 3))
-        return predict
+        net = DraemPredict(rec, seg, spec["pool"]).eval()
+        return lambda: net(x)
     a = (input_data([n, 3, s, s], 1) + 1) / 2
     m = (input_data([n, 1, s, s], 2) > 0).to(torch.float32)
     optimizer = torch.optim.Adam([*rec.parameters(), *seg.parameters()], lr=1e-4)
@@ -150,6 +178,8 @@ def main():
                     sum(o.double().abs().sum().item() for o in outs),
                     sum(o.double().square().sum().item() for o in outs),
                 ]
+            elif cmd == "onnx":
+                reply["outputs"] = export_onnx(req["spec"], req["path"])
             elif cmd == "dispose":
                 cases.pop(req["key"], None)
             else:

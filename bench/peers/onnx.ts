@@ -83,14 +83,16 @@ function intsAttribute(name: string, values: readonly number[]): Message {
 
 export interface OnnxModel {
   bytes: Uint8Array;
-  /** Graph inputs fed at run time, with their shapes; weights are baked in as initializers. */
-  feeds: Record<string, number[]>;
-  output: { name: string; shape: number[] };
+  /** Graph inputs fed at run time, with their shapes and values; weights are baked in as initializers. */
+  feeds: Record<string, { shape: number[]; data: Float32Array<ArrayBuffer> }>;
+  /** Graph outputs, in the order of opOutputShapes (the fingerprint folds them in this order). */
+  outputs: Array<{ name: string; shape: number[] }>;
 }
 
 /**
  * The ONNX model running `spec` as one node, or null for ops ONNX Runtime cannot run (it is inference-only:
- * no conv2d backward) and for DRAEM's whole networks (no ONNX export of them yet). Conv weights are initializers, ONNX Runtime's normal deployment, which lets it
+ * no conv2d backward, no DRAEM training step) and for DRAEM's whole networks, which PyTorch exports
+ * (TorchPeer.exportOnnx). Conv weights are initializers, ONNX Runtime's normal deployment, which lets it
  * pre-transform them once; matmul multiplies two run-time inputs.
  */
 export function onnxModel(spec: OpSpec): OnnxModel | null {
@@ -99,9 +101,9 @@ export function onnxModel(spec: OpSpec): OnnxModel | null {
   const inputs = opInputs(spec);
   const node = new Message();
   const graph = new Message();
-  const feeds: Record<string, number[]> = {};
+  const feeds: OnnxModel['feeds'] = {};
   const feed = (name: string) => {
-    feeds[name] = inputs[name]!.shape;
+    feeds[name] = inputs[name]!;
     graph.message(11, valueInfo(name, inputs[name]!.shape));
     node.string(1, name);
   };
@@ -135,5 +137,5 @@ export function onnxModel(spec: OpSpec): OnnxModel | null {
     .string(2, 'texad-bench')
     .message(7, graph)
     .message(8, new Message().string(1, '').varint(2, OPSET));
-  return { bytes: model.encode(), feeds, output: { name: 'y', shape: outputShape } };
+  return { bytes: model.encode(), feeds, outputs: [{ name: 'y', shape: outputShape }] };
 }

@@ -4,7 +4,7 @@
 // Liftoff-only setting that peer needs while loading would cripple a compute-bound wasm EP.
 import type * as Ort from 'onnxruntime-web';
 import { onnxModel } from './onnx.ts';
-import { fingerprintOf, opInputs, type OpSpec, type Runner } from './ops.ts';
+import { fingerprintOf, type OpSpec, type Runner } from './ops.ts';
 import { wasmThreads } from './wasm-gemm.ts';
 
 let loaded: Promise<typeof Ort> | null = null;
@@ -27,16 +27,15 @@ export async function ortWasmRunner(spec: OpSpec): Promise<Runner | null> {
   const model = onnxModel(spec)!;
   const ort = await loadOrtWasm();
   const session = await ort.InferenceSession.create(model.bytes, { executionProviders: ['wasm'] });
-  const data = opInputs(spec);
   const feeds: Record<string, Ort.Tensor> = {};
-  for (const [name, dims] of Object.entries(model.feeds)) feeds[name] = new ort.Tensor('float32', data[name]!.data, dims);
+  for (const [name, { shape, data }] of Object.entries(model.feeds)) feeds[name] = new ort.Tensor('float32', data, shape);
   return {
     async run(iterations) {
       for (let i = 0; i < iterations; i++) await session.run(feeds);
     },
     async fingerprint() {
       const out = await session.run(feeds);
-      return fingerprintOf(out[model.output.name]!.data as Float32Array);
+      return fingerprintOf(...model.outputs.map((o) => out[o.name]!.data as Float32Array));
     },
     async dispose() {
       await session.release();

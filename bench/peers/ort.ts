@@ -3,8 +3,8 @@
 import v8 from 'node:v8';
 import type * as Ort from 'onnxruntime-web/webgpu';
 import { deviceAdapterName } from './dawn.ts';
-import { onnxModel } from './onnx.ts';
-import { fingerprintOf, opInputs, type OpSpec, type Runner } from './ops.ts';
+import { onnxModel, type OnnxModel } from './onnx.ts';
+import { fingerprintOf, type OpSpec, type Runner } from './ops.ts';
 
 const STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
 const READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
@@ -77,9 +77,13 @@ async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes: number): Pro
   return out;
 }
 
-/** A runner for `spec` on ONNX Runtime's WebGPU EP, or null when ONNX has no such op (conv2d backward). */
-export async function ortRunner(spec: OpSpec): Promise<Runner | null> {
-  const model = onnxModel(spec);
+/**
+ * A runner for `spec` on ONNX Runtime's WebGPU EP, or null when ONNX has no such op (conv2d backward, a training
+ * step). Single ops are encoded here (bench/peers/onnx.ts); whole networks come from `exportOnnx` (PyTorch's
+ * exporter, TorchPeer.exportOnnx), and are null without it.
+ */
+export async function ortRunner(spec: OpSpec, exportOnnx?: (spec: OpSpec) => Promise<OnnxModel | null>): Promise<Runner | null> {
+  const model = onnxModel(spec) ?? (exportOnnx ? await exportOnnx(spec) : null);
   if (!model) return null;
   const ort = await loadOrt();
   // NHWC is ONNX Runtime's faster conv path here: the 3x3 256->256 64x64 conv took 2.7-3.2 s against 5.7-7.9 s
@@ -88,20 +92,22 @@ export async function ortRunner(spec: OpSpec): Promise<Runner | null> {
     executionProviders: [{ name: 'webgpu', preferredLayout: 'NHWC' }],
   });
   const device = await ort.env.webgpu.device;
-  const data = opInputs(spec);
   const buffers: GPUBuffer[] = [];
   const feeds: Record<string, Ort.Tensor> = {};
-  for (const [name, dims] of Object.entries(model.feeds)) {
-    const values = data[name]!.data;
-    const buf = storageBuffer(device, values.byteLength, `ort ${name}`);
-    device.queue.writeBuffer(buf, 0, values);
+  for (const [name, { shape, data }] of Object.entries(model.feeds)) {
+    const buf = storageBuffer(device, data.byteLength, `ort ${name}`);
+    device.queue.writeBuffer(buf, 0, data);
     buffers.push(buf);
-    feeds[name] = ort.Tensor.fromGpuBuffer(buf, { dataType: 'float32', dims });
+    feeds[name] = ort.Tensor.fromGpuBuffer(buf, { dataType: 'float32', dims: shape });
   }
-  const outElements = model.output.shape.reduce((a, b) => a * b, 1);
-  const outBuf = storageBuffer(device, outElements * 4, 'ort y');
-  buffers.push(outBuf);
-  const fetches = { [model.output.name]: ort.Tensor.fromGpuBuffer(outBuf, { dataType: 'float32', dims: model.output.shape }) };
+  const fetches: Record<string, Ort.Tensor> = {};
+  const outputs = model.outputs.map(({ name, shape }) => {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const buf = storageBuffer(device, bytes, `ort ${name}`);
+    buffers.push(buf);
+    fetches[name] = ort.Tensor.fromGpuBuffer(buf, { dataType: 'float32', dims: shape });
+    return { buf, bytes };
+  });
   return {
     async run(iterations) {
       for (let i = 0; i < iterations; i++) await session.run(feeds, fetches);
@@ -109,7 +115,7 @@ export async function ortRunner(spec: OpSpec): Promise<Runner | null> {
     },
     async fingerprint() {
       await session.run(feeds, fetches);
-      return fingerprintOf(await readBuffer(device, outBuf, outElements * 4));
+      return fingerprintOf(...(await Promise.all(outputs.map((o) => readBuffer(device, o.buf, o.bytes)))));
     },
     async dispose() {
       await session.release();

@@ -1,8 +1,12 @@
 // PyTorch on the CPU as a benchmark peer: tools/bench-torch.py runs as a child process for the whole run and
 // answers one JSON request per line, so its samples interleave with the WebGPU contestants' samples.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { OpSpec, Runner } from './ops.ts';
+import type { OnnxModel } from './onnx.ts';
+import { opInputs, type OpSpec, type Runner } from './ops.ts';
 
 /** Debian's interpreter with python3-torch; override with TEXAD_BENCH_PYTHON. */
 const DEFAULT_PYTHON = '/usr/bin/python3';
@@ -12,6 +16,8 @@ interface Reply {
   error?: string;
   ms?: number;
   fingerprint?: [number, number];
+  /** The `onnx` command's graph outputs. */
+  outputs?: Array<{ name: string; shape: number[] }>;
 }
 
 /** The PyTorch child process; `close()` ends it. */
@@ -84,6 +90,29 @@ export class TorchPeer {
         await this.request({ cmd: 'dispose', key });
       },
     };
+  }
+
+  /**
+   * The ONNX graph of a whole-network case, exported by PyTorch's torch.onnx (opset 13) from the same weights
+   * the case's PyTorch runner uses, for onnxruntime-web; null for every other op (onnx.ts encodes single ops).
+   * draem_predict: input x = the images in [0, 1] ((v + 1) / 2 of the shared inputs, as bench/draem.ts feeds
+   * texad), outputs map and scores.
+   */
+  async exportOnnx(spec: OpSpec): Promise<OnnxModel | null> {
+    if (spec.op !== 'draem_predict') return null;
+    const dir = await mkdtemp(join(tmpdir(), 'texad-bench-onnx-'));
+    try {
+      const path = join(dir, `${spec.op}.onnx`);
+      const reply = await this.request({ cmd: 'onnx', spec, path });
+      const x = opInputs(spec)['x']!;
+      return {
+        bytes: new Uint8Array(await readFile(path)),
+        feeds: { x: { shape: x.shape, data: x.data.map((v) => (v + 1) / 2) } },
+        outputs: reply.outputs!,
+      };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Closes the server's stdin; it exits after answering what it was asked. */

@@ -12,7 +12,8 @@ onnxruntime-web's wasm EP, one thread per core (README "Benchmarks": a CPU path 
 Samples are interleaved round by round; speed-ups are medians of per-round time ratios. Progress goes to stderr.
   --json                print every figure, the peers' figures, the speed-ups, floors, adapter, date and version
   --suite NAME          run only these suites (comma-separated); without it every suite but 'backbones' and
-                        'draem' (one DRAEM training step and inference pass beside PyTorch) runs; suites:
+                        'draem' (a DRAEM training step beside PyTorch; inference beside PyTorch and
+                        onnxruntime-web, which runs PyTorch's ONNX export of the two networks) runs; suites:
                         elementwise, reduce, gemm, draem, metrics (AUROC), decode (1024² PNG/JPEG decode and
                         resize, calling thread vs worker threads), backbones, pyramidflow (one PyramidFlow
                         training step beside PyTorch; like backbones and draem, it runs only when named)

@@ -9,7 +9,7 @@ export { batchNorm, foldBatchNorm, layerNorm, layerNormChannels, type BatchNormP
 export { adaptiveAvgPool1d, avgPool2d, globalAvgPool, maxPool2d, type AvgPool2dOptions, type Pool2dOptions } from './pool.ts';
 export { resizeBilinear, resizeNearest } from './resize.ts';
 export { concat, gatherChannels, pad2d, permute, slice, split } from './layout.ts';
-export { l2Normalize, logSoftmax, max, mean, softmax, sqDiffChannelMean, sum } from './reduce.ts';
+export { absDiffChannelMean, l2Normalize, logSoftmax, max, mean, softmax, sqDiffChannelMean, sum } from './reduce.ts';
 export {
   binomialKernel2d, boxFilter, depthwiseConv2d, gaussianBlur, gaussianKernel1d, gaussianKernel2d, unfold3x3,
 } from './filter.ts';

@@ -3,7 +3,7 @@
 import type { ShaderEntries } from '../generated/shaders.ts';
 import { Params } from '../runtime/runtime.ts';
 import { Tensor, formatShape, needsGrad, shapeSize, type Shape } from '../runtime/tensor.ts';
-import { expand, scale as scaleBy, square, sub } from './elementwise.ts';
+import { abs, expand, scale as scaleBy, square, sub } from './elementwise.ts';
 import { resolveAxis, slice, splitShape } from './layout.ts';
 
 const WG = 256;
@@ -202,44 +202,60 @@ export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
 /**
  * Channel mean of squared differences, the anomaly map of feature-matching methods: y[n, 0, h, w] = mean over
  * c < C of (a[n, c, h, w] - b[n, offset + c, h, w])^2 for a [N, C, H, W] and b [N, Cb, H, W] (b's channels
- * offset .. offset + C - 1; offset 0 and Cb = C compare whole tensors). Equal, up to summation order, to
+ * offset .. offset + C - 1; offset 0 and Cb = C compare whole tensors; a b of batch 1 is compared with every image
+ * of a). Equal, up to summation order, to
  * mean(square(sub(a, slice(b, 1, offset, offset + C))), [1], true), in one pass (shaders/reduce.wgsl) when H * W is
  * a multiple of 4, else through those ops. Inference only: under recorded gradients use the composed ops.
  */
 export function sqDiffChannelMean(a: Tensor, b: Tensor, offset = 0): Tensor {
-  a.assertAlive('sqDiffChannelMean');
-  b.assertAlive('sqDiffChannelMean');
-  const what = `sqDiffChannelMean a${formatShape(a.shape)} b${formatShape(b.shape)} offset ${offset}`;
+  return diffChannelMean('sqDiffChannelMean', false, a, b, offset);
+}
+
+/**
+ * Channel mean of absolute differences, y[n, 0, h, w] = mean over c < C of |a[n, c, h, w] - b[n, offset + c, h, w]|:
+ * sqDiffChannelMean with |d| for d^2 (same shapes, same one pass, same fallback, inference only). PyramidFlow's map
+ * takes it per pyramid level against the template (batch 1) before composing, which the linearity of the
+ * composition allows.
+ */
+export function absDiffChannelMean(a: Tensor, b: Tensor, offset = 0): Tensor {
+  return diffChannelMean('absDiffChannelMean', true, a, b, offset);
+}
+
+function diffChannelMean(op: string, absolute: boolean, a: Tensor, b: Tensor, offset: number): Tensor {
+  a.assertAlive(op);
+  b.assertAlive(op);
+  const what = `${op} a${formatShape(a.shape)} b${formatShape(b.shape)} offset ${offset}`;
   if (a.rank !== 4 || b.rank !== 4) throw new Error(`texad: ${what}: a and b must be [N, C, H, W]`);
   const [n, c, h, w] = a.shape as [number, number, number, number];
   const cb = b.shape[1]!;
-  if (b.shape[0] !== n || b.shape[2] !== h || b.shape[3] !== w) {
-    throw new Error(`texad: ${what}: b must have a's batch and spatial size [${n}, *, ${h}, ${w}]`);
+  if ((b.shape[0] !== n && b.shape[0] !== 1) || b.shape[2] !== h || b.shape[3] !== w) {
+    throw new Error(`texad: ${what}: b must have a's batch (or 1) and spatial size [${n}, *, ${h}, ${w}]`);
   }
   if (!(Number.isInteger(offset) && offset >= 0 && offset + c <= cb)) {
     throw new Error(`texad: ${what}: channels ${offset}..${offset + c - 1} of b do not exist (b has ${cb})`);
   }
   const rt = a.rt;
+  const elementOp = absolute ? 'abs' : 'square';
   if (rt.isGradEnabled && (needsGrad(a) || needsGrad(b))) {
-    throw new Error(`texad: ${what}: no backward; for a loss use mean(square(sub(a, slice(b, 1, ${offset}, ${offset + c}))))`);
+    throw new Error(`texad: ${what}: no backward; for a loss use mean(${elementOp}(sub(a, slice(b, 1, ${offset}, ${offset + c}))))`);
   }
   const s = h * w;
   if (s % 4 !== 0) {
     return rt.noGrad(() => {
       const part = offset === 0 && cb === c ? b : slice(b, 1, offset, offset + c);
       const d = sub(a, part);
-      const sq = square(d);
-      const y = reduce('sum', 'mean', sq, [1], true);
-      for (const t of [d, sq, ...(part !== b ? [part] : [])]) t.dispose();
+      const e = absolute ? abs(d) : square(d);
+      const y = reduce('sum', 'mean', e, [1], true);
+      for (const t of [d, e, ...(part !== b ? [part] : [])]) t.dispose();
       return y;
     });
   }
-  const y = rt.empty([n, 1, h, w], 'sqDiffChannelMean');
+  const y = rt.empty([n, 1, h, w], op);
   rt.dispatch({
     family: 'reduce',
-    entry: 'sq_diff_channel_mean',
-    spec: { WG },
-    params: new Params().u32(n, c, s / 4, cb, offset, 0, 0, 0),
+    entry: 'diff_channel_mean',
+    spec: { WG, ABS: absolute },
+    params: new Params().u32(n, c, s / 4, cb, offset, b.shape[0] === n ? 1 : 0, 0, 0),
     inputs: [a, b],
     outputs: [y],
     workgroups: rt.grid((n * s) / 4, WG),

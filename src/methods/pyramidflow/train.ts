@@ -1,9 +1,9 @@
 // PyramidFlow's training objective (official BatchDiffLoss + the Fourier loss in train.py), its optimizer and
 // training step, and its texture augmentation.
-import { abs, square, sub } from '../../ops/elementwise.ts';
+import { square, sub } from '../../ops/elementwise.ts';
 import { fft2dMagnitude } from '../../ops/fft.ts';
 import { concat, slice } from '../../ops/layout.ts';
-import { mean } from '../../ops/reduce.ts';
+import { absDiffChannelMean, mean } from '../../ops/reduce.ts';
 import { backward } from '../../runtime/autograd.ts';
 import { Adam, clipGradNorm, type ParamLike } from '../../runtime/optim.ts';
 import { formatShape, type Tensor } from '../../runtime/tensor.ts';
@@ -52,9 +52,14 @@ export function trainStep(outputs: readonly Tensor[], params: readonly ParamLike
   return loss;
 }
 
-/** The anomaly map [N, 1, H, W]: |out - template| per level, composed through the pyramid, channel mean. */
+/**
+ * The anomaly map [N, 1, H, W]: |out - template| per level, composed through the pyramid, channel mean (official
+ * order). Taken here as the channel mean per level first (one absDiffChannelMean pass each), then composed: the
+ * composition is linear and the same for every channel, so the two orders agree up to float rounding, and this one
+ * composes one channel instead of C. Inference only.
+ */
 export function anomalyMap(outputs: readonly Tensor[], template: readonly Tensor[]): Tensor {
-  return mean(composePyramid(outputs.map((o, i) => abs(sub(o, template[i]!)))), [1], true);
+  return composePyramid(outputs.map((o, i) => absDiffChannelMean(o, template[i]!)));
 }
 
 /**
