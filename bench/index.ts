@@ -9,6 +9,7 @@ import { Runtime } from '../src/runtime/runtime.ts';
 import { fingerprintMismatch, interleavedRounds, loadWithholdsVerdict, median, packageRoot, perRoundSpeedup } from './harness.ts';
 import { formatBackboneReport, runBackboneBench, type BackboneBenchReport } from './backbones.ts';
 import { draemSuite } from './draem.ts';
+import { pyramidFlowSuite } from './pyramidflow.ts';
 import { formatDecodeReport, runDecodeBench, type DecodeBenchReport } from './decode.ts';
 import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
@@ -43,7 +44,8 @@ export interface BenchCase {
 /** A family of cases, e.g. elementwise or gemm. */
 export interface Suite {
   name: string;
-  cases(): BenchCase[];
+  /** Its cases; `quick` (`--quick`) lets a suite of whole networks keep to its cheap ones. */
+  cases(quick: boolean): BenchCase[];
 }
 
 /** A floor across two texad cases, e.g. conv2d backward within 2.5x of its forward. */
@@ -56,7 +58,7 @@ export interface RelativeFloor {
   maxTimeRatio: number;
 }
 
-const SUITES: Suite[] = [elementwiseSuite, reduceSuite, gemmSuite, draemSuite];
+const SUITES: Suite[] = [elementwiseSuite, reduceSuite, gemmSuite, draemSuite, pyramidFlowSuite];
 const RELATIVE_FLOORS: RelativeFloor[] = [...gemmRelativeFloors];
 
 /** The AUROC suite of bench/metrics.ts: CPU only, with its own harness and report. */
@@ -76,15 +78,15 @@ export function suiteNames(): string[] {
 }
 
 /** Suites that run only when named: whole networks, minutes each on a CPU adapter. */
-const ON_REQUEST = [BACKBONES_SUITE, draemSuite.name];
+const ON_REQUEST = [BACKBONES_SUITE, draemSuite.name, pyramidFlowSuite.name];
 
-/** The suites run when none is named: all but backbones and draem. */
+/** The suites run when none is named: all but those of ON_REQUEST. */
 function defaultSuites(): string[] {
   return suiteNames().filter((s) => !ON_REQUEST.includes(s));
 }
 
 export interface BenchOptions {
-  /** Suite names; all but backbones and draem when empty. */
+  /** Suite names; all but backbones, draem and pyramidflow when empty. */
   suites?: string[];
   /** The backbones suite's networks (bench/backbones.ts cases); all when absent or empty. */
   backbones?: string[];
@@ -437,7 +439,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       const ran: Array<{ c: BenchCase; res: CaseResult }> = [];
       for (const suite of selected) {
         const cases: CaseResult[] = [];
-        for (const c of suite.cases()) {
+        for (const c of suite.cases(quick)) {
           log(`${suite.name}: ${opLabel(c.spec)}`);
           const res = await runCase(rt, c, peers, p, log);
           cases.push(res);

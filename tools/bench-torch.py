@@ -11,6 +11,7 @@ tensors are recycled by malloc instead of being mmap'd and page-faulted again on
 import copy
 import json
 import math
+import os
 import sys
 import time
 
@@ -18,6 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from draem_torch import DiscriminativeSubNetwork, ReconstructiveSubNetwork, focal, hash_init, ssim
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
+import pyramidflow  # noqa: E402  the parity golden's PyTorch PyramidFlow (tools/golden/pyramidflow.py)
 
 THREADS = 2
 
@@ -61,6 +65,8 @@ def build(spec):
         return lambda: backward(dy, x, w, None, stride, pad, [1, 1], False, [0, 0], 1, [True, True, False])[:2]
     if op in ("draem_step", "draem_predict"):
         return build_draem(spec)
+    if op == "pyramidflow_step":
+        return build_pyramidflow(spec)
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -134,6 +140,15 @@ def build_draem(spec):
     # The warm-up step must not move the weights: the fingerprint is the first step's loss, as texad's.
     step.reset = reset
     return step
+
+
+def build_pyramidflow(spec):
+    """One PyramidFlow training step of the encoder-free flow from the hash weights texad uses (bench/pyramidflow.ts),
+    by the parity golden's model (tools/golden/pyramidflow.py bench_step, as official train.py): returns the loss."""
+    s = spec["x_size"]
+    images = (input_data([spec["n"], 3, s, s], 0) + 1) / 2  # images in [0, 1], as bench/pyramidflow.ts maps them
+    return pyramidflow.bench_step(images, spec["numChannel"], spec["numLayer"], spec["numStack"], spec["kernelSize"],
+                                  spec["volumeNorm"])
 
 
 def main():

@@ -21,7 +21,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MARKER=GPU-BENCH.txt
 SUITES_DEFAULT=elementwise,reduce,gemm,draem,backbones
 # `texad bench`'s suites (bench/index.ts suiteNames) and the backbones suite's cases (bench/backbones.ts CASES).
-SUITES_KNOWN=elementwise,reduce,gemm,draem,metrics,backbones
+SUITES_KNOWN=elementwise,reduce,gemm,draem,metrics,backbones,pyramidflow
 BACKBONES_ALL=wide_resnet50_2,resnet18,resnet152,pdn_small,pdn_medium,efficientad_s
 # Paths under node_modules/ that the folder keeps (see above); LICENSE files are added where a package has one.
 MODULE_FILES=(
@@ -62,7 +62,7 @@ DIR/run.log records date, /proc/loadavg, nvidia-smi -L, the adapter, each comman
 benches' progress; DIR/adapter.json is `texad devices --json`; DIR/autotune.json the kernel variants chosen.
   --quick               fewer, shorter rounds: checks the machinery, not for published figures
   --out DIR             where results go (default results/<UTC date-time>)
-  --suites LIST         comma-separated (default elementwise,reduce,gemm,draem,backbones; metrics also exists)
+  --suites LIST         comma-separated (default elementwise,reduce,gemm,draem,backbones; metrics and pyramidflow also exist)
   --backbones LIST      the backbones suite's networks (default all six)
   --allow-cpu           run even when the only adapter is a CPU one (to test this script without a GPU)
   --disable-robustness  passed to every bench (Dawn's disable_robustness toggle, texad and peers alike)

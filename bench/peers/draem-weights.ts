@@ -1,6 +1,7 @@
 // Seeded hash weights for DRAEM's two networks, identical in TypeScript and Python (tools/draem_torch.py
 // hash_uniform / hash_init): the parity test (test/draem.test.ts) and the DRAEM benchmark case (bench/draem.ts)
-// start texad and PyTorch from the same weights without shipping them.
+// start texad and PyTorch from the same weights without shipping them. hashUniform also seeds the PyramidFlow
+// benchmark case (bench/pyramidflow.ts pyramidFlowHashInit).
 import { hashString, splitmix32 } from '../../src/data/random.ts';
 import type { Module } from '../../src/nn/layers.ts';
 

@@ -97,6 +97,7 @@ export interface OnnxModel {
  */
 export function onnxModel(spec: OpSpec): OnnxModel | null {
   if (spec.op === 'conv2d_backward' || spec.op === 'draem_step' || spec.op === 'draem_predict') return null;
+  if (spec.op === 'pyramidflow_step') return null; // a training step: ONNX Runtime runs inference only
   const inputs = opInputs(spec);
   const node = new Message();
   const graph = new Message();

@@ -1,5 +1,6 @@
 // The vocabulary shared by texad's benchmark cases and the peers: which op a case runs on which shapes, how
 // much work one run is, the inputs every contestant computes on, and the contract a contestant implements.
+import { blockOrder } from '../../src/methods/pyramidflow/model.ts';
 
 /** One benchmarked op. Every contestant runs exactly this op on these shapes. */
 export type OpSpec =
@@ -10,7 +11,8 @@ export type OpSpec =
   | { op: 'matmul'; m: number; k: number; n: number }
   | ConvSpec
   | (Omit<ConvSpec, 'op'> & { op: 'conv2d_backward' })
-  | DraemSpec;
+  | DraemSpec
+  | PyramidFlowSpec;
 
 /**
  * DRAEM (src/methods/draem) at base widths base_width / base_channels on n images of size x size, from the seeded
@@ -48,6 +50,39 @@ function draemConvMacs(s: DraemSpec): number {
       macs += conv(side, cin!, cup!) + conv(side, cup! + skip!, cout!) + conv(side, cout!, cout!);
     });
   return macs + conv(s.size, b, 2);
+}
+
+/**
+ * One training step of PyramidFlow's encoder-free flow (src/methods/pyramidflow) under the official hyper-parameter
+ * names, from the seeded hash weights (bench/pyramidflow.ts): the frozen 1x1 conv 3 -> numChannel and the pyramid,
+ * the flow's blocks in training mode, the Fourier loss, backward, global grad-norm clip 1 and the method's Adam.
+ * Input: image x mapped to [0, 1] as (v + 1) / 2. n is 2: the loss compares the pair of a batch of 2.
+ */
+export interface PyramidFlowSpec {
+  op: 'pyramidflow_step';
+  n: 2;
+  x_size: number;
+  numLayer: number;
+  numStack: number;
+  kernelSize: number;
+  numChannel: number;
+  volumeNorm: 'CVN' | 'SVN';
+}
+
+/**
+ * Multiply-adds per image: the frozen 1x1 conv from RGB, and the flow's (the two k x k convs of each affine block at
+ * the level it is computed at, and each block's C x C 1x1 conv at the level it replaces).
+ */
+function pyramidFlowConvMacs(s: PyramidFlowSpec): { inconv: number; flow: number } {
+  const c = s.numChannel;
+  const side = (level: number) => s.x_size / 2 ** level;
+  let flow = 0;
+  for (const { kind, start } of blockOrder(s.numLayer, s.numStack)) {
+    const at = side(kind === 'fb2' ? start + 1 : start);
+    const cin = kind === 'fb2' ? 2 * c : c;
+    flow += at * at * (cin + 2 * c) * 2 * c * s.kernelSize ** 2 + side(kind === 'up' ? start : start + 1) ** 2 * c * c;
+  }
+  return { inconv: s.x_size ** 2 * 3 * c, flow };
 }
 
 /** Conv2d in PyTorch's terms: x [n, cin, h, w], weight [cout, cin, k, k], no bias, no dilation, no groups. */
@@ -110,6 +145,12 @@ export function opWork(spec: OpSpec): { metric: Metric; amount: number } {
     case 'draem_predict':
       // The convolutions only (BatchNorm, pooling and the losses are a few % of them); a step adds dX and dW.
       return { metric: 'GFLOP/s', amount: 2 * spec.n * draemConvMacs(spec) * (spec.op === 'draem_step' ? 3 : 1) };
+    case 'pyramidflow_step': {
+      // The convolutions only (pyramid, elementwise ops and the FFT are a few % of them); the flow's also run dX and
+      // dW, the frozen 1x1 conv from RGB runs forward only.
+      const { inconv, flow } = pyramidFlowConvMacs(spec);
+      return { metric: 'GFLOP/s', amount: 2 * spec.n * (inconv + 3 * flow) };
+    }
   }
 }
 
@@ -132,6 +173,8 @@ export function opLabel(spec: OpSpec): string {
     case 'draem_step':
     case 'draem_predict':
       return `DRAEM ${spec.op === 'draem_step' ? 'train step' : 'predict'} n${spec.n} ${spec.size}px widths ${spec.base_width}/${spec.base_channels}`;
+    case 'pyramidflow_step':
+      return `PyramidFlow train step n${spec.n} ${spec.x_size}px ${spec.numLayer} levels ${spec.numStack} stacks k${spec.kernelSize} ${spec.numChannel}ch ${spec.volumeNorm}`;
   }
 }
 
@@ -160,10 +203,12 @@ function opInputShapes(spec: OpSpec): Record<string, number[]> {
       return { x: [spec.n, 3, spec.size, spec.size], a: [spec.n, 3, spec.size, spec.size], m: [spec.n, 1, spec.size, spec.size] };
     case 'draem_predict':
       return { x: [spec.n, 3, spec.size, spec.size] };
+    case 'pyramidflow_step':
+      return { x: [spec.n, 3, spec.x_size, spec.x_size] };
   }
 }
 
-/** Output shapes in PyTorch layout; conv2d_backward has two, dX then dW; a DRAEM step its total loss, a DRAEM predict the maps and the scores. */
+/** Output shapes in PyTorch layout; conv2d_backward has two, dX then dW; a DRAEM or PyramidFlow step its total loss, a DRAEM predict the maps and the scores. */
 export function opOutputShapes(spec: OpSpec): number[][] {
   switch (spec.op) {
     case 'add':
@@ -178,6 +223,7 @@ export function opOutputShapes(spec: OpSpec): number[][] {
     case 'conv2d_backward':
       return [[spec.n, spec.cin, spec.h, spec.w], [spec.cout, spec.cin, spec.k, spec.k]];
     case 'draem_step':
+    case 'pyramidflow_step':
       return [[1]];
     case 'draem_predict':
       return [[spec.n, 1, spec.size, spec.size], [spec.n]];

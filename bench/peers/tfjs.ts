@@ -53,7 +53,7 @@ async function finishQueued(backend: WebGpuBackend): Promise<void> {
 /** A runner for `spec` on tfjs's WebGPU backend. */
 export async function tfjsRunner(spec: OpSpec): Promise<Runner | null> {
   // Whole networks are not ported to tfjs here.
-  if (spec.op === 'draem_step' || spec.op === 'draem_predict') return null;
+  if (spec.op === 'draem_step' || spec.op === 'draem_predict' || spec.op === 'pyramidflow_step') return null;
   const { tf, backend } = await loadTfjs();
   const inputs = opInputs(spec);
   const kept: Tf.Tensor[] = [];

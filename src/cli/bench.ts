@@ -15,13 +15,15 @@ Samples are interleaved round by round; speed-ups are medians of per-round time 
                         'draem' (a DRAEM training step beside PyTorch; inference beside PyTorch and
                         onnxruntime-web, which runs PyTorch's ONNX export of the two networks) runs; suites:
                         elementwise, reduce, gemm, draem, metrics (AUROC), decode (1024² PNG/JPEG decode and
-                        resize, calling thread vs worker threads), backbones
+                        resize, calling thread vs worker threads), backbones, pyramidflow (one PyramidFlow
+                        training step beside PyTorch; like backbones and draem, it runs only when named)
   --backbones NAMES     the backbones suite's networks (default all: wide_resnet50_2, resnet18, resnet152,
                         pdn_small, pdn_medium, efficientad_s); 'backbones' times forward passes at 256x256
                         against onnxruntime-web and PyTorch, exporting weights with tools/export-weights.py once;
                         efficientad_s is EfficientAD-S's whole inference (teacher + student + autoencoder + map,
                         tools/bench-efficientad.py exports it)
-  --quick               fewer and shorter rounds (for CI and smoke checks, not for published numbers)
+  --quick               fewer and shorter rounds, and of pyramidflow only its quick-preset case (for CI and
+                        smoke checks, not for published numbers)
   --disable-robustness  turn off Dawn's bounds-check transforms for texad and the peers alike`,
   async run(argv) {
     const args = parseArgs(argv);

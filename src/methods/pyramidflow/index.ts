@@ -6,8 +6,7 @@ import type { WeightsSource } from '../../backbones/weights.ts';
 import { add, scale, sub } from '../../ops/elementwise.ts';
 import { max, mean, sum } from '../../ops/reduce.ts';
 import { resizeBilinear } from '../../ops/resize.ts';
-import { backward } from '../../runtime/autograd.ts';
-import { Adam, clipGradNorm } from '../../runtime/optim.ts';
+import type { Adam } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, writeModule, type Module } from '../../nn/layers.ts';
@@ -19,8 +18,7 @@ import {
 } from '../detector.ts';
 import { pyramidFlowConfig, type PRESETS, type PyramidFlowConfig } from './config.ts';
 import { Flow, SemiInvertibleConv } from './model.ts';
-import { buildPyramid } from './pyramid.ts';
-import { anomalyMap, augmentTextures, pyramidFlowLoss } from './train.ts';
+import { anomalyMap, augmentTextures, flowOptimizer, trainStep } from './train.ts';
 
 export { PAPER, QUICK, pyramidFlowConfig, type PyramidFlowConfig } from './config.ts';
 
@@ -108,11 +106,8 @@ export class PyramidFlow implements Detector {
 
   /** Flow outputs per level for a batch, in the flow's current mode. */
   private outputs(batch: ImageBatch): Tensor[] {
-    const { rt, config } = this;
-    const images = rt.tensor(batch.images, [batch.count, 3, batch.height, batch.width]);
-    const features = this.encoder.forward(images);
-    const pyramid = rt.noGrad(() => buildPyramid(features, config.numLayer));
-    return this.flow.forward(pyramid);
+    const images = this.rt.tensor(batch.images, [batch.count, 3, batch.height, batch.width]);
+    return this.flow.forwardFeatures(this.encoder.forward(images));
   }
 
   async fit(train: TrainingImages, opts: FitOptions = {}): Promise<FitReport> {
@@ -137,14 +132,7 @@ export class PyramidFlow implements Detector {
           if (batch.count < config.batchSize) continue;
           if (config.augment) augmentTextures(batch.images, batch.count, batch.width, () => random.next());
           lastLoss?.dispose();
-          lastLoss = rt.tidy(() => {
-            const loss = pyramidFlowLoss(this.outputs(batch));
-            backward(loss);
-            clipGradNorm(params, config.max_norm);
-            adam.step();
-            adam.zeroGrad();
-            return loss;
-          });
+          lastLoss = rt.tidy(() => trainStep(this.outputs(batch), params, adam, config.max_norm));
         }
         finalLoss = lastLoss ? (await lastLoss.read())[0]! : NaN;
         lastLoss?.dispose();
@@ -161,8 +149,7 @@ export class PyramidFlow implements Detector {
   }
 
   private makeOptimizer(): Adam {
-    const c = this.config;
-    return new Adam(this.flow.trainable(), { lr: c.lr, betas: c.betas, eps: c.eps, weightDecay: c.weight_decay });
+    return flowOptimizer(this.flow.trainable(), this.config);
   }
 
   /** The latent template: per-level mean of the eval-mode flow outputs over every training image (no augmentation). */

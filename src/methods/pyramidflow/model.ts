@@ -12,6 +12,7 @@ import { formatShape, type Tensor } from '../../runtime/tensor.ts';
 import { ImageNetNormalize } from '../../backbones/layers.ts';
 import { Conv2d, Layer, LeakyReLU, Sequential, type Initializer, type Modal, type Module, type NamedTensor } from '../../nn/layers.ts';
 import { invert, luDecompose, orthonormalColumns } from './linalg.ts';
+import { buildPyramid } from './pyramid.ts';
 
 /** The soft clamp of the log-scales: clamp * 0.636 * atan(x / clamp), with the official clamp 2. */
 const CLAMP = 2;
@@ -284,6 +285,14 @@ export class Flow implements Module, Modal {
     let xs = [...pyramid];
     for (const b of this.blocks) xs = b.forward(xs);
     return xs;
+  }
+
+  /**
+   * The flow outputs of encoder features [N, channels, side, side]: their Laplacian pyramid (no gradient: nothing
+   * before the flow trains) through the blocks. The detector and the benchmark case (bench/pyramidflow.ts) take it.
+   */
+  forwardFeatures(features: Tensor): Tensor[] {
+    return this.forward(features.rt.noGrad(() => buildPyramid(features, this.levels)));
   }
 
   tensors(): NamedTensor[] {

@@ -1,10 +1,13 @@
-// PyramidFlow's training objective (official BatchDiffLoss + the Fourier loss in train.py) and its texture
-// augmentation.
+// PyramidFlow's training objective (official BatchDiffLoss + the Fourier loss in train.py), its optimizer and
+// training step, and its texture augmentation.
 import { square, sub } from '../../ops/elementwise.ts';
 import { fft2dMagnitude } from '../../ops/fft.ts';
 import { concat, slice } from '../../ops/layout.ts';
 import { absDiffChannelMean, mean } from '../../ops/reduce.ts';
+import { backward } from '../../runtime/autograd.ts';
+import { Adam, clipGradNorm, type ParamLike } from '../../runtime/optim.ts';
 import { formatShape, type Tensor } from '../../runtime/tensor.ts';
+import type { PyramidFlowConfig } from './config.ts';
 import { composePyramid } from './pyramid.ts';
 
 /** Rows of one side of every pair i < j of a batch of n (numpy triu_indices(n, 1) order). */
@@ -28,6 +31,25 @@ export function pyramidFlowLoss(outputs: readonly Tensor[]): Tensor {
   const diffs = outputs.map((o) => square(sub(pairRows(o, 0), pairRows(o, 1))));
   const map = mean(composePyramid(diffs), [1], true);
   return mean(fft2dMagnitude(map));
+}
+
+/** The official optimizer (train.py): Adam with the config's lr, betas, eps and L2 weight decay. */
+export function flowOptimizer(params: readonly ParamLike[], c: PyramidFlowConfig): Adam {
+  return new Adam(params, { lr: c.lr, betas: c.betas, eps: c.eps, weightDecay: c.weight_decay });
+}
+
+/**
+ * One official training step (train.py) on the flow outputs of a batch: the Fourier loss, backward, global
+ * gradient-norm clipping of `params` to `maxNorm`, the Adam step, then zeroed gradients. Returns the loss, which is
+ * that of the weights before the step. fit() and the benchmark case (bench/pyramidflow.ts) both take it.
+ */
+export function trainStep(outputs: readonly Tensor[], params: readonly ParamLike[], adam: Adam, maxNorm: number): Tensor {
+  const loss = pyramidFlowLoss(outputs);
+  backward(loss);
+  clipGradNorm(params, maxNorm);
+  adam.step();
+  adam.zeroGrad();
+  return loss;
 }
 
 /**
