@@ -29,6 +29,7 @@ import { deviceAdapterName, installDawnNavigator } from './peers/dawn.ts';
 import { fingerprintMismatch, interleavedRounds, median, packageRoot, perRoundSpeedup } from './harness.ts';
 import { fingerprintOf } from './peers/ops.ts';
 import { loadOrt } from './peers/ort.ts';
+import { torchPeerEnv } from './peers/torch.ts';
 
 const PYTHON = process.env['TEXAD_BENCH_PYTHON'] ?? '/usr/bin/python3';
 /** The image size of the published figures (the papers' 256 x 256); `--size` changes it for smoke checks. */
@@ -249,7 +250,7 @@ async function onnxRuntime(c: Case, onnx: string, adapter: string, size: number)
 
 async function pytorch(args: string[]): Promise<Contestant> {
   // As for tools/bench-torch.py: large tensors are recycled by malloc instead of mmap'd and faulted in every pass.
-  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' };
+  const env = torchPeerEnv();
   const run = (iterations: number) =>
     JSON.parse(execFileSync(PYTHON, [...args, '--iterations', String(iterations)], { encoding: 'utf8', env })) as
       { ms: number[]; fingerprint: [number, number]; torch: string; threads: number };

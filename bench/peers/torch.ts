@@ -20,6 +20,19 @@ interface Reply {
   outputs?: Array<{ name: string; shape: number[] }>;
 }
 
+/**
+ * The environment every PyTorch peer process runs in (this one and bench/backbones.ts's):
+ * - MALLOC_MMAP_THRESHOLD_: large tensors are recycled by malloc instead of being mmap'd and page-faulted again
+ *   on every iteration (PyTorch read low without it).
+ * - OMP_WAIT_POLICY=PASSIVE: PyTorch's two OpenMP threads sleep at barriers instead of spinning. With spinning, one
+ *   thread that loses its core to another process stalls the other: at load average ~7.5 the PyramidFlow quick step
+ *   took 1,450 ms with 2 spinning threads, 76-100 ms with PASSIVE and 31 ms with 1 thread (2026-12-03). Without it
+ *   PyTorch's figures under load measured the scheduler. A user-set value is kept.
+ */
+export function torchPeerEnv(): NodeJS.ProcessEnv {
+  return { OMP_WAIT_POLICY: 'PASSIVE', ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' };
+}
+
 /** The PyTorch child process; `close()` ends it. */
 export class TorchPeer {
   private nextId = 0;
@@ -39,7 +52,7 @@ export class TorchPeer {
   static async start(script: string): Promise<TorchPeer> {
     const python = process.env.TEXAD_BENCH_PYTHON ?? DEFAULT_PYTHON;
     const child = spawn(python, [script], {
-      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '1073741824' },
+      env: torchPeerEnv(),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';
