@@ -1,3 +1,4 @@
+//! default RELU = false
 // Batch and layer normalisation, forward and backward. Tensors are viewed as [N, C, S] (S = product of the
 // dims after the channel dim; S = 1 for BatchNorm1d and for LayerNorm over the last dim).
 //
@@ -184,7 +185,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 //! entry bn_grad_coef
 // Training-mode input gradient through the batch statistics (M = N * S elements per channel):
 // dx = scale * (g - (sum g + xhat * sum g xhat) / M) with xhat = (x - mean) * invstd, regrouped as
-// dx = g * a + x * b + d so that the per-element pass reads three coefficient rows [a, b, d].
+// dx = g * a + x * b + d so that the per-element pass reads three coefficient rows [a, b, d]. RELU (BatchNorm
+// fused with a ReLU; g is then the gradient below the ReLU) appends rows [scale, beta, mean], from which that pass
+// recomputes the ReLU's mask.
 struct P { c: u32, inv_m: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
@@ -202,6 +205,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   coef[c] = scale;
   coef[p.c + c] = -k;
   coef[2u * p.c + c] = k * mean - scale * sum_g[c] * p.inv_m;
+  if (RELU) {
+    coef[3u * p.c + c] = scale;
+    coef[4u * p.c + c] = stats[p.c + c];
+    coef[5u * p.c + c] = mean;
+  }
 }
 
 //! entry channel_map
@@ -209,8 +217,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 //   0, BN forward from stats [scale, beta, mean, invstd]: (u - r2) * r0 + r1 (not the folded u * scale +
 //      shift, which cancels badly when |mean| >> std);
 //   1, eval-mode input gradient: u * r0;
-//   2, training-mode input gradient from bn_grad_coef: u * r0 + v * r1 + r2.
-// Forms 0 and 1 bind u in v's place. n counts vec4s.
+//   2, training-mode input gradient from bn_grad_coef: u * r0 + v * r1 + r2;
+// and BatchNorm fused with a ReLU, whose mask is recomputed from x (v) by the forward's own expression:
+//   3, forward: relu of form 0;
+//   4, training-mode input gradient from bn_grad_coef's six rows: form 2 with u masked by (v - r5) * r3 + r4 > 0;
+//   5, eval-mode input gradient from stats: u * r0 masked by (v - r2) * r0 + r1 > 0.
+// Forms 0, 1 and 3 bind u in v's place. n counts vec4s.
 struct P { n: u32, c: u32, s: u32, form: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> u: array<vec4<f32>>;
@@ -253,14 +265,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   switch (p.form) {
     case 0u: { y[q] = (u[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4); }
     case 1u: { y[q] = u[q] * row(0u, c4); }
-    default: { y[q] = u[q] * row(0u, c4) + v[q] * row(1u, c4) + row(2u, c4); }
+    case 2u: { y[q] = u[q] * row(0u, c4) + v[q] * row(1u, c4) + row(2u, c4); }
+    case 3u: { y[q] = max((u[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4), vec4<f32>(0.0)); }
+    case 4u: {
+      let g = select(vec4<f32>(0.0), u[q], (v[q] - row(5u, c4)) * row(3u, c4) + row(4u, c4) > vec4<f32>(0.0));
+      y[q] = g * row(0u, c4) + v[q] * row(1u, c4) + row(2u, c4);
+    }
+    default: {
+      let g = select(vec4<f32>(0.0), u[q], (v[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4) > vec4<f32>(0.0));
+      y[q] = g * row(0u, c4);
+    }
   }
 }
 
 //! entry grad_params
 // Per-channel sums of g * xhat and g, i.e. the gamma and beta gradients of both norms. PER_PIXEL selects
 // LayerNorm statistics (one mean/invstd per (n, s), rows of N * S) over BatchNorm's (one per channel, rows
-// 2 and 3 of the [scale, beta, mean, invstd] stats).
+// 2 and 3 of the [scale, beta, mean, invstd] stats). RELU (BatchNorm fused with a ReLU): g is the gradient above
+// the ReLU and is masked where the pre-activation (x - mean) * scale + beta, from rows 0-2, is not positive.
 @group(0) @binding(0) var<uniform> p: Lanes;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
@@ -302,9 +324,13 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   if (live) {
     var mean = vec4<f32>(0.0);
     var invstd = vec4<f32>(0.0);
+    var scale = vec4<f32>(0.0);
+    var beta = vec4<f32>(0.0);
     if (!PER_PIXEL) {
       mean = item_stats(2u, 0u, l.group, 0u);
       invstd = item_stats(3u, 0u, l.group, 0u);
+      scale = item_stats(0u, 0u, l.group, 0u);
+      beta = item_stats(1u, 0u, l.group, 0u);
     }
     for (var n = l.n0; n < p.n; n += p.rw) {
       for (var s = l.s0; s < p.sq; s += p.sw) {
@@ -313,8 +339,11 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
           invstd = item_stats(1u, n, l.group, s);
         }
         let v = load(item_index(p, n, l.group, s));
-        acc_gx += v[1] * (v[0] - mean) * invstd;
-        acc_g += v[1];
+        var g = v[1];
+        // BatchNorm fused with a ReLU: g is the gradient above the ReLU; mask it by the forward's pre-activation.
+        if (RELU) { g = select(vec4<f32>(0.0), g, (v[0] - mean) * scale + beta > vec4<f32>(0.0)); }
+        acc_gx += g * (v[0] - mean) * invstd;
+        acc_g += g;
       }
     }
   }

@@ -180,6 +180,51 @@ describe('norm: finite-difference gradients', () => {
   });
 });
 
+describe('norm: BatchNorm fused with a ReLU', () => {
+  // relu: true against relu(batchNorm(...)) (each checked above and by its own golden): the output, the running
+  // statistics, and the gradients of x, gamma and beta under a fixed upstream gradient, in the three lane modes
+  // (S % 4 == 0; S == 1 with C % 4 == 0; neither) and in both modes. About half the pre-activations are negative,
+  // so a mask that were missing or shifted would change every gradient.
+  const cases: Array<[string, number[]]> = [['spatial', [3, 4, 4, 6]], ['across', [6, 8]], ['single', [3, 4, 3, 5]]];
+  for (const [mode, shape] of cases) {
+    for (const training of [true, false]) {
+      it(`${mode} ${shape.join('x')}, ${training ? 'training' : 'eval'}: same values and gradients as relu(batchNorm)`, async () => {
+        const rt = await gpuRuntime();
+        const { relu, mul, sum } = { ...(await import('../src/ops/elementwise.ts')), ...(await import('../src/ops/reduce.ts')) };
+        const c = shape[1]!;
+        const size = shape.reduce((a, b) => a * b, 1);
+        const run = async (fused: boolean) => rt.tidyAsync(async () => {
+          const x = rt.tensor(randomData(size, 61, -2, 2), shape, true);
+          const gamma = rt.tensor(randomData(c, 62, 0.5, 1.5), [c], true);
+          const beta = rt.tensor(randomData(c, 63, -0.5, 0.5), [c], true);
+          const state = { runningMean: rt.tensor(randomData(c, 64), [c]), runningVar: rt.tensor(randomData(c, 65, 0.5, 2), [c]) };
+          const opts = { training, momentum: 0.1 };
+          const y = fused ? batchNorm(x, gamma, beta, state, { ...opts, relu: true }) : relu(batchNorm(x, gamma, beta, state, opts));
+          backward(sum(mul(y, rt.tensor(randomData(size, 66, -1, 1), shape))));
+          return Promise.all([y, x.grad!, gamma.grad!, beta.grad!, state.runningMean, state.runningVar].map((t) => t.read()));
+        });
+        const [fused, composed] = [await run(true), await run(false)];
+        const names = ['y', 'dx', 'dgamma', 'dbeta', 'running mean', 'running var'];
+        names.forEach((n, i) => assertClose(fused[i]!, composed[i]!, `${mode} ${n}`, { rtol: 1e-5, atol: 1e-6 }));
+        expect(fused[0]!.filter((v) => v === 0).length).toBeGreaterThan(size / 4);
+      });
+    }
+  }
+
+  it('Sequential fuses BatchNorm2d + ReLU and computes what the layers compute one by one', async () => {
+    const rt = await gpuRuntime();
+    const { BatchNorm2d, ReLU, Sequential } = await import('../src/nn/layers.ts');
+    const bn = new BatchNorm2d(rt, 'bn', 4);
+    const seq = new Sequential([bn, new ReLU()]);
+    seq.train(false);
+    const x = rt.tensor(randomData(2 * 4 * 16, 67, -2, 2), [2, 4, 4, 4]);
+    const fused = await seq.forward(x).read();
+    const oneByOne = await new ReLU().forward(bn.forward(x)).read();
+    assertClose(fused, oneByOne, 'Sequential BN + ReLU', { rtol: 1e-6, atol: 1e-7 });
+    expect(fused.some((v) => v === 0) && fused.some((v) => v > 0)).toBe(true);
+  });
+});
+
 describe('norm: errors', () => {
   it('names the op, the shapes and the fix', async () => {
     const rt = await gpuRuntime();

@@ -127,8 +127,22 @@ export class Sequential extends Layer {
     this.layers = layers;
   }
 
+  /**
+   * The layers in order; a BatchNorm directly followed by a ReLU runs as one fused op (`batchNorm` with
+   * `relu: true`: the same values and gradients without the ReLU's own passes over the tensor).
+   */
   forward(x: Tensor): Tensor {
-    return this.layers.reduce((h, layer) => layer.forward(h), x);
+    let h = x;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
+      if (layer instanceof BatchNormBase && this.layers[i + 1] instanceof ReLU) {
+        h = layer.forward(h, { relu: true });
+        i++;
+      } else {
+        h = layer.forward(h);
+      }
+    }
+    return h;
   }
 
   protected override children(): Layer[] {
@@ -271,7 +285,8 @@ abstract class BatchNormBase extends Layer {
     this.runningVar = rt.tensor(new Float32Array(channels).fill(1), [channels]).keep();
   }
 
-  forward(x: Tensor): Tensor {
+  /** The normalised x; `relu: true` applies a ReLU in the same op (Sequential fuses BatchNorm + ReLU this way). */
+  forward(x: Tensor, opts: { relu?: boolean } = {}): Tensor {
     if (!this.ranks.includes(x.rank)) {
       throw new Error(`texad: ${this.kind} '${this.name}' needs x of rank ${this.ranks.join(' or ')} ([N, C, ...]), got ${formatShape(x.shape)}`);
     }
@@ -279,6 +294,7 @@ abstract class BatchNormBase extends Layer {
       training: this.training,
       momentum: this.momentum,
       eps: this.eps,
+      relu: opts.relu ?? false,
     });
   }
 

@@ -74,8 +74,8 @@ export function vec4Binding(t: Tensor, op: string): BufferRange {
   return { buffer: t.buffer, offset: 0, size };
 }
 
-/** Forms of the channel_map kernel (shaders/norm.wgsl). */
-const MapForm = { normalize: 0, scale: 1, trainGrad: 2 } as const;
+/** Forms of the channel_map kernel (shaders/norm.wgsl); the `Relu` forms are BatchNorm fused with a ReLU. */
+const MapForm = { normalize: 0, scale: 1, trainGrad: 2, normalizeRelu: 3, trainGradRelu: 4, scaleRelu: 5 } as const;
 
 /**
  * A 4-wide per-channel map of `u` (and `w`) over the [N, C, S] view with coefficient rows `coef`: the BN
@@ -105,8 +105,11 @@ function channelMap(
   return y;
 }
 
-/** Per-channel sums of g * xhat and g (the gamma and beta gradients), from BN or LN statistics. */
-function gradParams(x: Tensor, g: Tensor, stats: Tensor, v: ChannelView, perPixel: boolean, what: string): [Tensor, Tensor] {
+/**
+ * Per-channel sums of g * xhat and g (the gamma and beta gradients), from BN or LN statistics; with `relu`, g is
+ * masked by the fused ReLU's pre-activation (BN only).
+ */
+function gradParams(x: Tensor, g: Tensor, stats: Tensor, v: ChannelView, perPixel: boolean, what: string, relu = false): [Tensor, Tensor] {
   const rt = x.rt;
   const dgamma = rt.empty([v.c], 'dgamma');
   const dbeta = rt.empty([v.c], 'dbeta');
@@ -114,7 +117,7 @@ function gradParams(x: Tensor, g: Tensor, stats: Tensor, v: ChannelView, perPixe
   rt.dispatch({
     family: 'norm',
     entry: 'grad_params',
-    spec: { WG: REDUCE_WG, PER_PIXEL: perPixel },
+    spec: { WG: REDUCE_WG, PER_PIXEL: perPixel, RELU: relu },
     params,
     inputs: [vec4Binding(x, what), vec4Binding(g, what), stats],
     outputs: [dgamma, dbeta],
@@ -141,17 +144,20 @@ export interface BatchNormState {
  * BatchNorm over dim 1 of [N, C] (BatchNorm1d), [N, C, L] or [N, C, H, W] (BatchNorm2d), PyTorch semantics.
  * Training: normalises with the batch mean and biased variance, updates `state` in place (momentum, unbiased
  * variance) and back-propagates through the batch statistics. Eval: uses `state`, still differentiable in x,
- * gamma and beta. Absent gamma/beta mean 1/0.
+ * gamma and beta. Absent gamma/beta mean 1/0. `relu: true` returns relu(batchNorm(...)) with the ReLU fused into
+ * the normalising pass and its gradient into the backward passes (the mask is recomputed from x and the
+ * statistics), so the pair costs no extra pass over the tensor and no pre-activation temporary.
  */
 export function batchNorm(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,
   state: BatchNormState | null,
-  opts: { training: boolean; momentum?: number; eps?: number },
+  opts: { training: boolean; momentum?: number; eps?: number; relu?: boolean },
 ): Tensor {
   const v = channelView(x, 'batchNorm');
-  const what = `batchNorm x${formatShape(x.shape)}`;
+  const relu = opts.relu ?? false;
+  const what = `batchNorm${relu ? '+relu' : ''} x${formatShape(x.shape)}`;
   checkVector(gamma, v.c, 'gamma', what);
   checkVector(beta, v.c, 'beta', what);
   checkVector(state?.runningMean ?? null, v.c, 'runningMean', what);
@@ -203,37 +209,37 @@ export function batchNorm(
   }
   disposeStandIn(gammaT, gamma);
   disposeStandIn(betaT, beta);
-  const y = channelMap(MapForm.normalize, x, null, stats, v, what);
+  const y = channelMap(relu ? MapForm.normalizeRelu : MapForm.normalize, x, null, stats, v, what);
   const inputs = [x, gamma, beta].filter((t): t is Tensor => t !== null);
   if (!rt.recordsGrad(...inputs)) {
     stats.dispose();
     return y;
   }
   const affine = [gamma, beta].filter((t): t is Tensor => t !== null);
-  return rt.record(y, 'batchNorm', inputs, (gy) => {
+  return rt.record(y, relu ? 'batchNorm+relu' : 'batchNorm', inputs, (gy) => {
     let dx: Tensor | null = null;
     let sums: [Tensor, Tensor] | null = null;
     if (opts.training) {
       // The input gradient needs both sums even when gamma and beta are frozen.
-      sums = gradParams(x, gy, stats, v, false, what);
+      sums = gradParams(x, gy, stats, v, false, what, relu);
       if (needsGrad(x)) {
-        const coef = rt.empty([3, v.c], 'bn grad coef');
+        const coef = rt.empty([relu ? 6 : 3, v.c], 'bn grad coef');
         rt.dispatch({
           family: 'norm',
           entry: 'bn_grad_coef',
-          spec: { WG },
+          spec: { WG, RELU: relu },
           params: new Params().u32(v.c).f32(1 / (v.n * v.s)).u32(0, 0),
           inputs: [stats, sums[0], sums[1]],
           outputs: [coef],
           workgroups: [Math.ceil(v.c / WG)],
           what: `${what} backward (x)`,
         });
-        dx = channelMap(MapForm.trainGrad, gy, x, coef, v, `${what} backward (x)`);
+        dx = channelMap(relu ? MapForm.trainGradRelu : MapForm.trainGrad, gy, x, coef, v, `${what} backward (x)`);
         coef.dispose();
       }
     } else {
-      if (affine.some(needsGrad)) sums = gradParams(x, gy, stats, v, false, what);
-      if (needsGrad(x)) dx = channelMap(MapForm.scale, gy, null, stats, v, `${what} backward (x)`);
+      if (affine.some(needsGrad)) sums = gradParams(x, gy, stats, v, false, what, relu);
+      if (needsGrad(x)) dx = channelMap(relu ? MapForm.scaleRelu : MapForm.scale, gy, relu ? x : null, stats, v, `${what} backward (x)`);
     }
     const grads: Array<Tensor | null> = [dx];
     if (gamma) grads.push(sums ? gradFor(gamma, sums[0]) : null);
