@@ -1,5 +1,5 @@
-// DRAEM suite: one training step of both networks and one inference pass at the quick preset's shape (batch 8,
-// 64 px, widths 4/4: what `texad run --preset quick` trains), and inference at the paper's 256 px with a quarter of
+// DRAEM suite: one training step of both networks and one inference pass at a small CPU shape (batch 8, 64 px,
+// widths 4/4: the quick preset's batch and size at half its widths), and inference at the paper's 256 px with a quarter of
 // its widths, from the seeded hash weights every contestant rebuilds (bench/peers/draem-weights.ts,
 // tools/draem_torch.py). Peers: PyTorch on the CPU (tools/bench-torch.py) for both; for inference also
 // onnxruntime-web's WebGPU EP running the two networks as PyTorch exports them to ONNX (TorchPeer.exportOnnx), on
@@ -64,7 +64,10 @@ function draemCase(spec: DraemSpec): BenchCase {
   return { spec, texad: (rt) => draemRunner(rt, spec) };
 }
 
-/** The quick preset's shape: batch 8 (bs), 64 px, widths 4/4, score pooling 5. */
+/**
+ * The quick preset's batch (8), size (64 px) and score pooling (5) at half its widths (4/4; the preset trains
+ * 8/8 since 2026-12-03): the shape the README's figures were measured at.
+ */
 const QUICK_SHAPE = { n: 8, size: 64, base_width: 4, base_channels: 4, pool: 5 };
 /**
  * Inference as test_DRAEM.py runs it (one image of 256 px, score pooling 21) at a quarter of the paper's widths

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // BatchNorm + ReLU fused (Sequential's default since batchNorm's `relu` option) against the two ops one after the
-// other, on one DRAEM training step at the quick preset's shape (batch 8, 64 px, widths 4/4: 48 BatchNorm + ReLU
-// pairs) from the bench's hash weights. Interleaved rounds on one device, medians; the ratio is the median of
+// other, on one DRAEM training step at the bench suite's small shape (batch 8, 64 px, widths 4/4: 48 BatchNorm +
+// ReLU pairs) from the bench's hash weights. Interleaved rounds on one device, medians; the ratio is the median of
 // per-round ratios. The unfused variant swaps Sequential.forward for the plain layer-by-layer loop.
 // After `npm run build`:  node tools/bn-relu-bench.mjs
 import { loadavg } from 'node:os';
