@@ -209,3 +209,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   y[q] = acc / f32(p.c);
 }
+
+//! entry diff_channel_mean_grad
+// Backward of diff_channel_mean where b is a whole tensor of a's shape (offset 0, same batch): with d = a - b and
+// g the gradient of the map, ga = g * 2d / C (ABS: g * sign(d) / C) and gb = -ga, four pixels per invocation over
+// all N * C * S / 4 vec4s.
+struct P { n: u32, c: u32, s4: u32, pad0: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> ga: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> gb: array<vec4<f32>>;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let q = flat_index(gid, nwg, WG);
+  if (q >= p.n * p.c * p.s4) { return; }
+  let px = q % p.s4;
+  let img = q / (p.c * p.s4);
+  let d = a[q] - b[q];
+  var slope = 2.0 * d;
+  if (ABS) { slope = sign(d); }
+  let v = g[img * p.s4 + px] * slope / f32(p.c);
+  ga[q] = v;
+  gb[q] = -v;
+}

@@ -177,6 +177,34 @@ describe('reduce: sqDiffChannelMean and absDiffChannelMean (the fused anomaly ma
     }
   }
 
+  // The backward (b of a's shape): the composed ops' gradients (each golden- and finite-difference-checked) at
+  // H * W % 4 == 0 (the kernel) and not (the composed fallback), and a finite-difference check of the kernel.
+  for (const [h, w] of [[4, 6], [3, 5]] as const) {
+    for (const [name, elementOp] of [['sqDiffChannelMean', 'square'], ['absDiffChannelMean', 'abs']] as const) {
+      it(`${name} gradients match the composed ops at ${h}x${w}`, async () => {
+        const rt = await gpuRuntime();
+        const E = await import('../src/ops/elementwise.ts');
+        const shape = [2, 3, h, w];
+        const size = 2 * 3 * h * w;
+        const grads = async (fused: boolean) => rt.tidyAsync(async () => {
+          const a = rt.tensor(randomData(size, 71, -2, 2), shape, true);
+          const b = rt.tensor(randomData(size, 72, -2, 2), shape, true);
+          const y = fused ? R[name](a, b) : R.mean(E[elementOp](E.sub(a, b)), [1], true);
+          backward(R.sum(E.mul(y, rt.tensor(randomData(2 * h * w, 73, -1, 1), [2, 1, h, w]))));
+          return [await a.grad!.read(), await b.grad!.read()];
+        });
+        const [fused, composed] = [await grads(true), await grads(false)];
+        assertClose(fused[0]!, composed[0]!, `${name} grad a`, { rtol: 1e-5, atol: 1e-6 });
+        assertClose(fused[1]!, composed[1]!, `${name} grad b`, { rtol: 1e-5, atol: 1e-6 });
+      });
+    }
+  }
+  it('sqDiffChannelMean passes a finite-difference gradient check', async () => {
+    const rt = await gpuRuntime();
+    const data = (seed: number) => ({ data: randomData(2 * 3 * 4 * 4, seed, -1, 1), shape: [2, 3, 4, 4] });
+    await gradCheck(rt, ([a, b]) => R.sqDiffChannelMean(a!, b!), [data(74), data(75)]);
+  });
+
   it('names wrong shapes, missing channels and a recorded gradient', async () => {
     const rt = await gpuRuntime();
     const a = rt.tensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
@@ -185,8 +213,9 @@ describe('reduce: sqDiffChannelMean and absDiffChannelMean (the fused anomaly ma
     expect(() => R.sqDiffChannelMean(a, rt.tensor(new Float32Array(2 * 4 * 16), [2, 4, 4, 4]), 2)).toThrow(
       /channels 2\.\.4 of b do not exist \(b has 4\)/);
     const leaf = rt.tensor(new Float32Array(2 * 3 * 16), [2, 3, 4, 4], true);
-    expect(() => R.sqDiffChannelMean(leaf, a)).toThrow(/no backward; for a loss use mean\(square\(sub\(a, slice\(b, 1, 0, 3\)\)\)\)/);
-    expect(rt.noGrad(() => R.sqDiffChannelMean(leaf, a)).shape).toEqual([2, 1, 4, 4]);
-    expect(() => R.absDiffChannelMean(leaf, a)).toThrow(/absDiffChannelMean .*no backward; for a loss use mean\(abs\(sub\(a, slice\(b, 1, 0, 3\)\)\)\)/);
+    const wide = rt.tensor(new Float32Array(2 * 5 * 16), [2, 5, 4, 4]);
+    expect(() => R.sqDiffChannelMean(leaf, wide, 1)).toThrow(/no backward for a channel slice or a broadcast b; for a loss use mean\(square\(sub\(a, slice\(b, 1, 1, 4\)\)\)\)/);
+    expect(rt.noGrad(() => R.sqDiffChannelMean(leaf, wide, 1)).shape).toEqual([2, 1, 4, 4]);
+    expect(() => R.absDiffChannelMean(leaf, rt.tensor(new Float32Array(3 * 16), [1, 3, 4, 4]))).toThrow(/absDiffChannelMean .*no backward for a channel slice or a broadcast b/);
   });
 });

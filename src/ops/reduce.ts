@@ -205,7 +205,8 @@ export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
  * offset .. offset + C - 1; offset 0 and Cb = C compare whole tensors; a b of batch 1 is compared with every image
  * of a). Equal, up to summation order, to
  * mean(square(sub(a, slice(b, 1, offset, offset + C))), [1], true), in one pass (shaders/reduce.wgsl) when H * W is
- * a multiple of 4, else through those ops. Inference only: under recorded gradients use the composed ops.
+ * a multiple of 4, else through those ops. Differentiable when b has a's shape (PyramidFlow's pairwise loss: one
+ * pass each way); with a channel offset or a broadcast b, gradients need the composed ops.
  */
 export function sqDiffChannelMean(a: Tensor, b: Tensor, offset = 0): Tensor {
   return diffChannelMean('sqDiffChannelMean', false, a, b, offset);
@@ -213,7 +214,7 @@ export function sqDiffChannelMean(a: Tensor, b: Tensor, offset = 0): Tensor {
 
 /**
  * Channel mean of absolute differences, y[n, 0, h, w] = mean over c < C of |a[n, c, h, w] - b[n, offset + c, h, w]|:
- * sqDiffChannelMean with |d| for d^2 (same shapes, same one pass, same fallback, inference only). PyramidFlow's map
+ * sqDiffChannelMean with |d| for d^2 (same shapes, same one pass, same fallback, same gradients). PyramidFlow's map
  * takes it per pyramid level against the template (batch 1) before composing, which the linearity of the
  * composition allows.
  */
@@ -236,19 +237,20 @@ function diffChannelMean(op: string, absolute: boolean, a: Tensor, b: Tensor, of
   }
   const rt = a.rt;
   const elementOp = absolute ? 'abs' : 'square';
-  if (rt.isGradEnabled && (needsGrad(a) || needsGrad(b))) {
-    throw new Error(`texad: ${what}: no backward; for a loss use mean(${elementOp}(sub(a, slice(b, 1, ${offset}, ${offset + c}))))`);
+  const whole = offset === 0 && cb === c && b.shape[0] === n;
+  const recording = rt.recordsGrad(a, b);
+  if (recording && !whole) {
+    throw new Error(`texad: ${what}: no backward for a channel slice or a broadcast b; for a loss use mean(${elementOp}(sub(a, slice(b, 1, ${offset}, ${offset + c}))))`);
   }
   const s = h * w;
   if (s % 4 !== 0) {
-    return rt.noGrad(() => {
-      const part = offset === 0 && cb === c ? b : slice(b, 1, offset, offset + c);
-      const d = sub(a, part);
-      const e = absolute ? abs(d) : square(d);
-      const y = reduce('sum', 'mean', e, [1], true);
-      for (const t of [d, e, ...(part !== b ? [part] : [])]) t.dispose();
-      return y;
-    });
+    // The composed ops, differentiable when recording (then b is whole: no slice).
+    const part = whole ? b : rt.noGrad(() => slice(b, 1, offset, offset + c));
+    const d = sub(a, part);
+    const e = absolute ? abs(d) : square(d);
+    const y = reduce('sum', 'mean', e, [1], true);
+    if (!recording) for (const t of [d, e, ...(part !== b ? [part] : [])]) t.dispose();
+    return y;
   }
   const y = rt.empty([n, 1, h, w], op);
   rt.dispatch({
@@ -261,5 +263,22 @@ function diffChannelMean(op: string, absolute: boolean, a: Tensor, b: Tensor, of
     workgroups: rt.grid((n * s) / 4, WG),
     what,
   });
-  return y;
+  return rt.record(y, op, [a, b], (g) => {
+    const ga = rt.empty(a.shape, `${op} grad a`);
+    const gb = rt.empty(a.shape, `${op} grad b`);
+    rt.dispatch({
+      family: 'reduce',
+      entry: 'diff_channel_mean_grad',
+      spec: { WG, ABS: absolute },
+      params: new Params().u32(n, c, s / 4, 0),
+      inputs: [a, b, g],
+      outputs: [ga, gb],
+      workgroups: rt.grid((n * c * s) / 4, WG),
+      what: `${what} backward`,
+    });
+    const grads: Array<Tensor | null> = [needsGrad(a) ? ga : null, needsGrad(b) ? gb : null];
+    if (!needsGrad(a)) ga.dispose();
+    if (!needsGrad(b)) gb.dispose();
+    return grads;
+  });
 }
