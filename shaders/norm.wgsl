@@ -73,6 +73,18 @@ fn fold_items(l: Lanes, v: vec4<f32>) -> vec4<f32> {
   return select(vec4<f32>(v.x + v.y + v.z + v.w, 0.0, 0.0, 0.0), v, l.mode == ACROSS);
 }
 
+// BatchNorm's output before any ReLU, (x - mean) * scale + beta (not the folded x * scale + shift, which cancels
+// badly when |mean| >> std). The forward and the fused ReLU's masks in the backward passes all call this one
+// expression, so a mask is positive exactly where the forward's output was.
+fn bn_apply(x: vec4<f32>, mean: vec4<f32>, scale: vec4<f32>, beta: vec4<f32>) -> vec4<f32> {
+  return (x - mean) * scale + beta;
+}
+
+// g where the pre-activation of a fused ReLU is positive, else 0: the ReLU's backward.
+fn relu_masked(g: vec4<f32>, pre: vec4<f32>) -> vec4<f32> {
+  return select(vec4<f32>(0.0), g, pre > vec4<f32>(0.0));
+}
+
 var<workgroup> partial_a: array<vec4<f32>, WG>;
 var<workgroup> partial_b: array<vec4<f32>, WG>;
 
@@ -214,14 +226,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 //! entry channel_map
 // Per-channel maps of u (and v) with coefficient rows r0, r1, r2 of C values, by `form`:
-//   0, BN forward from stats [scale, beta, mean, invstd]: (u - r2) * r0 + r1 (not the folded u * scale +
-//      shift, which cancels badly when |mean| >> std);
+//   0, BN forward from stats [scale, beta, mean, invstd]: bn_apply(u, r2, r0, r1);
 //   1, eval-mode input gradient: u * r0;
 //   2, training-mode input gradient from bn_grad_coef: u * r0 + v * r1 + r2;
 // and BatchNorm fused with a ReLU, whose mask is recomputed from x (v) by the forward's own expression:
 //   3, forward: relu of form 0;
-//   4, training-mode input gradient from bn_grad_coef's six rows: form 2 with u masked by (v - r5) * r3 + r4 > 0;
-//   5, eval-mode input gradient from stats: u * r0 masked by (v - r2) * r0 + r1 > 0.
+//   4, training-mode input gradient from bn_grad_coef's six rows: form 2 with u masked by bn_apply(v, r5, r3, r4);
+//   5, eval-mode input gradient from stats: u * r0 masked by bn_apply(v, r2, r0, r1).
 // Forms 0, 1 and 3 bind u in v's place. n counts vec4s.
 struct P { n: u32, c: u32, s: u32, form: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -263,18 +274,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (q >= p.n) { return; }
   let c4 = lane_channels(4u * q, p.c, p.s);
   switch (p.form) {
-    case 0u: { y[q] = (u[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4); }
+    case 0u: { y[q] = bn_apply(u[q], row(2u, c4), row(0u, c4), row(1u, c4)); }
     case 1u: { y[q] = u[q] * row(0u, c4); }
     case 2u: { y[q] = u[q] * row(0u, c4) + v[q] * row(1u, c4) + row(2u, c4); }
-    case 3u: { y[q] = max((u[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4), vec4<f32>(0.0)); }
+    case 3u: { y[q] = max(bn_apply(u[q], row(2u, c4), row(0u, c4), row(1u, c4)), vec4<f32>(0.0)); }
     case 4u: {
-      let g = select(vec4<f32>(0.0), u[q], (v[q] - row(5u, c4)) * row(3u, c4) + row(4u, c4) > vec4<f32>(0.0));
+      let g = relu_masked(u[q], bn_apply(v[q], row(5u, c4), row(3u, c4), row(4u, c4)));
       y[q] = g * row(0u, c4) + v[q] * row(1u, c4) + row(2u, c4);
     }
-    default: {
-      let g = select(vec4<f32>(0.0), u[q], (v[q] - row(2u, c4)) * row(0u, c4) + row(1u, c4) > vec4<f32>(0.0));
-      y[q] = g * row(0u, c4);
-    }
+    default: { y[q] = relu_masked(u[q], bn_apply(v[q], row(2u, c4), row(0u, c4), row(1u, c4))) * row(0u, c4); }
   }
 }
 
@@ -282,7 +290,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // Per-channel sums of g * xhat and g, i.e. the gamma and beta gradients of both norms. PER_PIXEL selects
 // LayerNorm statistics (one mean/invstd per (n, s), rows of N * S) over BatchNorm's (one per channel, rows
 // 2 and 3 of the [scale, beta, mean, invstd] stats). RELU (BatchNorm fused with a ReLU): g is the gradient above
-// the ReLU and is masked where the pre-activation (x - mean) * scale + beta, from rows 0-2, is not positive.
+// the ReLU and is masked where the pre-activation bn_apply(x, mean, scale, beta), from rows 0-2, is not positive.
 @group(0) @binding(0) var<uniform> p: Lanes;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
@@ -341,7 +349,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
         let v = load(item_index(p, n, l.group, s));
         var g = v[1];
         // BatchNorm fused with a ReLU: g is the gradient above the ReLU; mask it by the forward's pre-activation.
-        if (RELU) { g = select(vec4<f32>(0.0), g, (v[0] - mean) * scale + beta > vec4<f32>(0.0)); }
+        if (RELU) { g = relu_masked(g, bn_apply(v[0], mean, scale, beta)); }
         acc_gx += g * (v[0] - mean) * invstd;
         acc_g += g;
       }

@@ -5,6 +5,7 @@
 // per-round ratios. The unfused variant swaps Sequential.forward for the plain layer-by-layer loop.
 // After `npm run build`:  node tools/bn-relu-bench.mjs
 import { loadavg } from 'node:os';
+import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
 import { Runtime } from '../dist/src/runtime/runtime.js';
 import { Initializer, Sequential } from '../dist/src/nn/layers.js';
 import { backward } from '../dist/src/runtime/autograd.js';
@@ -45,20 +46,16 @@ for (const [k, f] of Object.entries(variants)) {
   losses[k] = (await loss.read())[0];
   loss.dispose();
 }
-const times = { fused: [], unfused: [] };
-for (let round = 0; round < 7; round++) {
-  for (const [k, f] of round % 2 ? Object.entries(variants).reverse() : Object.entries(variants)) {
-    Sequential.prototype.forward = f;
-    const t0 = performance.now();
-    for (let i = 0; i < 3; i++) step().dispose();
-    await rt.sync();
-    times[k].push((performance.now() - t0) / 3);
-  }
-}
-const med = (v) => [...v].sort((p, q) => p - q)[v.length >> 1];
-const ratio = med(times.unfused.map((u, i) => u / times.fused[i]));
+const [fused, unfused] = [variants.fused, variants.unfused].map((forward) => ({ forward, roundsMs: [] }));
+await interleavedRounds([fused, unfused], 7, async ({ forward }) => {
+  Sequential.prototype.forward = forward;
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) step().dispose();
+  await rt.sync();
+  return (performance.now() - t0) / 3;
+}, async (_, err) => { throw err; }, () => {});
 console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; DRAEM train step n${n} ${size}px widths ${width}/${width}: ` +
-  `unfused ${med(times.unfused).toFixed(0)} ms, fused ${med(times.fused).toFixed(0)} ms, per-round ratio ${ratio.toFixed(2)}x ` +
-  `(first losses ${losses.fused} / ${losses.unfused})`);
+  `unfused ${median(unfused.roundsMs).toFixed(0)} ms, fused ${median(fused.roundsMs).toFixed(0)} ms, ` +
+  `per-round ratio ${perRoundSpeedup(unfused.roundsMs, fused.roundsMs).toFixed(2)}x (first losses ${losses.fused} / ${losses.unfused})`);
 await rt.destroy();
 process.exit(0);

@@ -17,6 +17,7 @@ import { slice } from '../dist/src/ops/layout.js';
 import { fft2dMagnitude } from '../dist/src/ops/fft.js';
 import { backward } from '../dist/src/runtime/autograd.js';
 import { composePyramid } from '../dist/src/methods/pyramidflow/pyramid.js';
+import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
 import { loadavg } from 'node:os';
 
 const rt = await Runtime.create();
@@ -50,13 +51,14 @@ const comparisons = {
   'PyramidFlow Fourier loss + backward, a pair at 128 px (16 channels, levels 128..16 px)': {
     composed: () => fourierLoss(() => mean(composePyramid(pair.map(([a, b]) => square(sub(a, b)))), [1], true)),
     fused: () => fourierLoss(() => composePyramid(pair.map(([a, b]) => sqDiffChannelMean(a, b)))),
-    grad: true,
   },
 };
-const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+/** The comparison that records gradients; the others run without. */
+const withGradients = 'PyramidFlow Fourier loss + backward, a pair at 128 px (16 channels, levels 128..16 px)';
 for (const [name, variants] of Object.entries(comparisons)) {
   // Each call keeps its outputs (read for the check), disposes every intermediate.
-  const once = (f) => (variants.grad ? rt.tidy(() => f().map((y) => y.keep())) : rt.noGrad(() => rt.tidy(() => f().map((y) => y.keep()))));
+  const kept = (f) => () => rt.tidy(() => f().map((y) => y.keep()));
+  const once = (f) => (name === withGradients ? kept(f)() : rt.noGrad(kept(f)));
   const run = async (f, reps) => { for (let r = 0; r < reps; r++) for (const y of once(f)) y.dispose(); await rt.sync(); };
   const [a, b] = [once(variants.composed), once(variants.fused)];
   const [ya, yb] = [await a[a.length - 1].read(), await b[b.length - 1].read()];
@@ -64,15 +66,16 @@ for (const [name, variants] of Object.entries(comparisons)) {
   const peak = ya.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   const err = ya.reduce((m, v, i) => Math.max(m, Math.abs(v - yb[i])), 0) / peak;
   for (const y of [...a, ...b]) y.dispose();
-  const timed = Object.entries(variants).filter(([k]) => k !== 'grad');
-  for (const [, f] of timed) await run(f, 2);
-  const times = { composed: [], fused: [] };
-  for (let round = 0; round < 7; round++) for (const [k, f] of (round % 2 ? [...timed].reverse() : timed)) {
-    const t0 = performance.now(); await run(f, 5); times[k].push((performance.now() - t0) / 5);
-  }
-  const ratio = med(times.composed.map((c, i) => c / times.fused[i]));
-  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${name}: composed ${med(times.composed).toFixed(2)} ms, ` +
-    `fused ${med(times.fused).toFixed(2)} ms, per-round ratio ${ratio.toFixed(2)}x (largest difference ${err.toExponential(1)} of the largest value)`);
+  for (const f of Object.values(variants)) await run(f, 2);
+  const [composed, fused] = [variants.composed, variants.fused].map((f) => ({ f, roundsMs: [] }));
+  await interleavedRounds([composed, fused], 7, async ({ f }) => {
+    const t0 = performance.now();
+    await run(f, 5);
+    return (performance.now() - t0) / 5;
+  }, async (_, err) => { throw err; }, () => {});
+  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${name}: composed ${median(composed.roundsMs).toFixed(2)} ms, ` +
+    `fused ${median(fused.roundsMs).toFixed(2)} ms, per-round ratio ${perRoundSpeedup(composed.roundsMs, fused.roundsMs).toFixed(2)}x ` +
+    `(largest difference ${err.toExponential(1)} of the largest value)`);
 }
 await rt.destroy();
 process.exit(0);

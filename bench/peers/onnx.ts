@@ -91,13 +91,13 @@ export interface OnnxModel {
 
 /**
  * The ONNX model running `spec` as one node, or null for ops ONNX Runtime cannot run (it is inference-only:
- * no conv2d backward, no DRAEM training step) and for DRAEM's whole networks, which PyTorch exports
+ * no conv2d backward, no DRAEM or PyramidFlow training step) and for DRAEM's whole networks, which PyTorch exports
  * (TorchPeer.exportOnnx). Conv weights are initializers, ONNX Runtime's normal deployment, which lets it
  * pre-transform them once; matmul multiplies two run-time inputs.
  */
 export function onnxModel(spec: OpSpec): OnnxModel | null {
-  if (spec.op === 'conv2d_backward' || spec.op === 'draem_step' || spec.op === 'draem_predict') return null;
-  if (spec.op === 'pyramidflow_step') return null; // a training step: ONNX Runtime runs inference only
+  const trainingOrWholeNetwork = ['conv2d_backward', 'draem_step', 'pyramidflow_step', 'draem_predict'];
+  if (trainingOrWholeNetwork.includes(spec.op)) return null;
   const inputs = opInputs(spec);
   const node = new Message();
   const graph = new Message();
