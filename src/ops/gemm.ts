@@ -27,10 +27,13 @@ export interface GemmVariant {
 /**
  * The variants the autotuner chooses from. Register tiles suit CPU drivers: on lavapipe (2 cores, CPU time)
  * r8x16 reaches about 25 GFLOP/s on a 1024^3 product, r8x8 20, r4x4 10; l8x4 (lanes along rows) computes
- * single-column outputs 10x faster than any column-lane tile, which would idle 31 of 32 columns. `wg64` (64x64
- * tiles staged in workgroup memory, 16x16 invocations of 4x4) is the classic layout for GPUs.
+ * single-column outputs 10x faster than any column-lane tile, which would idle 31 of 32 columns. r16x16 feeds each
+ * gathered L value to 16 rows: 1.16-1.33x r8x16 on that product and 1.06-1.31x on the 3x3 256->256 convolution
+ * (2026-12-03, tools/gemm-tiles.mjs, README "Matrix products"). `wg64` (64x64 tiles staged in workgroup memory, 16x16
+ * invocations of 4x4) is the classic layout for GPUs.
  */
 export const GEMM_VARIANTS: readonly GemmVariant[] = [
+  { name: 'r16x16', mode: 'cols', tu: 16, tlv: 4, wgy: 1 },
   { name: 'r8x16', mode: 'cols', tu: 8, tlv: 4, wgy: 1 },
   { name: 'r8x8', mode: 'cols', tu: 8, tlv: 2, wgy: 1 },
   { name: 'r4x8', mode: 'cols', tu: 4, tlv: 2, wgy: 1 },
@@ -68,8 +71,9 @@ const MIN_TILES = 32;
 /** Split-K partial results are capped at this many floats. */
 const MAX_PARTIALS = 1 << 24;
 
-/** Autotune kernel name: the shader hash retunes after any edit of matmul.wgsl. */
-const TUNE_KERNEL = `matmul.gemm@${hashString(SHADER_SOURCES['matmul'] ?? '').toString(16).padStart(8, '0')}`;
+/** Autotune kernel name: the hash retunes after any edit of matmul.wgsl or of the variant list. */
+const TUNE_KERNEL = `matmul.gemm@${hashString(`${SHADER_SOURCES['matmul'] ?? ''}|${GEMM_VARIANTS.map((v) => v.name).join(',')}`)
+  .toString(16).padStart(8, '0')}`;
 
 /**
  * One gemm dispatch, in the terms of the Gemm struct in shaders/matmul.wgsl. Row i of Y splits into
