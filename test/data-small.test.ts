@@ -61,9 +61,18 @@ describe('streaming loader on the small preset', () => {
     expect(loader.stats.maxReady).toBeGreaterThanOrEqual(1);
     expect(loader.stats.maxReady).toBeLessThanOrEqual(2);
 
-    // With room to spare it runs the full prefetch depth ahead.
+    // With room to spare it runs the full prefetch depth ahead, and no further. The consumer holds its first batch
+    // until three more are ready (or 30 s pass), so the check does not depend on how fast a loaded machine decodes
+    // (a fixed 250 ms pause per batch was too short when test files shared the 2 cores).
     const roomy = batches(p, p.trainItems, { size: 256, batchSize, memoryBudget: 64 * batchBytes, prefetch: 3 });
-    for await (const _ of roomy) await new Promise((r) => setTimeout(r, 250));
+    let first = true;
+    for await (const _ of roomy) {
+      for (let waited = 0; first && roomy.stats.maxReady < 3 && waited < 30_000; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      first = false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(roomy.stats.maxReady).toBe(3);
     expect(roomy.stats.peakBytes).toBeLessThanOrEqual(64 * batchBytes);
   }, 60_000);
