@@ -2,9 +2,10 @@
 // How lavapipe runs a memory-bound WGSL kernel (issue 18): the same vec4 add on 1 Mi floats written several ways
 // (workgroup size, vec4s per invocation strided or contiguous, with and without the bounds check), timed in
 // interleaved rounds on one Dawn device so the machine's drift cancels out of the ratios. README "Benchmarks"
-// records what it found. Run after `npm run build` is not needed (raw WebGPU, no texad code):
+// records what it found. Raw WebGPU kernels (texad's only for the timing harness), after `npm run build`:
 //   node tools/elementwise-variants.mjs [--disable-robustness] [--rounds 7]
 import { create, globals } from 'webgpu';
+import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
 
 const args = process.argv.slice(2);
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 7);
@@ -82,24 +83,17 @@ for (const [name, [wg, per, body]] of Object.entries(VARIANTS)) {
   device.queue.writeBuffer(y, 0, new Float32Array(N4 * 4));
 }
 
-const times = Object.fromEntries(Object.keys(runners).map((k) => [k, []]));
-const names = Object.keys(runners);
-for (let round = 0; round < rounds; round++) {
-  for (let i = 0; i < names.length; i++) {
-    const name = names[(i + round) % names.length]; // rotated order: nobody always follows the same neighbour
-    const start = performance.now();
-    await runners[name](10);
-    times[name].push((performance.now() - start) / 10);
-  }
-}
-const median = (v) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
-const reference = times[names[0]];
+const timed = Object.keys(runners).map((name) => ({ name, roundsMs: [] }));
+await interleavedRounds(timed, rounds, async ({ name }) => {
+  const start = performance.now();
+  await runners[name](10);
+  return (performance.now() - start) / 10;
+}, async (_, err) => { throw err; }, () => {});
 const loads = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
 console.log(`${adapter.info?.description ?? 'adapter'}${flags.length ? ', robustness disabled' : ''}; load average ${loads}; ${rounds} rounds`);
 console.log('variant | ms | GB/s | speed vs texad (median of per-round ratios)');
-for (const name of names) {
-  const ms = median(times[name]);
-  const ratio = median(times[name].map((t, r) => reference[r] / t));
-  console.log(`${name} | ${ms.toFixed(2)} | ${(12 * N4 * 4 / ms / 1e6).toFixed(2)} | ${ratio.toFixed(2)}`);
+for (const { name, roundsMs } of timed) {
+  const ms = median(roundsMs);
+  console.log(`${name} | ${ms.toFixed(2)} | ${(12 * N4 * 4 / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
 process.exit(0);

@@ -4,11 +4,12 @@
 // vec4s (texad's kernel: lavapipe gathers each 32-bit component separately) or from an rgba32float texture
 // (gallivm fetches a whole 128-bit texel per lane and transposes), each with the shared operand U read one float
 // or one vec4 (4 reduction steps) at a time. Interleaved rounds on one Dawn device, so the machine's drift cancels
-// out of the ratios. README "Matrix products, convolution and autotuning" records what it found. Raw WebGPU, no
-// texad code, no build needed:
+// out of the ratios. README "Matrix products, convolution and autotuning" records what it found. Raw WebGPU kernels
+// (texad's only for the timing harness), after `npm run build`:
 //   node tools/gemm-texture-variants.mjs [--rounds 5] [--size 1024] [--tiles 8x4,8x8@32,16x4] [--runtime-k] [--disable-robustness]
 import { create, globals } from 'webgpu';
 import { loadavg } from 'node:os';
+import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -143,24 +144,17 @@ for (const [name, [tu, tlv, wgx, lTexture, uVec4]] of Object.entries(VARIANTS)) 
   console.error(`${name}: correct; first run ${compileMs.toFixed(0)} ms`);
 }
 
-const names = Object.keys(runners);
-const times = Object.fromEntries(names.map((k) => [k, []]));
+const timed = Object.keys(runners).map((name) => ({ name, roundsMs: [] }));
 const startLoad = loadavg()[0].toFixed(2);
-for (let round = 0; round < rounds; round++) {
-  for (let i = 0; i < names.length; i++) {
-    const name = names[(i + round) % names.length]; // rotated order: nobody always follows the same neighbour
-    const start = performance.now();
-    await runners[name](2);
-    times[name].push((performance.now() - start) / 2);
-  }
-}
-const median = (v) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
-const reference = times[names[0]];
+await interleavedRounds(timed, rounds, async ({ name }) => {
+  const start = performance.now();
+  await runners[name](2);
+  return (performance.now() - start) / 2;
+}, async (_, err) => { throw err; }, () => {});
 console.log(`${adapter.info?.description ?? 'adapter'}${flags.length ? ', robustness disabled' : ''}${runtimeK ? ', K from a uniform' : ''}; ${S}^3; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log('variant | ms | GFLOP/s | speed vs the first variant, texad r8x16 (median of per-round ratios)');
-for (const name of names) {
-  const ms = median(times[name]);
-  const ratio = median(times[name].map((t, r) => reference[r] / t));
-  console.log(`${name} | ${ms.toFixed(1)} | ${(2 * S ** 3 / ms / 1e6).toFixed(2)} | ${ratio.toFixed(2)}`);
+for (const { name, roundsMs } of timed) {
+  const ms = median(roundsMs);
+  console.log(`${name} | ${ms.toFixed(1)} | ${(2 * S ** 3 / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
 process.exit(0);

@@ -6,6 +6,7 @@
 // first's. README "Matrix products, convolution and autotuning" records what it found. After `npm run build`:
 //   TEXAD_AUTOTUNE=0 node tools/gemm-tiles.mjs [--tiles r8x16,r16x16,r8x32] [--case matmul|conv] [--rounds 5]
 import { loadavg } from 'node:os';
+import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
 import { Runtime } from '../dist/src/runtime/runtime.js';
 import { GEMM_VARIANTS, withGemmVariant } from '../dist/src/ops/gemm.js';
 import { matmul } from '../dist/src/ops/matmul.js';
@@ -59,21 +60,17 @@ for (const name of tiles) {
   console.error(`${name}: correct; first run (compile included) ${first.toFixed(0)} ms`);
 }
 
-const times = Object.fromEntries(tiles.map((n) => [n, []]));
+const timed = tiles.map((name) => ({ name, roundsMs: [] }));
 const startLoad = loadavg()[0].toFixed(2);
-for (let round = 0; round < rounds; round++) {
-  for (let i = 0; i < tiles.length; i++) {
-    const name = tiles[(i + round) % tiles.length]; // rotated order: nobody always follows the same neighbour
-    const start = performance.now();
-    await run(name, 2);
-    times[name].push((performance.now() - start) / 2);
-  }
-}
-const median = (v) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
+await interleavedRounds(timed, rounds, async ({ name }) => {
+  const start = performance.now();
+  await run(name, 2);
+  return (performance.now() - start) / 2;
+}, async (_, err) => { throw err; }, () => {});
 console.log(`${rt.gpu.adapter.description ?? 'adapter'}; ${which}; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log(`tile | ms | GFLOP/s | speed vs ${tiles[0]} (median of per-round ratios)`);
-for (const name of tiles) {
-  const ms = median(times[name]);
-  console.log(`${name} | ${ms.toFixed(1)} | ${(flop / ms / 1e6).toFixed(2)} | ${median(times[name].map((t, r) => times[tiles[0]][r] / t)).toFixed(2)}`);
+for (const { name, roundsMs } of timed) {
+  const ms = median(roundsMs);
+  console.log(`${name} | ${ms.toFixed(1)} | ${(flop / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
 process.exit(0);
