@@ -6,7 +6,7 @@
 // named once here: tools/embed.mjs turns each `//! enum` line into WGSL constants (UNARY_LEAKY_RELU, ...) and into
 // SHADER_ENUMS.elementwise for src/ops/elementwise.ts.
 //! enum UNARY relu leakyRelu tanh atan exp log softplus sqrt square abs clamp affine sigmoid atLeast
-//! enum BINARY add sub mul div maximum first
+//! enum BINARY add sub mul div maximum first greaterEqual
 
 // The maps are written once, on vec4s: the vec4 entries (unary4, binary4, ...) run them four elements per
 // invocation, and the scalar entries, which serve broadcasting and the last n % 4 elements, call them on a
@@ -72,6 +72,7 @@ fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     case BINARY_MUL: { return a * b; }
     case BINARY_DIV: { return a / b; }
     case BINARY_MAXIMUM: { return max(a, b); }
+    case BINARY_GREATER_EQUAL: { return select(vec4<f32>(0.0), vec4<f32>(1.0), a >= b); }
     default: { return a; } // BINARY_FIRST
   }
 }
@@ -86,6 +87,7 @@ fn binary_deriv(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     case BINARY_MUL: { return select(a, b, WHICH == 0u); }
     case BINARY_DIV: { return select(-a / (b * b), 1.0 / b, WHICH == 0u); }
     case BINARY_MAXIMUM: { return select(select(zero, one, b > a), select(zero, one, a >= b), WHICH == 0u); }
+    case BINARY_GREATER_EQUAL: { return zero; }
     default: { return select(zero, one, WHICH == 0u); } // BINARY_FIRST
   }
 }

@@ -1,5 +1,6 @@
 // EfficientAD's configuration and bad-input handling: teacher files of the wrong size or width are refused naming
-// both, image sizes the autoencoder cannot take are refused, the autoencoder has the official sizes at 256 px.
+// both, image sizes the autoencoder cannot take are refused, the autoencoder has the official sizes at 256 px; the
+// training loop reads nothing back between logging points.
 // (Training, restore, determinism and resume: test/methods.test.ts; PyTorch parity: test/efficientad-parity.test.ts.)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { planResources } from '../src/cli/resources.ts';
 import { METHODS } from '../src/methods/index.ts';
 import { pdnManifest } from '../src/backbones/pdn.ts';
 import { encodeSafetensors } from '../src/io/safetensors.ts';
+import { imagesInMemory } from '../src/methods/detector.ts';
 import { EfficientAd } from '../src/methods/efficientad/index.ts';
 import { decoderSizes } from '../src/methods/efficientad/model.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
@@ -58,6 +60,26 @@ describe('EfficientAD configuration and inputs', () => {
         .rejects.toThrow(/simplenet \(quick\) has no image-folder resource 'penalty'/);
     } finally {
       await rm(empty, { recursive: true });
+    }
+  });
+});
+
+describe('EfficientAD training loop', () => {
+  it('queues steps without readbacks: the loss and the non-finite flags are read every 10 steps and at the end', async () => {
+    const rt = await gpuRuntime();
+    const det = await EfficientAd.create(rt, { preset: 'quick', config: { image_size: 64, out_channels: 32, train_steps: 11 } });
+    try {
+      const image = (seed: number) => Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => 0.5 + 0.3 * Math.sin(i * 0.37 + seed));
+      const marks: Array<[number, number]> = [];
+      await det.fit(imagesInMemory([image(0), image(1), image(2)], 64), {
+        onProgress: (p) => { if (p.phase === 'train') marks.push([p.done, rt.readbackCount]); },
+      });
+      expect(marks.map(([done]) => done)).toEqual([10, 11]);
+      // Step 11 and the end of training: two readbacks (the loss, the optimizer's flags); the step itself reads
+      // nothing (the former host-side quantile read once more per step). 11 steps: each costs seconds here.
+      expect(marks[1]![1] - marks[0]![1]).toBe(2);
+    } finally {
+      det.dispose();
     }
   });
 });

@@ -96,6 +96,24 @@ describe('elementwise: atLeast', () => {
   });
 });
 
+describe('elementwise: greaterEqual', () => {
+  it('is 1 where a >= b (broadcasting, vec4 and scalar kernels alike), 0 below and for NaN, and records no gradient', async () => {
+    const rt = await gpuRuntime();
+    const a = new Float32Array([0.5, 0.25, 0.75, -3, 7, NaN, Infinity, -Infinity, 0.5, 1]);
+    const b = new Float32Array([0.5, 0.5, 0.5, -4, 8, 0, NaN, -Infinity, 0.4999, 2]);
+    const expected = [1, 0, 1, 1, 0, 0, 0, 1, 1, 0];
+    await rt.tidyAsync(async () => {
+      const x = rt.tensor(a, [10], true);
+      const y = E.greaterEqual(x, rt.tensor(b, [10]));
+      expect([...await y.read()]).toEqual(expected);
+      expect([...await E.withScalarPointwise(() => E.greaterEqual(x, rt.tensor(b, [10]))).read()]).toEqual(expected);
+      expect(y.node).toBeNull();
+      // A [1] threshold broadcasts, as quantileTensor's does in EfficientAD's hard-feature mask.
+      expect([...await E.greaterEqual(x.reshape([2, 5]), rt.tensor([0.5], [1])).read()]).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 1, 1]);
+    });
+  });
+});
+
 describe('elementwise: finite-difference gradients', () => {
   const smooth: Array<[string, (x: Tensor) => Tensor]> = [
     ['tanh', E.tanh], ['atan', E.atan], ['exp', E.exp], ['softplus', (x) => E.softplus(x, 0.5)],

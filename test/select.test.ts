@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { greaterEqual } from '../src/ops/elementwise.ts';
+import { sum } from '../src/ops/reduce.ts';
 import * as S from '../src/ops/select.ts';
 import { assertClose, gpuRuntime, loadGolden, randomData } from './helpers/gpu.ts';
 import { withLimits } from './helpers/limits.ts';
@@ -19,6 +21,23 @@ describe('select: PyTorch golden', () => {
       // Selection is exact and interpolates in float64 like the reference, whose output the fixture stores
       // rounded to f32. topKMean sums in f32: its error scales with the data, so keep the default floor.
       assertClose(got, c.output.data, c.name, c.op === 'quantile' ? { rtol: 1e-7, atol: 1e-45 } : {});
+    });
+  }
+  for (const c of loadGolden('select').filter((g) => g.op === 'quantile')) {
+    it(`${c.name} (quantileTensor, on the device)`, async () => {
+      const rt = await gpuRuntime();
+      const got = await rt.tidyAsync(async () => {
+        const x = rt.tensor(c.inputs.x!.data, c.inputs.x!.shape);
+        const out: number[] = [];
+        for (const q of c.args.qs as number[]) {
+          const t = S.quantileTensor(x, q);
+          expect(t.shape).toEqual([1]);
+          out.push((await t.read())[0]!);
+        }
+        return out;
+      });
+      // f32 interpolation like torch.quantile's own on float32: the last bit may differ from a float64 lerp.
+      assertClose(got, c.output.data, c.name, { rtol: 2e-7, atol: 1e-45 });
     });
   }
 });
@@ -55,10 +74,45 @@ describe('select: sizes and special values', () => {
     const rt = await gpuRuntime();
     const data = randomData(5000, 22);
     const ref = sorted(data);
-    const got = await withLimits(rt, { maxStorageBufferBindingSize: 4096 }, () =>
-      rt.tidyAsync(async () => S.quantile(rt.tensor(data, [5000]), 0.3, { method: 'gpu' })),
+    const [got, onDevice] = await withLimits(rt, { maxStorageBufferBindingSize: 4096 }, () =>
+      rt.tidyAsync(async () => {
+        const x = rt.tensor(data, [5000]);
+        return [await S.quantile(x, 0.3, { method: 'gpu' }), (await S.quantileTensor(x, 0.3).read())[0]!];
+      }),
     );
     expect(got).toBeCloseTo(refQuantile(ref, 0.3), 12);
+    expect(onDevice).toBeCloseTo(refQuantile(ref, 0.3), 6);
+  });
+
+  it('quantileTensor queues without a readback and feeds a device-side mask (greaterEqual)', async () => {
+    const rt = await gpuRuntime();
+    const n = 70007;
+    const data = randomData(n, 23, -3, 3);
+    const ref = sorted(data);
+    await rt.tidyAsync(async () => {
+      const x = rt.tensor(data, [7, 10001]);
+      const before = rt.readbackCount;
+      const t = S.quantileTensor(x, 0.999);
+      const mask = greaterEqual(x, t);
+      const count = sum(mask);
+      expect(rt.readbackCount).toBe(before);
+      const threshold = (await t.read())[0]!;
+      expect(threshold).toBeCloseTo(refQuantile(ref, 0.999), 5);
+      // Distinct values: the threshold lies strictly between ranks lo and lo + 1 (lo = floor(0.999 (n - 1))), so
+      // exactly the n - 1 - lo values above rank lo pass.
+      expect((await count.read())[0]).toBe(data.filter((v) => v >= threshold).length);
+      expect((await count.read())[0]).toBe(n - 1 - Math.floor(0.999 * (n - 1)));
+      // A NaN anywhere gives a NaN threshold, and NaN compares false, so the mask is empty.
+      const nan = rt.tensor([1, NaN, 3, 4], [4]);
+      const tn = S.quantileTensor(nan, 0.5);
+      expect((await tn.read())[0]).toBeNaN();
+      expect(Array.from(await greaterEqual(nan, tn).read())).toEqual([0, 0, 0, 0]);
+      // Integral positions return the element itself, infinite or not.
+      const inf = rt.tensor([Infinity, -1, 0.5, -Infinity, 2], [5]);
+      expect((await S.quantileTensor(inf, 0).read())[0]).toBe(-Infinity);
+      expect((await S.quantileTensor(inf, 1).read())[0]).toBe(Infinity);
+      expect((await S.quantileTensor(inf, 0.5).read())[0]).toBe(0.5);
+    });
   });
 
   for (const method of methods) it(`handles infinities, signed zeros and NaN (${method})`, async () => {
@@ -101,6 +155,7 @@ describe('select: sizes and special values', () => {
       await expect(S.topKMean(x, 4)).rejects.toThrow(/topKMean x\[3\] k 4: k must be an integer in 1..3/);
       await expect(S.quantile(rt.tensor([], [0]), 0.5)).rejects.toThrow(/quantile: x\[0\] is empty/);
       await expect(S.quantile(x, 0.5, { method: 'tpu' as 'gpu' })).rejects.toThrow(/method must be 'gpu' or 'cpu', got 'tpu'/);
+      expect(() => S.quantileTensor(x, -0.1)).toThrow(/quantileTensor x\[3\] q -0.1: q must be in \[0, 1\]/);
     });
   });
 });

@@ -269,6 +269,12 @@ export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
 export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
 /** Elementwise max; on ties the gradient goes to `a`. */
 export const maximum = (a: Tensor, b: Tensor): Tensor => binary('maximum', a, b);
+/**
+ * 1 where a >= b, else 0 (NaN compares false), broadcasting like the others; a mask carries no gradient, like
+ * torch.ge's boolean result, so it is never recorded. The tensor form of atLeast, for thresholds computed on the
+ * device (quantileTensor).
+ */
+export const greaterEqual = (a: Tensor, b: Tensor): Tensor => a.rt.noGrad(() => binary('greaterEqual', a, b));
 
 /** Broadcasts `x` to `shape` (NumPy rules); the gradient sums back over the broadcast dimensions. */
 export function expand(x: Tensor, shape: Shape): Tensor {

@@ -1,7 +1,7 @@
 // Every differentiable (and forward-only) tensor op, one namespace. Kernel internals stay in their files.
 export {
-  abs, add, addScalar, affine, atan, atLeast, clamp, div, exp, expand, full, leakyRelu, log, maximum, mul, neg, relu, scale,
-  sigmoid, softplus, sqrt, square, sub, sumTo, tanh,
+  abs, add, addScalar, affine, atan, atLeast, clamp, div, exp, expand, full, greaterEqual, leakyRelu, log, maximum, mul,
+  neg, relu, scale, sigmoid, softplus, sqrt, square, sub, sumTo, tanh,
 } from './elementwise.ts';
 export { conv2d, type Conv2dOptions } from './conv2d.ts';
 export { linear, matmul, type MatmulOptions } from './matmul.ts';
@@ -13,7 +13,7 @@ export { absDiffChannelMean, l2Normalize, logSoftmax, max, mean, softmax, sqDiff
 export {
   binomialKernel2d, boxFilter, depthwiseConv2d, gaussianBlur, gaussianKernel1d, gaussianKernel2d, unfold3x3,
 } from './filter.ts';
-export { quantile, topKMean, type SelectOptions } from './select.ts';
+export { quantile, quantileTensor, topKMean, type SelectOptions } from './select.ts';
 export { knnSquaredDistance, type Neighbours } from './distance.ts';
 export { adjustHue } from './color.ts';
 export { fft2dMagnitude } from './fft.ts';

@@ -1,19 +1,22 @@
 // Exact selection statistics of whole tensors: quantile and mean of the k largest. Two exact methods:
 //
 // - 'gpu' (shaders/select.wgsl): radix selection. Floats map to order-preserving u32 keys; four passes each
-//   histogram one 8-bit digit of the keys still in the running, and the CPU reads back the 513 counts and
-//   picks the digit holding the wanted rank. Only 2 KB per pass cross to the CPU, and both ranks a quantile
-//   interpolates between share the passes. Tensors over one storage binding are histogrammed in chunks.
+//   histogram one 8-bit digit of the keys still in the running, and one invocation on the device picks the digit
+//   holding the wanted rank. Both ranks a quantile interpolates between share the passes, and the prefixes stay
+//   on the device: quantileTensor() needs no readback at all (EfficientAD's training step thresholds with it),
+//   quantile() and topKMean() read back one number. Tensors over one storage binding are histogrammed in chunks.
 // - 'cpu': read the tensor back and quickselect in JavaScript.
 //
 // Measured on lavapipe (2 cores shared with other jobs, so ranges), q = 0.999: 1e7 floats 'gpu' 450-750 ms
 // (workgroup atomics run lane by lane; the first pass, with an atomic per element, is ~370 ms) vs 'cpu'
 // 110-180 ms (readback ~35 ms + quickselect; a median takes ~2x longer); 1.2e6 floats ~100 vs 20-50 ms.
-// A software adapter is a CPU, so there the CPU method is the default; on hardware adapters the histogram
-// passes avoid copying the whole tensor to the host and selecting single-threaded.
+// A software adapter is a CPU, so there the CPU method is the default for the number-returning functions; on
+// hardware adapters the histogram passes avoid copying the whole tensor to the host and selecting
+// single-threaded.
 import { Params, type BufferRange } from '../runtime/runtime.ts';
 import { Tensor, formatShape } from '../runtime/tensor.ts';
-import { addScalar, relu } from './elementwise.ts';
+import { add, affine, relu, sub } from './elementwise.ts';
+import { u32Tensor } from './layout.ts';
 import { sum } from './reduce.ts';
 
 const WG = 256;
@@ -30,20 +33,23 @@ export interface SelectOptions {
   method?: 'gpu' | 'cpu';
 }
 
-/** The float whose order-preserving key is `key` (the inverse of the mapping in select.wgsl). */
+/** The float whose order-preserving key is `key` (the inverse of float_to_key in select.wgsl). */
 function keyToFloat(key: number): number {
   const bits = key & 0x80000000 ? (key ^ 0x80000000) >>> 0 : ~key >>> 0;
   return new Float32Array(new Uint32Array([bits]).buffer)[0]!;
 }
 
-/** The values at ascending ranks r0 <= r1 (0-based) of all elements of `x` by radix selection; null on NaN. */
-async function gpuSelect(x: Tensor, r0: number, r1: number, what: string): Promise<[number, number] | null> {
+/**
+ * Queues the radix selection of ascending ranks r0 <= r1 (0-based) of all elements of `x`; returns the state
+ * tensor of select.wgsl ([prefix0, prefix1, rank0, rank1, nan flag] as u32; the prefixes are the two keys once
+ * the passes have run). Nothing is read back.
+ */
+function radixSelect(x: Tensor, r0: number, r1: number, what: string): Tensor {
   const rt = x.rt;
   const n = x.size;
   // Binding offsets must be 256-byte aligned: chunks are multiples of 64 floats.
   const chunk = Math.floor(rt.limits.maxStorageBufferBindingSize / 4 / 64) * 64;
-  const prefix = [0, 0];
-  const rank = [r0, r1];
+  const state = u32Tensor(rt, [0, 0, r0, r1, 0]);
   for (let pass = 0; pass < 4; pass++) {
     const hist = rt.zeros([NAN_BIN + 1]);
     for (let start = 0; start < n; start += chunk) {
@@ -53,25 +59,37 @@ async function gpuSelect(x: Tensor, r0: number, r1: number, what: string): Promi
         family: 'select',
         entry: 'histogram',
         spec: { WG, FIRST: pass === 0 },
-        params: new Params().u32(count, 24 - 8 * pass, prefix[0]!, prefix[1]!),
-        inputs: [range],
+        params: new Params().u32(count, 24 - 8 * pass, 0, 0),
+        inputs: [range, state],
         outputs: [hist],
         workgroups: [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(count / (WG * MIN_PER_THREAD))))],
         what,
       });
     }
-    const counts = new Uint32Array((await hist.read()).buffer);
+    rt.dispatch({
+      family: 'select', entry: 'pick', spec: { FIRST: pass === 0 }, params: new Params(), inputs: [hist], outputs: [state], workgroups: [1], what,
+    });
+    // Released buffers are reused only after the next submit, which runs the pick first.
     hist.dispose();
-    if (counts[NAN_BIN]! > 0) return null;
-    for (let t = 0; t < 2; t++) {
-      // The first pass counts one histogram for both targets.
-      const bins = pass === 0 ? 0 : t * 256;
-      let digit = 0;
-      while (rank[t]! >= counts[bins + digit]!) rank[t]! -= counts[bins + digit++]!;
-      prefix[t] = ((prefix[t]! << 8) | digit) >>> 0;
-    }
   }
-  return [keyToFloat(prefix[0]!), keyToFloat(prefix[1]!)];
+  return state;
+}
+
+/** The [1] tensor of the value at weight w in [0, 1) between the two selected ranks; NaN if x held a NaN. */
+function finish(state: Tensor, w: number, what: string): Tensor {
+  const rt = state.rt;
+  const out = rt.empty([1], 'select');
+  rt.dispatch({ family: 'select', entry: 'finish', params: new Params().f32(w, 0, 0, 0), inputs: [state], outputs: [out], workgroups: [1], what });
+  return out;
+}
+
+/** The values at ascending ranks r0 <= r1 (0-based) of all elements of `x` by radix selection; null on NaN. */
+async function gpuSelect(x: Tensor, r0: number, r1: number, what: string): Promise<[number, number] | null> {
+  const state = radixSelect(x, r0, r1, what);
+  const words = new Uint32Array((await state.read()).buffer);
+  state.dispose();
+  if (words[4]! !== 0) return null;
+  return [keyToFloat(words[0]!), keyToFloat(words[1]!)];
 }
 
 /**
@@ -180,10 +198,30 @@ export async function topKMean(x: Tensor, k: number, opts: SelectOptions = {}): 
     for (let i = n - k; i < n; i++) s += values[i]!;
     return s / k;
   }
-  const values = await gpuSelect(x, n - k, n - k, what);
-  if (!values) return NaN;
-  const t = values[0];
   const rt = x.rt;
-  const excess = await rt.tidyAsync(() => rt.noGrad(() => sum(relu(addScalar(x, -t)))).read());
-  return t + excess[0]! / k;
+  // One readback: the k-th largest value t, the excess over it and the mean all stay on the device.
+  const mean = await rt.tidyAsync(() => rt.noGrad(() => {
+    const t = finish(radixSelect(x, n - k, n - k, what), 0, what);
+    return add(t, affine(sum(relu(sub(x, t))), 1 / k)).read();
+  }));
+  return mean[0]!;
+}
+
+/**
+ * The q-quantile of all elements of x as a [1] tensor, computed on the device with nothing read back: the same
+ * exact radix selection as quantile(x, q, { method: 'gpu' }), interpolated in f32 with torch.lerp's formula, as
+ * torch.quantile does on float32 tensors (quantile() interpolates in float64: the two can differ in the last bit).
+ * NaN if x holds a NaN. For thresholds used by later kernels in the same step (EfficientAD's hard-feature mask),
+ * where a readback would stall the queue; no gradient flows through it.
+ */
+export function quantileTensor(x: Tensor, q: number): Tensor {
+  assertSelectable(x, 'quantileTensor', {});
+  const what = `quantileTensor x${formatShape(x.shape)} q ${q}`;
+  if (!(q >= 0 && q <= 1)) throw new Error(`texad: ${what}: q must be in [0, 1]`);
+  const pos = q * (x.size - 1);
+  const lo = Math.floor(pos);
+  const state = radixSelect(x, lo, Math.min(lo + 1, x.size - 1), what);
+  const out = finish(state, pos - lo, what);
+  state.dispose();
+  return out;
 }

@@ -92,6 +92,8 @@ export class Runtime {
   private firstError: string | null = null;
   dispatchCount = 0;
   submitCount = 0;
+  /** Host readbacks so far (read()): each waits for the queue to drain, so training steps should make none. */
+  readbackCount = 0;
 
   private constructor(readonly gpu: Gpu, opts: RuntimeOptions) {
     this.pool = new BufferPool(gpu.device, gpu.limits.maxBufferSize);
@@ -280,6 +282,7 @@ export class Runtime {
     t.assertAlive('read');
     const bytes = t.size * 4;
     if (bytes === 0) return new Float32Array(0);
+    this.readbackCount++;
     const staging = this.pool.acquire(
       bytes,
       Usage.MAP_READ | Usage.COPY_DST,

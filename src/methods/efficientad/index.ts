@@ -26,6 +26,8 @@ export { PAPER, QUICK, type EfficientAdConfig } from './config.ts';
 const RANDOM_TEACHER_SEED = 0x7eac4e12;
 /** Checkpoints (FitOptions.onCheckpoint) every this fraction of train_steps. */
 const CHECKPOINTS = 10;
+/** Training steps between loss readbacks (and progress reports): nelson1425's tqdm shows the loss every 10. */
+const LOSS_EVERY = 10;
 /** Fewer validation images than this give unstable 0.995 quantiles; fit() records the count and the warning. */
 export const MIN_VALIDATION_IMAGES = 10;
 
@@ -145,6 +147,7 @@ export class EfficientAd implements Detector {
     this.student.train();
     this.autoencoder.train();
     let finalLoss = NaN;
+    let pendingLoss: Tensor | null = null;
     // Images in seeded epoch orders; a resumed fit skips to the same position of the same order.
     const images = this.cycle(train, Math.floor(start / train.count), start % train.count, config.seed);
     const penalties = this.penalty
@@ -159,21 +162,30 @@ export class EfficientAd implements Detector {
         const jitter = JITTERS[Math.min(2, Math.floor(pick! * 3))]!;
         const augmented = colorJitter(batch.images, jitter, 1 - config.color_jitter + 2 * config.color_jitter * factor!);
         this.autoencoder.rng = new GpuRng(rt, [config.seed >>> 0, 0xd0000000 + step]);
-        finalLoss = await rt.tidyAsync(async () => {
-          const losses = await efficientAdLoss(nets, {
+        pendingLoss?.dispose();
+        pendingLoss = rt.tidy(() => {
+          const losses = efficientAdLoss(nets, {
             image: this.upload(batch), imageAe: this.upload(batch, augmented),
             ...(penaltyBatch ? { penalty: this.upload(penaltyBatch) } : {}),
           }, config.hard_quantile);
           backward(losses.total);
           optimizer.step();
           optimizer.zeroGrad();
-          return (await losses.total.read())[0]!;
+          return losses.total;
         });
-        if (!Number.isFinite(finalLoss)) throw new Error(`texad: EfficientAD training diverged at step ${step + 1} (loss ${finalLoss}); lower lr`);
-        opts.onProgress?.({ phase: 'train', done: step + 1, total: steps, unit: 'iterations', loss: finalLoss });
-        if ((step + 1) % every === 0 && step + 1 < steps) await opts.onCheckpoint?.(step + 1);
+        // Steps queue back to back: the loss and the optimizer's non-finite flags are read only at a logging
+        // point (nelson1425 logs every 10 iterations) and at the end (a checkpoint's state save checks the flags).
+        const done = step + 1;
+        if (done % LOSS_EVERY === 0 || done === steps) {
+          finalLoss = (await pendingLoss.read())[0]!;
+          await optimizer.checkFinite();
+          if (!Number.isFinite(finalLoss)) throw new Error(`texad: EfficientAD training diverged by step ${done} (loss ${finalLoss}); lower lr`);
+          opts.onProgress?.({ phase: 'train', done, total: steps, unit: 'iterations', loss: finalLoss });
+        }
+        if (done % every === 0 && done < steps) await opts.onCheckpoint?.(done);
       }
     } finally {
+      pendingLoss?.dispose();
       // Closing the endless iterators releases the loaders' prefetched batches before the next pass reads images.
       await images.return(undefined);
       await penalties?.return(undefined);

@@ -2,10 +2,10 @@
 // hard-feature student-teacher loss, the autoencoder loss and the student-autoencoder loss on a colour-augmented
 // copy of the image, and the optional penalty on an auxiliary (ImageNet) image.
 import type { Backbone } from '../../backbones/index.ts';
-import { add, atLeast, div, mul, square, sub } from '../../ops/elementwise.ts';
+import { add, div, greaterEqual, mul, square, sub } from '../../ops/elementwise.ts';
 import { slice } from '../../ops/layout.ts';
 import { mean, sqDiffChannelMean, sum } from '../../ops/reduce.ts';
-import { quantile } from '../../ops/select.ts';
+import { quantileTensor } from '../../ops/select.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import type { Autoencoder, TeacherNormalization } from './model.ts';
 
@@ -33,28 +33,28 @@ export interface StepLosses {
   ae: Tensor;
   stae: Tensor;
   penalty: Tensor | null;
-  /** The hard-feature threshold: the `hardQuantile` quantile of the squared student-teacher distance. */
-  dHard: number;
+  /** The hard-feature threshold [1]: the `hardQuantile` quantile of the squared student-teacher distance. */
+  dHard: Tensor;
 }
 
 /**
- * Forward pass of one training step; call backward(total) after it. Run inside rt.tidyAsync: the exact quantile
- * reads back (the distances on software adapters, 2 KB histograms on hardware ones).
+ * Forward pass of one training step; call backward(total) after it, inside rt.tidy. Nothing is read back: the
+ * exact quantile, the mask and its count stay on the device, so a step queues behind the previous one.
  * - loss_hard: mean of the squared distances (T_norm(x) - S(x)[:C])^2 at or above their `hardQuantile` quantile
- *   (torch.quantile, linear interpolation, taken in float32 like torch); the others get no gradient.
+ *   (torch.quantile, linear interpolation in float32 like torch: quantileTensor); the others get no gradient.
  * - loss_ae = mean (T_norm(x_ae) - A(x_ae))^2; loss_stae = mean (A(x_ae) - S(x_ae)[C:])^2 (A not detached).
  * - loss_penalty = mean S(p)[:C]^2 when a penalty image is given.
  */
-export async function efficientAdLoss(nets: EfficientAdNets, images: StepImages, hardQuantile: number): Promise<StepLosses> {
+export function efficientAdLoss(nets: EfficientAdNets, images: StepImages, hardQuantile: number): StepLosses {
   const { teacher, student, autoencoder, normalization, outChannels: c } = nets;
   const rt = images.image.rt;
   const teach = (x: Tensor) => rt.noGrad(() => normalization.apply(teacher.forward(x)['out']!));
 
   const distance = square(sub(teach(images.image), slice(student.forward(images.image)['out']!, 1, 0, c)));
-  const dHard = Math.fround(await quantile(distance, hardQuantile));
-  // The mask and its count stay on the GPU: only the quantile crosses to the host (its 2 KB histograms on a
-  // hardware adapter), not the distances and a mask of their size both ways, as a CPU mask would need.
-  const mask = rt.noGrad(() => atLeast(distance, dHard));
+  // A host-side threshold would read back every step (the distances, or the radix histograms), draining the
+  // queue between steps; quantileTensor's radix passes pick their digits on the device instead.
+  const dHard = rt.noGrad(() => quantileTensor(distance, hardQuantile));
+  const mask = greaterEqual(distance, dHard);
   const hard = div(sum(mul(distance, mask)), sum(mask));
 
   const aeOut = autoencoder.forward(images.imageAe);
