@@ -131,7 +131,7 @@ describe('texad run --method all, --shard and texad merge', () => {
     expect(imagemean!.categories[0]!.summary.imageAUROC.mean).toBeGreaterThanOrEqual(0);
     // A run of several methods carries the reference detectors' floor too, once per category.
     expect(Object.keys(a.referenceFloor)).toEqual(['metal']);
-    expect(Object.keys(a.referenceFloor['metal']!)).toEqual(['patch-knn', 'colour-histogram']);
+    expect(Object.keys(a.referenceFloor['metal']!)).toEqual(['patch-knn', 'colour-histogram', 'patch-knn-flat']);
     for (const m of Object.values(a.referenceFloor['metal']!)) expect(m.imageAUROC).toBeGreaterThan(0);
 
     const report = await readFile(join(full, 'report.md'), 'utf8');

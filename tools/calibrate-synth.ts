@@ -1,6 +1,7 @@
 // Prints the calibration table of the synthetic Texture-AD: per category, the image AUROC (and pixel AUROC) of
 // each reference detector (src/eval/reference.ts), mean ± std over generated sets. The generator is calibrated so
-// that both stay at or below 0.70 image AUROC on every category of the tiny preset (README "Datasets").
+// that patch-knn and colour-histogram (CALIBRATION_DETECTORS) stay at or below 0.70 image AUROC on every category of
+// the tiny preset (README "Datasets"); patch-knn-flat, on illumination-normalised images, is printed beside them.
 //   npx deno run -A tools/calibrate-synth.ts [--preset tiny] [--synth-seeds 0,1,2] [--categories cloth,wafer,metal]
 import process from 'node:process';
 import { mkdtempSync, rmSync } from 'node:fs';

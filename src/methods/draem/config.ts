@@ -31,6 +31,11 @@ export interface DraemConfig {
   gamma: number;
   /** Side of the average pooling that smooths the map before the image score's max (test_DRAEM.py: 21). */
   score_pool: number;
+  /**
+   * texad addition (0 = off, the official behaviour): illumination normalisation of every image the networks see
+   * (src/methods/components/illumination.ts), with a flat-field blur of sigma = this fraction of img_size.
+   */
+  illumination_sigma: number;
   seed: number;
 }
 
@@ -52,6 +57,7 @@ export const PAPER: DraemConfig = {
   rotate_prob: 0.3,
   gamma: 2,
   score_pool: 21,
+  illumination_sigma: 0,
   seed: 0,
 };
 
@@ -91,6 +97,9 @@ export function draemConfig(preset: DraemPreset, overrides: Record<string, unkno
   }
   if (c.img_size % 32 !== 0) {
     throw new Error(`texad: DRAEM img_size must be a multiple of 32 (five 2x2 max-pools and Perlin lattices up to 32), got ${c.img_size}`);
+  }
+  if (!(c.illumination_sigma >= 0 && 4 * c.illumination_sigma < 1)) {
+    throw new Error(`texad: DRAEM illumination_sigma must be in [0, 0.25) (a fraction of img_size; 0 = off), got ${JSON.stringify(c.illumination_sigma)}`);
   }
   if (c.score_pool % 2 === 0) throw new Error(`texad: DRAEM score_pool must be odd, got ${c.score_pool}`);
   if (!(c.min_perlin_scale >= 0 && c.perlin_scale > c.min_perlin_scale && 2 ** (c.perlin_scale - 1) <= c.img_size)) {

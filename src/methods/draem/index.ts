@@ -6,6 +6,7 @@ import { Adam, multiStepLR } from '../../runtime/optim.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { Initializer, readModule, writeModule } from '../../nn/layers.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
+import { normalizeIllumination } from '../components/illumination.ts';
 import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
@@ -75,6 +76,11 @@ export class Draem implements Detector {
     return this.source.name;
   }
 
+  /** The images the networks see: illumination-normalised when `illumination_sigma` > 0, else as given. */
+  private normalize(images: Tensor): Tensor {
+    return this.config.illumination_sigma > 0 ? normalizeIllumination(images, this.config.illumination_sigma) : images;
+  }
+
   private setTraining(on: boolean): void {
     this.reconstructive.train(on);
     this.discriminative.train(on);
@@ -104,7 +110,9 @@ export class Draem implements Detector {
           last = await rt.tidyAsync(async () => {
             const images = rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]);
             const s = await synthesize(rt, c, images, this.source, perlin, step++);
-            const { total } = draemLoss(this.reconstructive, this.discriminative, s.image, s.augmented, s.mask, c.gamma);
+            // Normalised after synthesis, as a test image is normalised with its defect in it.
+            const { total } = draemLoss(this.reconstructive, this.discriminative, this.normalize(s.image),
+              this.normalize(s.augmented), s.mask, c.gamma);
             backward(total);
             optimizer.step();
             optimizer.zeroGrad();
@@ -139,8 +147,10 @@ export class Draem implements Detector {
     }
     this.setTraining(false);
     return rt.tidyAsync(async () => {
-      const { map, scores } = rt.noGrad(() =>
-        draemInference(this.reconstructive, this.discriminative, rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]), c.score_pool));
+      const { map, scores } = rt.noGrad(() => {
+        const images = this.normalize(rt.tensor(batch.images, [batch.count, 3, c.img_size, c.img_size]));
+        return draemInference(this.reconstructive, this.discriminative, images, c.score_pool);
+      });
       return { scores: await scores.read(), maps: await map.read(), height: c.img_size, width: c.img_size };
     });
   }

@@ -44,6 +44,11 @@ export interface PyramidFlowConfig {
    * Texture-AD category, so a subclass far from the mean template scores high everywhere).
    */
   score: 'max' | 'max-minus-mean';
+  /**
+   * texad addition (0 = off, the official behaviour): illumination normalisation of every input image
+   * (src/methods/components/illumination.ts), with a flat-field blur of sigma = this fraction of x_size.
+   */
+  illumination_sigma: number;
   seed: number;
 }
 
@@ -66,6 +71,7 @@ export const PAPER: PyramidFlowConfig = {
   max_norm: 1,
   augment: true,
   score: 'max',
+  illumination_sigma: 0,
   seed: 0,
 };
 
@@ -109,6 +115,9 @@ function checkConfig(c: PyramidFlowConfig): PyramidFlowConfig {
   if (!Number.isInteger(c.kernelSize) || c.kernelSize % 2 !== 1) bad(`kernelSize must be an odd integer, got ${c.kernelSize}`);
   if (!Number.isInteger(c.batchSize) || c.batchSize < 2) {
     bad(`batchSize must be an integer >= 2 (the loss compares pairs of images within a batch), got ${c.batchSize}`);
+  }
+  if (!(c.illumination_sigma >= 0 && 4 * c.illumination_sigma < 1)) {
+    bad(`illumination_sigma must be in [0, 0.25) (a fraction of x_size; 0 = off), got ${JSON.stringify(c.illumination_sigma)}`);
   }
   const side = c.encoder === 'resnet18' ? c.x_size / 4 : c.x_size;
   const unit = 2 ** (c.numLayer - 1);

@@ -11,6 +11,7 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { Initializer, writeModule, type Module } from '../../nn/layers.ts';
 import { Rng } from '../../data/random.ts';
+import { normalizeIllumination } from '../components/illumination.ts';
 import { checkRestorable, packOptimizerState, unpackOptimizerState, type PackedOptimizer } from '../checkpoint.ts';
 import {
   throwIfAborted, type Detector, type DetectorState, type FitOptions, type FitReport, type ImageBatch, type Prediction,
@@ -106,7 +107,9 @@ export class PyramidFlow implements Detector {
 
   /** Flow outputs per level for a batch, in the flow's current mode. */
   private outputs(batch: ImageBatch): Tensor[] {
-    const images = this.rt.tensor(batch.images, [batch.count, 3, batch.height, batch.width]);
+    const raw = this.rt.tensor(batch.images, [batch.count, 3, batch.height, batch.width]);
+    const sigma = this.config.illumination_sigma;
+    const images = sigma > 0 ? normalizeIllumination(raw, sigma) : raw;
     return this.flow.forwardFeatures(this.encoder.forward(images));
   }
 
