@@ -92,8 +92,11 @@ export const QUICK: PyramidFlowConfig = {
   volumeNorm: 'SVN',
   // 12 steps per epoch on 24 training images: the official 2e-4 barely moves the flow in 48 steps (README).
   lr: 2e-3,
-  epochs: 4,
+  // 8 epochs with the illumination normalisation below: 68.9 mean image AUROC on seeds 11 and 12 against 68.1 at 4.
+  epochs: 8,
   score: 'max-minus-mean',
+  // Flat-field sigma of 1/16 of the side: 68.1 on seeds 11 and 12 against 58.3 without (1/8: 66.7, 1/32: 67.4).
+  illumination_sigma: 1 / 16,
 };
 
 export const PRESETS = { paper: PAPER, quick: QUICK } as const;
