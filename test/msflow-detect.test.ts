@@ -52,7 +52,7 @@ describe('MSFlow detector', () => {
     }
   });
 
-  it('stops a diverging fit naming the step and the last finite loss, before any update', async () => {
+  it('stops a diverging fit naming the step, the last finite loss and the first bad step, the parameters untouched', async () => {
     const rt = await gpuRuntime();
     const det = await MSFlow.create(rt, { config });
     try {
@@ -60,7 +60,7 @@ describe('MSFlow detector', () => {
       const name = 'parallel_flows.0.module_list.0.global_offset';
       const poisoned = { ...before, tensors: { ...before.tensors, [name]: { ...before.tensors[name]!, data: before.tensors[name]!.data.map(() => NaN) } } };
       await det.restore(poisoned);
-      await expect(det.fit(imagesInMemory([texture(0), texture(1)], SIDE))).rejects.toThrow(/diverged: loss NaN at step 1 \(last finite loss NaN at step 0\)/);
+      await expect(det.fit(imagesInMemory([texture(0), texture(1)], SIDE))).rejects.toThrow(/diverged: loss NaN at step 1 \(last finite loss NaN at step 0\).*non-finite gradient .*'parallel_flows\.0\.module_list\.0\.global_offset'.*\(first at step 1\)/s);
       const after = await det.state();
       expect(after.tensors['parallel_flows.0.module_list.0.global_scale']!.data).toEqual(before.tensors['parallel_flows.0.module_list.0.global_scale']!.data);
     } finally {

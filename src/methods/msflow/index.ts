@@ -22,7 +22,7 @@ import {
 } from '../detector.ts';
 import { learningRate, type MSFlowConfig } from './config.ts';
 import { MSFlowModel, positionalEncoding2d } from './model.ts';
-import { trainStep, type StepCounter } from './train.ts';
+import { checkEpoch, trainStep, type StepCounter } from './train.ts';
 
 export { PAPER, QUICK, type MSFlowConfig } from './config.ts';
 
@@ -54,7 +54,7 @@ export class MSFlow implements Detector {
   readonly resizeMode = 'square' as const;
   private readonly model: MSFlowModel;
   private optimizer: Adam | null = null;
-  private counter: StepCounter = { step: 0, lastFinite: NaN };
+  private counter: StepCounter = { step: 0, lastFinite: NaN, lastFiniteStep: 0 };
 
   private constructor(
     private readonly rt: Runtime,
@@ -182,14 +182,29 @@ export class MSFlow implements Detector {
       optimizer.lr = learningRate(config, t);
       const shuffle = config.seed * 7919 + t;
       const source = cache.complete ? cache.shuffledBatches(config.batch_size, shuffle) : this.freshBlobs(train, shuffle);
-      for await (const blob of source) {
-        throwIfAborted(opts.signal, 'MSFlow training');
-        finalLoss = await rt.tidyAsync(async () => {
-          const { feats, count } = this.unpack(blob);
-          return trainStep(this.model, feats, this.conditions(count), params, optimizer, config.max_grad_norm, this.counter);
-        });
+      let last: Tensor | null = null;
+      try {
+        for await (const blob of source) {
+          throwIfAborted(opts.signal, 'MSFlow training');
+          last?.dispose();
+          last = rt.tidy(() => {
+            const { feats, count } = this.unpack(blob);
+            return trainStep(this.model, feats, this.conditions(count), params, optimizer, config.max_grad_norm, this.counter);
+          });
+        }
+        // Steps queue back to back; the loss and the non-finite flags are read once per epoch.
+        finalLoss = await checkEpoch(last, optimizer, this.counter);
+      } catch (e) {
+        // A diverged run keeps its parameters (the kernels refused the non-finite updates) but not its optimizer,
+        // whose flags would refuse every later state(): a resumed or new fit starts a fresh Adam.
+        if (e instanceof Error && /diverged/.test(e.message)) {
+          optimizer.dispose();
+          this.optimizer = null;
+        }
+        throw e;
+      } finally {
+        last?.dispose();
       }
-      await optimizer.checkFinite();
       opts.onProgress?.({ phase: 'train', done: t + 1, total, unit: 'epochs', loss: finalLoss });
       await opts.onCheckpoint?.(t + 1);
     }
@@ -228,8 +243,12 @@ export class MSFlow implements Detector {
   async restore(state: DetectorState): Promise<void> {
     checkRestorable(this.method, 'MSFlow', state, this.config);
     writeModule(this.model, state.tensors, 'MSFlow.restore');
-    const { step, lastFinite } = state.training as Partial<StepCounter>;
-    this.counter = { step: typeof step === 'number' ? step : 0, lastFinite: typeof lastFinite === 'number' ? lastFinite : NaN };
+    const { step, lastFinite, lastFiniteStep } = state.training as Partial<StepCounter>;
+    const steps = typeof step === 'number' ? step : 0;
+    this.counter = {
+      step: steps, lastFinite: typeof lastFinite === 'number' ? lastFinite : NaN,
+      lastFiniteStep: typeof lastFiniteStep === 'number' ? lastFiniteStep : steps,
+    };
     const packed = (state.training['optimizers'] as Record<string, PackedOptimizer> | undefined)?.['flows'];
     if (packed) {
       this.optimizer?.dispose();
