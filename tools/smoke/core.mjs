@@ -1,6 +1,7 @@
 // @ts-check
 // The smoke computation every runtime runs: a 3x3 conv2d (with bias) and tanh forward, its backward, and one Adam
-// step, on fixed inputs and weights. Plain JavaScript taking texad's browser-safe API as a parameter, so Node (dist/),
+// step, on fixed inputs and weights; then EfficientAD's device-side threshold (quantileTensor's radix selection and
+// a greaterEqual mask) on the output, exact on every runtime. Plain JavaScript taking texad's browser-safe API as a parameter, so Node (dist/),
 // Deno (src/ unbuilt) and Chromium (dist/ over HTTP) all run this very file.
 
 /** @typedef {typeof import('../../src/gpu.ts')} Texad */
@@ -47,6 +48,9 @@ export async function runSmoke(texad, gpuOptions = {}) {
       values.w = Array.from(await w.read());
       values.b = Array.from(await b.read());
       adam.dispose();
+      const threshold = ops.quantileTensor(z, 0.9);
+      values.quantile = Array.from(await threshold.read());
+      values.mask = Array.from(await ops.greaterEqual(z, threshold).read());
       return { runtime: rt.gpu.adapter.runtime, adapter: rt.gpu.describe(), values };
     });
   } finally {
