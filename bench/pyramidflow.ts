@@ -92,7 +92,10 @@ const PAPER_FRACTION: PyramidFlowSpec = {
   numChannel: PAPER.numChannel, volumeNorm: PAPER.volumeNorm,
 };
 
-/** The quick preset's flow (64 px, 4 levels, 1 stack, k5, 3 channels, SVN): what `texad run --preset quick` trains. */
+/**
+ * The quick preset's flow (64 px, 4 levels, 1 stack, k5, 3 channels, SVN): what `texad run --preset quick` trains
+ * (its input normalisation, a blur and a per-plane standardisation of each image, is not part of the timed step).
+ */
 const QUICK_SHAPE: PyramidFlowSpec = {
   op: 'pyramidflow_step', n: 2, x_size: QUICK.x_size, numLayer: QUICK.numLayer, numStack: QUICK.numStack,
   kernelSize: QUICK.kernelSize, numChannel: QUICK.numChannel, volumeNorm: QUICK.volumeNorm,
