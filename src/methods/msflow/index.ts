@@ -193,15 +193,13 @@ export class MSFlow implements Detector {
           });
         }
         // Steps queue back to back; the loss and the non-finite flags are read once per epoch.
-        finalLoss = await checkEpoch(last, optimizer, this.counter);
-      } catch (e) {
-        // A diverged run keeps its parameters (the kernels refused the non-finite updates) but not its optimizer,
-        // whose flags would refuse every later state(): a resumed or new fit starts a fresh Adam.
-        if (e instanceof Error && /diverged/.test(e.message)) {
+        finalLoss = await checkEpoch(last, optimizer, this.counter).catch((e: unknown) => {
+          // A diverged run keeps its parameters (the kernels refused the non-finite updates) but not its optimizer,
+          // whose flags would refuse every later state(): a resumed or new fit starts a fresh Adam.
           optimizer.dispose();
           this.optimizer = null;
-        }
-        throw e;
+          throw e;
+        });
       } finally {
         last?.dispose();
       }
