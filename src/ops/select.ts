@@ -144,6 +144,14 @@ function assertSelectable(x: Tensor, op: string, opts: SelectOptions): void {
   }
 }
 
+/** torch.quantile's linear interpolation of n sorted values: ranks lo and hi = lo + 1 (clamped) and the weight of hi. */
+function interpolationRanks(n: number, q: number, what: string): { lo: number; hi: number; w: number } {
+  if (!(q >= 0 && q <= 1)) throw new Error(`texad: ${what}: q must be in [0, 1]`);
+  const pos = q * (n - 1);
+  const lo = Math.floor(pos);
+  return { lo, hi: Math.min(lo + 1, n - 1), w: pos - lo };
+}
+
 /**
  * The q-quantile of all elements of x with torch.quantile's default linear interpolation: sorted values v,
  * position q (n - 1), result v[lo] + (pos - lo) (v[lo + 1] - v[lo]) in float64 with torch.lerp's formula.
@@ -153,11 +161,8 @@ function assertSelectable(x: Tensor, op: string, opts: SelectOptions): void {
 export async function quantile(x: Tensor, q: number, opts: SelectOptions = {}): Promise<number> {
   assertSelectable(x, 'quantile', opts);
   const what = `quantile x${formatShape(x.shape)} q ${q}`;
-  if (!(q >= 0 && q <= 1)) throw new Error(`texad: ${what}: q must be in [0, 1]`);
+  const { lo, hi, w } = interpolationRanks(x.size, q, what);
   const n = x.size;
-  const pos = q * (n - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, n - 1);
   let a: number;
   let b: number;
   if (useGpu(x, opts)) {
@@ -175,7 +180,6 @@ export async function quantile(x: Tensor, q: number, opts: SelectOptions = {}): 
       for (let i = hi + 1; i < n; i++) if (values[i]! < b) b = values[i]!;
     }
   }
-  const w = pos - lo;
   if (w === 0) return a;
   // torch.lerp's two-sided formula, so results match torch.quantile to the last bit.
   return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w);
@@ -217,11 +221,9 @@ export async function topKMean(x: Tensor, k: number, opts: SelectOptions = {}): 
 export function quantileTensor(x: Tensor, q: number): Tensor {
   assertSelectable(x, 'quantileTensor', {});
   const what = `quantileTensor x${formatShape(x.shape)} q ${q}`;
-  if (!(q >= 0 && q <= 1)) throw new Error(`texad: ${what}: q must be in [0, 1]`);
-  const pos = q * (x.size - 1);
-  const lo = Math.floor(pos);
-  const state = radixSelect(x, lo, Math.min(lo + 1, x.size - 1), what);
-  const out = finish(state, pos - lo, what);
+  const { lo, hi, w } = interpolationRanks(x.size, q, what);
+  const state = radixSelect(x, lo, hi, what);
+  const out = finish(state, w, what);
   state.dispose();
   return out;
 }
