@@ -3,14 +3,15 @@
 // comparing builds of texad in interleaved child processes, so the machine's drift falls on each build alike.
 // Each child fits 10 + --steps steps and times the steps after the first 10 (pipeline compiles and autotuning fall
 // in those); progress must be reported at step 10 and at the last step, as every build since the loss readback
-// moved to logging points does (and every earlier one, which reported each step). To compare a change with its
-// parent commit (README "Benchmarks"):
+// moved to logging points does (and every earlier one, which reported each step). Needs `npm run build` (the timing
+// loop is bench/harness's). To compare a change with its parent commit (README "Benchmarks"):
 //   git worktree add /tmp/texad-before HEAD~1 && (cd /tmp/texad-before && npm ci && npm run build)
 //   node tools/efficientad-steps.mjs --builds dist,/tmp/texad-before/dist [--steps 20] [--rounds 3] [--json]
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { interleavedRounds, median } from '../dist/bench/harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -41,28 +42,25 @@ if (args.includes('--child')) {
 const builds = opt('--builds', 'dist').split(',');
 const rounds = Number(opt('--rounds', '3'));
 const startLoad = loadavg();
-const times = builds.map(() => []);
-const losses = builds.map(() => NaN);
-for (let r = 0; r < rounds; r++) {
-  // Rotate the order each round, so neither build always runs first.
-  for (let k = 0; k < builds.length; k++) {
-    const b = (k + r) % builds.length;
-    const child = spawnSync(process.execPath, [process.argv[1], '--child', '--dist', builds[b], '--steps', String(steps)],
-      { encoding: 'utf8', maxBuffer: 1 << 24 });
-    const line = child.stdout.trim().split('\n').pop() ?? '';
-    if (child.status !== 0 || !line.startsWith('{')) throw new Error(`efficientad-steps: build ${builds[b]} failed:\n${child.stderr}`);
-    const got = JSON.parse(line);
-    times[b].push(got.msPerStep);
-    losses[b] = got.finalLoss;
-    if (!args.includes('--json')) console.error(`round ${r + 1}: ${builds[b]} ${got.msPerStep.toFixed(0)} ms/step`);
-  }
-}
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
+const losses = new Map();
+// bench/harness's rounds: the order rotates each round, so neither build always runs first.
+const timed = builds.map((name) => ({ name, roundsMs: [] }));
+await interleavedRounds(timed, rounds, async ({ name }) => {
+  const child = spawnSync(process.execPath, [process.argv[1], '--child', '--dist', name, '--steps', String(steps)],
+    { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const line = child.stdout.trim().split('\n').pop() ?? '';
+  if (child.status !== 0 || !line.startsWith('{')) throw new Error(`efficientad-steps: build ${name} failed:\n${child.stderr}`);
+  const got = JSON.parse(line);
+  losses.set(name, got.finalLoss);
+  return got.msPerStep;
+}, async (_, err) => { throw err; }, (round) => {
+  if (!args.includes('--json')) console.error(`round ${round + 1}: ${timed.map((t) => `${t.name} ${t.roundsMs.at(-1).toFixed(0)} ms/step`).join(', ')}`);
+});
 const result = {
   steps, rounds, load: { start: startLoad.map((v) => +v.toFixed(2)), end: loadavg().map((v) => +v.toFixed(2)) },
-  builds: builds.map((dir, b) => ({ dir, msPerStep: times[b], median: median(times[b]), finalLoss: losses[b] })),
+  builds: timed.map(({ name, roundsMs }) => ({ dir: name, msPerStep: roundsMs, median: median(roundsMs), finalLoss: losses.get(name) })),
   // Per round: the other builds' time over the first build's (> 1: the first build is faster).
-  ratioToFirst: builds.slice(1).map((_, k) => times[k + 1].map((t, r) => +(t / times[0][r]).toFixed(3))),
+  ratioToFirst: timed.slice(1).map(({ roundsMs }) => roundsMs.map((t, r) => +(t / timed[0].roundsMs[r]).toFixed(3))),
 };
 if (args.includes('--json')) console.log(JSON.stringify(result, null, 2));
 else {

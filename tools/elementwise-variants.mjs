@@ -4,18 +4,13 @@
 // interleaved rounds on one Dawn device so the machine's drift cancels out of the ratios. README "Benchmarks"
 // records what it found. Raw WebGPU kernels (texad's only for the timing harness), after `npm run build`:
 //   node tools/elementwise-variants.mjs [--disable-robustness] [--rounds 7]
-import { create, globals } from 'webgpu';
 import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
+import { dispatchRunner, rawDevice, readFloats } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 7);
-const flags = args.includes('--disable-robustness') ? ['enable-dawn-features=disable_robustness'] : [];
-Object.assign(globalThis, globals);
-// Keep the instance referenced: a collected Dawn instance takes its device down with it.
-const gpu = create(flags);
-const adapter = await gpu.requestAdapter();
-if (!adapter) throw new Error('elementwise-variants: no WebGPU adapter; run tools/setup-lavapipe.sh');
-const device = await adapter.requestDevice();
+// `instance` stays referenced for the whole run (raw-webgpu.mjs says why).
+const { instance, adapter, device, robustnessDisabled } = await rawDevice('elementwise-variants', args);
 const N4 = 262144; // vec4s: 1 Mi floats, the bench's add shape [4, 64, 64, 64]
 const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 const [a, b, y] = [1, 2, 0].map((fill) => {
@@ -57,29 +52,10 @@ for (const [name, [wg, per, body]] of Object.entries(VARIANTS)) {
     layout: pipeline.getBindGroupLayout(0),
     entries: [uniform, a, b, y].map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
-  const groups = Math.ceil(N4 / (wg * per));
-  runners[name] = async (reps) => {
-    const enc = device.createCommandEncoder();
-    for (let r = 0; r < reps; r++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(groups);
-      pass.end();
-    }
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  };
+  runners[name] = dispatchRunner(device, pipeline, bind, [Math.ceil(N4 / (wg * per))]);
   await runners[name](2);
   // Every variant must compute the sum, or its time means nothing.
-  const staging = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(y, (N4 - 1) * 16, staging, 0, 16);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  if (new Float32Array(staging.getMappedRange())[3] !== 3) throw new Error(`elementwise-variants: ${name} computed a wrong sum`);
-  staging.unmap();
-  staging.destroy();
+  if ((await readFloats(device, y, (N4 - 1) * 16, 16))[3] !== 3) throw new Error(`elementwise-variants: ${name} computed a wrong sum`);
   device.queue.writeBuffer(y, 0, new Float32Array(N4 * 4));
 }
 
@@ -90,10 +66,11 @@ await interleavedRounds(timed, rounds, async ({ name }) => {
   return (performance.now() - start) / 10;
 }, async (_, err) => { throw err; }, () => {});
 const loads = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
-console.log(`${adapter.info?.description ?? 'adapter'}${flags.length ? ', robustness disabled' : ''}; load average ${loads}; ${rounds} rounds`);
+console.log(`${adapter.info?.description ?? 'adapter'}${robustnessDisabled ? ', robustness disabled' : ''}; load average ${loads}; ${rounds} rounds`);
 console.log('variant | ms | GB/s | speed vs texad (median of per-round ratios)');
 for (const { name, roundsMs } of timed) {
   const ms = median(roundsMs);
   console.log(`${name} | ${ms.toFixed(2)} | ${(12 * N4 * 4 / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
+void instance;
 process.exit(0);

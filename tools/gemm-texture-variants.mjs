@@ -7,21 +7,16 @@
 // out of the ratios. README "Matrix products, convolution and autotuning" records what it found. Raw WebGPU kernels
 // (texad's only for the timing harness), after `npm run build`:
 //   node tools/gemm-texture-variants.mjs [--rounds 5] [--size 1024] [--tiles 8x4,8x8@32,16x4] [--runtime-k] [--disable-robustness]
-import { create, globals } from 'webgpu';
 import { loadavg } from 'node:os';
 import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
+import { dispatchRunner, rawDevice, readFloats } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const rounds = opt('--rounds', 5);
 const S = opt('--size', 1024); // M = N = K
-const flags = args.includes('--disable-robustness') ? ['enable-dawn-features=disable_robustness'] : [];
-Object.assign(globalThis, globals);
-// Keep the instance referenced: a collected Dawn instance takes its device down with it.
-const gpu = create(flags);
-const adapter = await gpu.requestAdapter();
-if (!adapter) throw new Error('gemm-texture-variants: no WebGPU adapter; run tools/setup-lavapipe.sh');
-const device = await adapter.requestDevice();
+// `instance` stays referenced for the whole run (raw-webgpu.mjs says why).
+const { instance, adapter, device, robustnessDisabled } = await rawDevice('gemm-texture-variants', args);
 if (S % 128 !== 0 || S > 8192) throw new Error(`gemm-texture-variants: --size must be a multiple of 128 up to 8192, got ${S}`);
 
 // Register tiles as TU rows x TLV vec4 columns per lane; 8x4 is texad's r8x16, as the autotuner runs it on a
@@ -113,34 +108,16 @@ for (const [name, [tu, tlv, wgx, lTexture, uVec4]] of Object.entries(VARIANTS)) 
     entries: [{ binding: 0, resource: { buffer: ua } }, { binding: 1, resource: lTexture ? lt.createView() : { buffer: lb } },
       { binding: 2, resource: { buffer: y } }, ...(runtimeK ? [{ binding: 3, resource: { buffer: kUniform } }] : [])],
   });
-  runners[name] = async (reps) => {
-    const enc = device.createCommandEncoder();
-    for (let r = 0; r < reps; r++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(N4 / (wgx * tlv), S / tu);
-      pass.end();
-    }
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  };
+  runners[name] = dispatchRunner(device, pipeline, bind, [N4 / (wgx * tlv), S / tu]);
   device.queue.writeBuffer(y, 0, new Float32Array(S * S));
   const t0 = performance.now();
   await runners[name](1);
   const compileMs = performance.now() - t0;
   // Every variant must compute the product, or its time means nothing.
-  const staging = device.createBuffer({ size: S * S * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(y, 0, staging, 0, S * S * 4);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const got = new Float32Array(staging.getMappedRange());
+  const got = await readFloats(device, y, 0, S * S * 4);
   spots.forEach(([r, c], i) => {
     if (got[r * S + c] !== expected[i]) throw new Error(`gemm-texture-variants: ${name}: C[${r}][${c}] = ${got[r * S + c]}, expected ${expected[i]}`);
   });
-  staging.unmap();
-  staging.destroy();
   console.error(`${name}: correct; first run ${compileMs.toFixed(0)} ms`);
 }
 
@@ -151,10 +128,11 @@ await interleavedRounds(timed, rounds, async ({ name }) => {
   await runners[name](2);
   return (performance.now() - start) / 2;
 }, async (_, err) => { throw err; }, () => {});
-console.log(`${adapter.info?.description ?? 'adapter'}${flags.length ? ', robustness disabled' : ''}${runtimeK ? ', K from a uniform' : ''}; ${S}^3; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
+console.log(`${adapter.info?.description ?? 'adapter'}${robustnessDisabled ? ', robustness disabled' : ''}${runtimeK ? ', K from a uniform' : ''}; ${S}^3; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log('variant | ms | GFLOP/s | speed vs the first variant, texad r8x16 (median of per-round ratios)');
 for (const { name, roundsMs } of timed) {
   const ms = median(roundsMs);
   console.log(`${name} | ${ms.toFixed(1)} | ${(2 * S ** 3 / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
+void instance;
 process.exit(0);
