@@ -124,6 +124,9 @@ function plainLimits(limits: GPUSupportedLimits): GPUSupportedLimits {
   return out as unknown as GPUSupportedLimits;
 }
 
+/** How long Gpu.release waits for submitted work before destroying the device anyway. */
+const RELEASE_DRAIN_MS = 30_000;
+
 /** Requests an adapter and a device with the adapter's real limits. Throws a clear error when there is none. */
 export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const runtime = hostRuntime();
@@ -168,6 +171,16 @@ export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
       if (released) return;
       released = true;
       liveDevices.delete(handle);
+      // Let the queue drain before the device goes. A step that reads nothing back (EfficientAD, MSFlow) leaves
+      // command buffers running on lavapipe's threads when a caller is done with it; destroying the Vulkan
+      // device under them is the one crash path seen in CI (a test worker that exited mid-file, not reproduced
+      // in two local runs). Bounded, so a lost or hung device cannot hold a shutdown forever.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        device.queue.onSubmittedWorkDone().catch(() => undefined),
+        new Promise((resolve) => { timer = setTimeout(resolve, RELEASE_DRAIN_MS); }),
+      ]);
+      clearTimeout(timer);
       device.destroy();
       if (liveDevices.size === 0) dawnInstance = null; // lets Node exit: Dawn holds the loop while referenced
     },

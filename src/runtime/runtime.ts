@@ -396,10 +396,15 @@ export class Runtime {
     return output;
   }
 
+  /**
+   * Frees every pooled buffer and the device. Work still queued is let finish first (see Gpu.release), and the
+   * pipeline validation scopes still open are settled, their errors dropped: the caller is done with the results.
+   */
   async destroy(): Promise<void> {
     this.flush();
-    this.pool.trim();
+    await this.pipelines.check().catch(() => undefined);
     await this.gpu.release();
+    this.pool.trim();
   }
 }
 
