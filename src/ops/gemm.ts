@@ -22,6 +22,11 @@ export interface GemmVariant {
   /** Workgroup width for staged variants; register variants size it to the lane dimension (8..64 lanes). */
   wgx?: number;
   wgy: number;
+  /**
+   * Shares the U rows through subgroups of 8 lanes (matmul.wgsl, SG): on devices with the `subgroups` feature and
+   * a fixed subgroup size of 8 (lavapipe on AVX2/AVX-512 CPUs) only; `tu` a multiple of 8, at most 32.
+   */
+  subgroups?: boolean;
 }
 
 /**
@@ -33,6 +38,10 @@ export interface GemmVariant {
  * invocations of 4x4) is the classic layout for GPUs.
  */
 export const GEMM_VARIANTS: readonly GemmVariant[] = [
+  { name: 's32x16', mode: 'cols', tu: 32, tlv: 4, wgy: 1, subgroups: true },
+  { name: 's16x16', mode: 'cols', tu: 16, tlv: 4, wgy: 1, subgroups: true },
+  { name: 's16x8', mode: 'cols', tu: 16, tlv: 2, wgy: 1, subgroups: true },
+  { name: 's8x8', mode: 'cols', tu: 8, tlv: 2, wgy: 1, subgroups: true },
   { name: 'r16x16', mode: 'cols', tu: 16, tlv: 4, wgy: 1 },
   { name: 'r8x16', mode: 'cols', tu: 8, tlv: 4, wgy: 1 },
   { name: 'r8x8', mode: 'cols', tu: 8, tlv: 2, wgy: 1 },
@@ -49,14 +58,25 @@ function isCpuAdapter(rt: Runtime): boolean {
   return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|warp/i.test(`${a.description} ${a.device}`);
 }
 
+/** Lanes per subgroup the subgroup variants are written for (matmul.wgsl broadcasts from lanes 0..7). */
+const SUBGROUP_LANES = 8;
+
+/** Whether the device runs the subgroup variants: the `subgroups` feature and subgroups of exactly 8 lanes. */
+export function subgroupGemm(rt: Runtime): boolean {
+  const a = rt.gpu.adapter;
+  return rt.gpu.features.has('subgroups') && a.subgroupMinSize === SUBGROUP_LANES && a.subgroupMaxSize === SUBGROUP_LANES;
+}
+
 /**
  * The variant used until a bucket is tuned, and always with TEXAD_AUTOTUNE=0. GPUs: wg64. CPU adapters: l8x4
  * for outputs up to 8 columns wide, else the widest column tile that keeps 8 lanes busy (r8x16 from 128
- * columns, r8x8 from 64, else r8x4); a 64-channel convolution runs twice as fast on r8x8 as on r8x16.
+ * columns, r8x8 from 64, else r8x4; their subgroup forms s16x16 and s8x8 where the device has them); a
+ * 64-channel convolution runs twice as fast on r8x8 as on r8x16.
  */
 export function defaultGemmVariant(rt: Runtime, n4: number): string {
   if (!isCpuAdapter(rt)) return 'wg64';
-  return n4 <= 2 ? 'l8x4' : n4 >= 32 ? 'r8x16' : n4 >= 16 ? 'r8x8' : 'r8x4';
+  const sg = subgroupGemm(rt);
+  return n4 <= 2 ? 'l8x4' : n4 >= 32 ? (sg ? 's16x16' : 'r8x16') : n4 >= 16 ? (sg ? 's8x8' : 'r8x8') : 'r8x4';
 }
 
 /** Reduction steps per workgroup-memory round of staged variants (KT in matmul.wgsl). */
@@ -135,6 +155,7 @@ function fits(rt: Runtime, v: GemmVariant, call: GemmExtent): boolean {
   const wgx = workgroupWidth(v, call);
   const threads = wgx * v.wgy;
   if (threads > lim.maxComputeInvocationsPerWorkgroup || wgx > lim.maxComputeWorkgroupSizeX || v.wgy > lim.maxComputeWorkgroupSizeY) return false;
+  if (v.subgroups && !subgroupGemm(rt)) return false;
   if (v.mode !== 'staged') return true;
   // The staging loops of matmul.wgsl assume every invocation keeps one U row and one L column.
   const rows = v.wgy * v.tu;
@@ -231,6 +252,7 @@ function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
   const staged = v.mode === 'staged';
   const spec = {
     TU: v.tu, TLV: v.tlv, WGX: wgx, WGY: v.wgy, STAGED: staged, LANE_ROWS: v.mode === 'rows', KT: staged ? STAGE_KT : 1,
+    SG: v.subgroups ? SUBGROUP_LANES : 0,
     BIAS: call.bias !== undefined, RES: call.residual !== undefined, RELU: call.relu === true,
   };
   // Placeholders keep the binding layout fixed; the shader never reads them.

@@ -22,6 +22,9 @@ export interface AdapterReport {
   device: string;
   description: string;
   isFallbackAdapter: boolean;
+  /** Lanes per subgroup the adapter may use (0 where it does not say); CPU drivers fix both to their SIMD width. */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
 }
 
 export interface Gpu {
@@ -49,7 +52,8 @@ const REQUESTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query'];
+// 'subgroups': the GEMM's subgroup variants (src/ops/gemm.ts), 1.7x on lavapipe's 1024^3 matmul.
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'subgroups' as GPUFeatureName];
 
 export function hostRuntime(): HostRuntime {
   const g = globalThis as { Deno?: unknown; window?: unknown; process?: { versions?: { node?: string } } };
@@ -110,6 +114,8 @@ function readAdapterInfo(adapter: GPUAdapter, runtime: HostRuntime): AdapterRepo
     device: field('device'),
     description: field('description'),
     isFallbackAdapter: Boolean(fallback),
+    subgroupMinSize: Number((info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0),
+    subgroupMaxSize: Number((info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0),
   };
 }
 

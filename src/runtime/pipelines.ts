@@ -110,6 +110,47 @@ function resolvedSpec(family: string, spec: Specialization): Specialization {
   return Object.keys(defaults).length === 0 ? spec : { ...defaults, ...spec };
 }
 
+const CONDITIONAL = /^\s*\/\/! (if|else|endif)\b\s*(\w*)\s*$/;
+const ENABLE = /^\s*enable\s+[\w\s,]+;\s*$/;
+
+/**
+ * Resolves `//! if NAME` / `//! else` / `//! endif` blocks of an entry against its constants (a block is kept when
+ * NAME is true or non-zero; blocks nest), so one entry can hold text that only compiles in some variants, such
+ * as calls of an extension's built-ins. WGSL wants `enable` directives before every declaration, so the kept
+ * ones are returned apart, to open the module.
+ */
+export function resolveConditionals(family: string, entry: string, body: string, spec: Specialization): { body: string; enables: string[] } {
+  const kept: string[] = [];
+  const enables: string[] = [];
+  const stack: { keep: boolean; outer: boolean; seenElse: boolean }[] = [];
+  const where = `shaders/${family}.wgsl entry '${entry}'`;
+  for (const line of body.split('\n')) {
+    const m = CONDITIONAL.exec(line);
+    const active = stack.every((s) => s.keep);
+    if (m) {
+      const [, word, name] = m;
+      if (word === 'if') {
+        if (!name) throw new Error(`texad: ${where}: '//! if' needs a constant name`);
+        if (!(name in spec)) throw new Error(`texad: ${where}: '//! if ${name}' names no constant of this entry (give it a '//! default')`);
+        stack.push({ keep: Boolean(spec[name]), outer: active, seenElse: false });
+      } else if (word === 'else') {
+        const top = stack[stack.length - 1];
+        if (!top || top.seenElse) throw new Error(`texad: ${where}: '//! else' without an open '//! if'`);
+        top.keep = !top.keep;
+        top.seenElse = true;
+      } else {
+        if (!stack.pop()) throw new Error(`texad: ${where}: '//! endif' without an open '//! if'`);
+      }
+      continue;
+    }
+    if (!active) continue;
+    if (ENABLE.test(line)) enables.push(line.trim());
+    else kept.push(line);
+  }
+  if (stack.length > 0) throw new Error(`texad: ${where}: '//! if' without '//! endif'`);
+  return { body: kept.join('\n'), enables };
+}
+
 /** The WGSL module text of one entry with its constants; exported for compile tests and error reports. */
 export function entrySource(family: string, entry: string, callSpec: Specialization): string {
   const fam = familySource(family);
@@ -122,7 +163,9 @@ export function entrySource(family: string, entry: string, callSpec: Specializat
     throw new Error(`texad: shaders/${family}.wgsl has no entry '${entry}' (has: ${[...fam.entries.keys()].join(', ')})`);
   }
   const consts = Object.keys(spec).sort().map((k) => constDecl(k, spec[k]!)).join('\n');
-  return `${consts}\n${SHADER_SOURCES['common'] ?? ''}\n${fam.included}\n${fam.preamble}\n${body}`;
+  const resolved = resolveConditionals(family, entry, body, spec);
+  const head = resolved.enables.length > 0 ? `${resolved.enables.join('\n')}\n` : '';
+  return `${head}${consts}\n${SHADER_SOURCES['common'] ?? ''}\n${fam.included}\n${fam.preamble}\n${resolved.body}`;
 }
 
 export function pipelineKey(family: string, entry: string, callSpec: Specialization, inputs: number, outputs: number): string {
