@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { GEMM_VARIANTS, defaultGemmVariant } from '../src/ops/gemm.ts';
+import { GEMM_VARIANTS, defaultGemmVariant, subgroupGemm } from '../src/ops/gemm.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import {
   autotune, autotuneCachePath, autotunePending, failedCandidates, pendingTuning, requestTuning, resetAutotune, shapeBucket,
@@ -187,9 +187,35 @@ describe('autotune: gemm', () => {
     }
   });
 
+  it('never offers or defaults to a subgroup variant on a device without subgroups of 8 lanes', async () => {
+    const rt = await gpuRuntime();
+    const [m, k, n] = [24, 8, 160];
+    const a = randomData(m * k, 5);
+    const b = randomData(k * n, 6);
+    const reference = await rt.tidyAsync(async () => matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])).read());
+    const gpu = rt.gpu as { features: ReadonlySet<string> };
+    const features = gpu.features;
+    gpu.features = new Set([...features].filter((f) => f !== 'subgroups'));
+    try {
+      expect(subgroupGemm(rt)).toBe(false);
+      expect(defaultGemmVariant(rt, 64)).not.toMatch(/^s/);
+      resetAutotune(rt);
+      rmSync(join(cacheDir, 'autotune.json'), { force: true });
+      await rt.tidyAsync(async () => void matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])));
+      const [done] = await autotunePending(rt, { rounds: 1 });
+      expect(Object.keys(done!.ms).filter((name) => name.startsWith('s'))).toEqual([]);
+      const result = await rt.tidyAsync(async () => matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])).read());
+      for (let i = 0; i < reference.length; i++) expect(result[i]).toBeCloseTo(reference[i]!, 5);
+    } finally {
+      gpu.features = features;
+      resetAutotune(rt);
+    }
+  });
+
   it('defaults to register tiles sized to the columns on a CPU adapter', async () => {
     const rt = await gpuRuntime();
     const cpu = rt.gpu.adapter.isFallbackAdapter || rt.gpu.adapter.architecture === 'software';
-    expect([64, 16, 3].map((n4) => defaultGemmVariant(rt, n4))).toEqual(cpu ? ['r8x16', 'r8x8', 'r8x4'] : ['wg64', 'wg64', 'wg64']);
+    const cpuTiles = subgroupGemm(rt) ? ['s16x16', 's8x8', 'r8x4'] : ['r8x16', 'r8x8', 'r8x4'];
+    expect([64, 16, 3].map((n4) => defaultGemmVariant(rt, n4))).toEqual(cpu ? cpuTiles : ['wg64', 'wg64', 'wg64']);
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { SHADER_ENUMS, SHADER_SOURCES } from '../src/generated/shaders.ts';
-import { entrySource, parseFamily, resolveUses } from '../src/runtime/pipelines.ts';
+import { entrySource, parseFamily, resolveConditionals, resolveUses } from '../src/runtime/pipelines.ts';
 import { GpuRng } from '../src/ops/random.ts';
 import { gpuRuntime } from './helpers/gpu.ts';
 
@@ -49,6 +49,27 @@ describe('//! use', () => {
     const rt = await gpuRuntime();
     const u = await rt.tidyAsync(async () => new GpuRng(rt, 7).uniform([8]).read());
     expect(u.every((v) => v >= 0 && v < 1)).toBe(true);
+  });
+});
+
+describe('//! if', () => {
+  const body = ['//! if SG', 'enable subgroups;', '//! endif', 'a', '//! if SG', 'b', '//! if RELU', 'c', '//! else', 'd', '//! endif',
+    '//! else', 'e', '//! endif', 'f'].join('\n');
+  it('keeps the blocks whose constant is set, nested, and hoists the kept enable directives', () => {
+    expect(resolveConditionals('m', 'gemm', body, { SG: 8, RELU: false })).toEqual({ body: 'a\nb\nd\nf', enables: ['enable subgroups;'] });
+    expect(resolveConditionals('m', 'gemm', body, { SG: 0, RELU: true })).toEqual({ body: 'a\ne\nf', enables: [] });
+  });
+  it('names the entry and the fault', () => {
+    expect(() => resolveConditionals('m', 'gemm', '//! if SG\na', { SG: 1 })).toThrow(/shaders\/m.wgsl entry 'gemm': '\/\/! if' without '\/\/! endif'/);
+    expect(() => resolveConditionals('m', 'gemm', '//! if XX\n//! endif', { SG: 1 })).toThrow(/'\/\/! if XX' names no constant of this entry/);
+    expect(() => resolveConditionals('m', 'gemm', '//! endif', {})).toThrow(/'\/\/! endif' without an open '\/\/! if'/);
+    expect(() => resolveConditionals('m', 'gemm', '//! if SG\n//! else\n//! else\n//! endif', { SG: 1 })).toThrow(/'\/\/! else' without an open/);
+  });
+  it('opens the gemm module with its enable directive only in the subgroup variants', () => {
+    const spec = { TU: 16, TLV: 4, WGX: 64, WGY: 1, STAGED: false, LANE_ROWS: false, KT: 1, BIAS: false, RES: false, RELU: false };
+    expect(entrySource('matmul', 'gemm', { ...spec, SG: 8 }).startsWith('enable subgroups;\n')).toBe(true);
+    const plain = entrySource('matmul', 'gemm', { ...spec, SG: 0 });
+    expect(plain).not.toMatch(/enable subgroups|subgroupBroadcast|subgroup_invocation_id/);
   });
 });
 

@@ -185,6 +185,10 @@ export function withGemmVariant<T>(name: string, fn: () => T): T {
  */
 export function gemm(rt: Runtime, call: GemmCall): void {
   if (forcedVariant) {
+    if (forcedVariant.subgroups && !subgroupGemm(rt)) {
+      throw new Error(`texad: ${call.what}: gemm variant ${forcedVariant.name} needs the 'subgroups' feature with subgroups of ${SUBGROUP_LANES} lanes, ` +
+        'which this device lacks; pick an r* variant');
+    }
     if (!fits(rt, forcedVariant, call)) throw new Error(`texad: ${call.what}: gemm variant ${forcedVariant.name} exceeds this device's limits`);
     dispatchGemm(rt, call, forcedVariant);
     return;
