@@ -59,7 +59,7 @@ enable subgroups;
 // load whose offset is not a compile-time constant into a per-lane loop with two branches per component, even
 // when the offset is the same for the whole workgroup, so the TU shared U values cost TU such loops per lane and
 // reduction step. Instead each lane loads TU / SG of the rows and every lane takes each row's value by
-// subgroupBroadcast from the lane that loaded it, a register extract. 1024^3: 25.5 against 14.6 GFLOP/s
+// subgroup broadcast from the lane that loaded it, a register extract. 1024^3: 25.5 against 14.6 GFLOP/s
 // (README "Matrix products").
 @group(0) @binding(0) var<uniform> p: Gemm;
 @group(0) @binding(1) var<storage, read> u: array<f32>;
