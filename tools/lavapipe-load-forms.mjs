@@ -1,44 +1,68 @@
-// scratch probe (session 10): which load forms lavapipe turns into scalar loads
+#!/usr/bin/env node
+// Which storage-buffer loads lavapipe compiles to one scalar load (issue 18, README "Matrix products"): 4096
+// workgroups of 8 invocations each sum 64 loads of a buffer, the offsets built five ways — per invocation, from
+// the workgroup id, from a uniform-buffer value times the workgroup id, from compile-time constants only, and
+// from a subgroup broadcast of a per-invocation value. Mesa 25.0 takes the scalar path for constant offsets
+// only; every other form, however uniform, is a per-lane loop with a branch on the lane's mask and one on the
+// buffer bounds per component. Interleaved rounds on one Dawn device, speed relative to the first form. After
+// `npm run build`:
+//   node tools/lavapipe-load-forms.mjs [--rounds 5]
 import { loadavg } from 'node:os';
 import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
 import { dispatchRunner, rawDevice } from './raw-webgpu.mjs';
+
 const args = process.argv.slice(2);
-const { instance, device } = await rawDevice('load-probe', args);
-const G = 4096; // workgroups of 8
-const u = device.createBuffer({ size: G * 8 * 64 * 4 * 2, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-const y = device.createBuffer({ size: G * 8 * 4, usage: GPUBufferUsage.STORAGE });
-const ub = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-device.queue.writeBuffer(ub, 0, new Uint32Array([64, 1, 0, 0]));
-const forms = {
-  'per-lane': 'gid * 64u + c',
-  'wid': 'wid.x * 64u + c',
-  'const': 'c',
-  'uniform': 'p.x * wid.x + c',
-  'sgbcast': 'subgroupBroadcastFirst(gid) * 64u + c',
+const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 5;
+// `instance` stays referenced for the whole run (raw-webgpu.mjs says why).
+const { instance, adapter, device } = await rawDevice('lavapipe-load-forms', args, ['subgroups']);
+const GROUPS = 4096;
+const LOADS = 64;
+const u = device.createBuffer({ size: GROUPS * 8 * LOADS * 4 * 2, usage: GPUBufferUsage.STORAGE });
+const y = device.createBuffer({ size: GROUPS * 8 * 4, usage: GPUBufferUsage.STORAGE });
+const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+device.queue.writeBuffer(params, 0, new Uint32Array([LOADS, 1, 0, 0]));
+/** The offset of load c, as WGSL. */
+const FORMS = {
+  'per invocation': (c) => `gid.x * ${LOADS}u + ${c}u`,
+  'workgroup id': (c) => `wid.x * ${LOADS}u + ${c}u`,
+  'uniform value x workgroup id': (c) => `p.x * wid.x + ${c}u`,
+  'constant': (c) => `${c}u`,
+  'subgroup broadcast': (c) => `subgroupBroadcast(gid.x, 0u) * ${LOADS}u + ${c}u`,
 };
 const runners = {};
-for (const [name, expr] of Object.entries(forms)) {
-  const loads = Array.from({ length: 64 }, (_, c) => `  s += u[${expr.replaceAll('c', `${c}u`).replace('gid', 'gid.x').replace('subgroupBroadcastFirst(gid.x)', 'subgroupBroadcastFirst(gid.x)')}];`).join('\n');
-  const code = `${name === 'sgbcast' ? 'enable subgroups;' : ''}
+for (const [name, offset] of Object.entries(FORMS)) {
+  const subgroups = name.startsWith('subgroup');
+  if (subgroups && !device.features.has('subgroups')) {
+    console.error(`${name}: skipped, the device has no 'subgroups' feature`);
+    continue;
+  }
+  const code = `${subgroups ? 'enable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> u: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: vec4<u32>;
 @compute @workgroup_size(8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   var s = f32(p.y);
-${loads}
+${Array.from({ length: LOADS }, (_, c) => `  s += u[${offset(c)}];`).join('\n')}
   y[gid.x] = s;
 }`;
-  try {
-    const module = device.createShaderModule({ code });
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-    const layout = pipeline.getBindGroupLayout(0);
-    const entries = [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: y } }, { binding: 2, resource: { buffer: ub } }];
-    runners[name] = dispatchRunner(device, pipeline, device.createBindGroup({ layout, entries }), [G]);
-    await runners[name](1);
-  } catch (e) { console.error(name, e.message); }
+  const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+  const bind = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: y } }, { binding: 2, resource: { buffer: params } }],
+  });
+  runners[name] = dispatchRunner(device, pipeline, bind, [GROUPS]);
+  await runners[name](1);
 }
 const timed = Object.keys(runners).map((name) => ({ name, roundsMs: [] }));
-await interleavedRounds(timed, 5, async ({ name }) => { const s = performance.now(); await runners[name](20); return (performance.now() - s) / 20; }, async (_, e) => { throw e; }, () => {});
-for (const { name, roundsMs } of timed) console.log(`${name} | ${median(roundsMs).toFixed(3)} ms | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
-void instance; process.exit(0);
+const startLoad = loadavg()[0].toFixed(2);
+await interleavedRounds(timed, rounds, async ({ name }) => {
+  const start = performance.now();
+  await runners[name](20);
+  return (performance.now() - start) / 20;
+}, async (_, err) => { throw err; }, () => {});
+console.log(`${adapter.info?.description ?? 'adapter'}; ${GROUPS} x 8 invocations x ${LOADS} loads; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
+console.log('offset | ms | speed vs per invocation (median of per-round ratios)');
+for (const { name, roundsMs } of timed) console.log(`${name} | ${median(roundsMs).toFixed(3)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
+void instance;
+process.exit(0);

@@ -4,16 +4,18 @@
 import { create, globals } from 'webgpu';
 
 /**
- * A Dawn device; `--disable-robustness` in `args` turns off Dawn's bounds checks. `instance` must stay referenced:
+ * A Dawn device with those of `optionalFeatures` the adapter has; `--disable-robustness` in `args` turns off
+ * Dawn's bounds checks. `instance` must stay referenced:
  * a collected Dawn instance takes its device down with it.
  */
-export async function rawDevice(tool, args) {
+export async function rawDevice(tool, args, optionalFeatures = []) {
   const flags = args.includes('--disable-robustness') ? ['enable-dawn-features=disable_robustness'] : [];
   Object.assign(globalThis, globals);
   const instance = create(flags);
   const adapter = await instance.requestAdapter();
   if (!adapter) throw new Error(`${tool}: no WebGPU adapter; run tools/setup-lavapipe.sh`);
-  return { instance, adapter, device: await adapter.requestDevice(), robustnessDisabled: flags.length > 0 };
+  const requiredFeatures = optionalFeatures.filter((f) => adapter.features.has(f));
+  return { instance, adapter, device: await adapter.requestDevice({ requiredFeatures }), robustnessDisabled: flags.length > 0 };
 }
 
 /** An async (reps) => void that records `reps` dispatches of `pipeline` in one command buffer and waits for them. */
