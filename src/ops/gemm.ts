@@ -31,7 +31,10 @@ export interface GemmVariant {
 
 /**
  * The variants the autotuner chooses from. Register tiles suit CPU drivers: on lavapipe (2 cores, CPU time)
- * r8x16 reaches about 25 GFLOP/s on a 1024^3 product, r8x8 20, r4x4 10; l8x4 (lanes along rows) computes
+ * r8x16 reaches about 25 GFLOP/s on a 1024^3 product, r8x8 20, r4x4 10. Their subgroup forms (s*) load the
+ * shared rows once per subgroup instead of once per lane: 1.6-1.8x the r forms in wall time (1024^3 matmul
+ * r16x16 13.4 GFLOP/s, s16x16 23.5; the 3x3 256->256 convolution 13.2 and s32x16 27.3; 2026-12-04, README
+ * "Matrix products"). l8x4 (lanes along rows) computes
  * single-column outputs 10x faster than any column-lane tile, which would idle 31 of 32 columns. r16x16 feeds each
  * gathered L value to 16 rows: 1.16-1.33x r8x16 on that product and 1.06-1.31x on the 3x3 256->256 convolution
  * (2026-12-03, tools/gemm-tiles.mjs, README "Matrix products"). `wg64` (64x64 tiles staged in workgroup memory, 16x16
