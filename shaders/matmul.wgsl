@@ -5,11 +5,12 @@
 // view of a zero-padded image are all just strides and nothing is materialised. L, the "lane" operand, is a
 // dense row-major [K, n4] matrix of vec4s (pack() builds it when the caller's layout differs).
 //
-// Why this shape: on CPU implementations (lavapipe, SwiftShader) an invocation is a SIMD lane, and loads whose
-// address is the same for the whole workgroup are done once as a scalar and broadcast, while per-lane loads are
-// gathers. So the workgroup shares its TU rows of U (uniform loads) and each lane owns TLV vec4 columns of L
-// (the only gathers), giving 4 * TU * TLV FMAs per TLV vec4 loads; no workgroup memory or barriers, which CPU
-// drivers emulate slowly. The STAGED variant is the one for real GPUs, where workgroup memory is fast.
+// Why this shape: on CPU implementations (lavapipe, SwiftShader) an invocation is a SIMD lane and every load is
+// paid per lane (lavapipe 25.0 loads even a workgroup-uniform address lane by lane; only constant offsets are
+// scalar loads). So the workgroup shares its TU rows of U and each lane owns TLV vec4 columns of L, giving
+// 4 * TU * TLV FMAs per TU + TLV loads, and with SG the subgroup loads each U row once instead of once per lane;
+// no workgroup memory or barriers, which CPU drivers emulate slowly. The STAGED variant is the one for real
+// GPUs, where workgroup memory is fast.
 
 struct Gemm {
   m: u32,         // rows (per batch item)
@@ -59,8 +60,8 @@ enable subgroups;
 // load whose offset is not a compile-time constant into a per-lane loop with two branches per component, even
 // when the offset is the same for the whole workgroup, so the TU shared U values cost TU such loops per lane and
 // reduction step. Instead each lane loads TU / SG of the rows and every lane takes each row's value by
-// subgroup broadcast from the lane that loaded it, a register extract. 1024^3: 25.5 against 14.6 GFLOP/s
-// (README "Matrix products").
+// subgroup broadcast from the lane that loaded it, a register extract. 1024^3 matmul: s16x16 23.5 against
+// r16x16 13.4 GFLOP/s (README "Matrix products").
 @group(0) @binding(0) var<uniform> p: Gemm;
 @group(0) @binding(1) var<storage, read> u: array<f32>;
 @group(0) @binding(2) var<storage, read> l: array<vec4<f32>>;

@@ -54,8 +54,8 @@ describe('autotune: timing and caching', () => {
     const result = await autotune(rt, 'fake', '8x8', [spinner('slow', 12, runs), spinner('fast', 1, runs), spinner('mid', 6, runs)]);
     expect(result.winner).toBe('fast');
     expect(result.ms.fast!).toBeLessThan(result.ms.slow!);
-    // One warm-up run each, then 3 rounds: 'slow' and 'mid' are over 1.5x the best after round 1.
-    expect(runs.filter((n) => n === 'fast').length).toBe(4);
+    // One warm-up run each, then 5 rounds (the default): 'slow' and 'mid' are over 1.5x the best after round 1.
+    expect(runs.filter((n) => n === 'fast').length).toBe(6);
     expect(runs.filter((n) => n === 'slow').length).toBe(2);
     expect(tunedVariant(rt, 'fake', '8x8')).toBe('fast');
     expect(tunedVariant(rt, 'fake', '16x16')).toBeUndefined();
