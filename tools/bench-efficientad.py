@@ -34,6 +34,7 @@ bbench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bbench)
 sys.path.insert(0, os.path.join(HERE, 'golden'))
 from efficientad import Autoencoder  # noqa: E402  (the spec's autoencoder, as the parity golden builds it)
+import onnx_export  # tools/onnx_export.py: the TorchScript exporter on any PyTorch
 
 
 def metadata(path):
@@ -91,8 +92,8 @@ def main():
     net = EfficientAdInference(args.teacher, args.state).eval()
     size = net.size
     if args.onnx:
-        torch.onnx.export(net, torch.rand(1, 3, size, size), args.onnx, opset_version=13, input_names=['image'],
-                          output_names=['map'], dynamic_axes={'image': {0: 'batch'}, 'map': {0: 'batch'}})
+        onnx_export.export_onnx(net, torch.rand(1, 3, size, size), args.onnx, opset_version=13, input_names=['image'],
+                                output_names=['map'], dynamic_axes={'image': {0: 'batch'}, 'map': {0: 'batch'}})
         print('wrote %s (ONNX, output map)' % args.onnx, file=sys.stderr)
         return
     torch.set_grad_enabled(False)

@@ -22,6 +22,7 @@ from draem_torch import DiscriminativeSubNetwork, ReconstructiveSubNetwork, foca
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
 import pyramidflow  # noqa: E402  the parity golden's PyTorch PyramidFlow (tools/golden/pyramidflow.py)
+import onnx_export  # tools/onnx_export.py: the TorchScript exporter on any PyTorch
 
 THREADS = 2
 
@@ -101,8 +102,8 @@ def export_onnx(spec, path):
     rec, seg = draem_networks(spec)
     net = DraemPredict(rec, seg, spec["pool"]).eval()
     n, s = spec["n"], spec["size"]
-    torch.onnx.export(net, torch.rand(n, 3, s, s), path, opset_version=13, input_names=["x"],
-                      output_names=["map", "scores"])
+    onnx_export.export_onnx(net, torch.rand(n, 3, s, s), path, opset_version=13, input_names=["x"],
+                            output_names=["map", "scores"])
     return [{"name": "map", "shape": [n, 1, s, s]}, {"name": "scores", "shape": [n]}]
 
 

@@ -26,6 +26,8 @@ import sys
 
 import numpy as np
 import torch
+
+import onnx_export  # tools/onnx_export.py: the TorchScript exporter on any PyTorch
 from torch import nn
 
 RESNETS = ('resnet18', 'resnet50', 'resnet152', 'wide_resnet50_2', 'wide_resnet101_2')
@@ -223,8 +225,8 @@ class Features(nn.Module):
 
 def export_onnx(arch, model, taps, size, path):
     net = Features(arch, model.eval(), taps)
-    torch.onnx.export(net, torch.rand(1, 3, size, size), path, opset_version=13, input_names=['image'],
-                      output_names=net.taps, dynamic_axes={name: {0: 'batch'} for name in ['image'] + net.taps})
+    onnx_export.export_onnx(net, torch.rand(1, 3, size, size), path, opset_version=13, input_names=['image'],
+                            output_names=net.taps, dynamic_axes={name: {0: 'batch'} for name in ['image'] + net.taps})
 
 
 def main():

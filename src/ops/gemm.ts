@@ -38,7 +38,9 @@ export interface GemmVariant {
  * single-column outputs 10x faster than any column-lane tile, which would idle 31 of 32 columns. r16x16 feeds each
  * gathered L value to 16 rows: 1.16-1.33x r8x16 on that product and 1.06-1.31x on the 3x3 256->256 convolution
  * (2026-12-03, tools/gemm-tiles.mjs, README "Matrix products"). `wg64` (64x64 tiles staged in workgroup memory, 16x16
- * invocations of 4x4) is the classic layout for GPUs.
+ * invocations of 4x4) is the classic layout for GPUs; `wg32` (8x8 invocations of 4x4), `wg64x128` (4x8 each) and
+ * `wg128` (128x128, 8x8 each) give the autotuner smaller and larger tiles to weigh on them: on an H200 through Dawn's
+ * Vulkan backend wg64 ran the 1024^3 matmul at 0.63x tfjs-webgpu's 32x32-tile kernel (README "On a real GPU").
  */
 export const GEMM_VARIANTS: readonly GemmVariant[] = [
   { name: 's32x16', mode: 'cols', tu: 32, tlv: 4, wgy: 1, subgroups: true },
@@ -53,6 +55,9 @@ export const GEMM_VARIANTS: readonly GemmVariant[] = [
   { name: 'r4x4', mode: 'cols', tu: 4, tlv: 1, wgy: 1 },
   { name: 'l8x4', mode: 'rows', tu: 8, tlv: 1, wgy: 1 },
   { name: 'wg64', mode: 'staged', tu: 4, tlv: 1, wgx: 16, wgy: 16 },
+  { name: 'wg32', mode: 'staged', tu: 4, tlv: 1, wgx: 8, wgy: 8 },
+  { name: 'wg64x128', mode: 'staged', tu: 4, tlv: 2, wgx: 16, wgy: 16 },
+  { name: 'wg128', mode: 'staged', tu: 8, tlv: 2, wgx: 16, wgy: 16 },
 ];
 
 /** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
