@@ -141,6 +141,18 @@ prepare() {
   else
     echo "gpu-bench: no libvulkan.so.1 on this machine: the folder carries no Vulkan loader" >&2
   fi
+  # NVIDIA's Vulkan driver (libGLX_nvidia.so.0) needs libglvnd's dispatch libraries; an H200 container without them
+  # failed with "Could not get 'vkCreateInstance' via 'vk_icdGetInstanceProcAddr' for ICD libGLX_nvidia.so.0".
+  local lib path
+  for lib in libGLdispatch.so.0 libGLX.so.0 libEGL.so.1 libOpenGL.so.0; do
+    path="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l && /x86-64/ && !found { print $NF; found = 1 }')"
+    if [ -n "$path" ]; then
+      mkdir -p "$out/lib/glvnd"
+      cp -L "$path" "$out/lib/glvnd/$lib"
+    else
+      echo "gpu-bench: no $lib on this machine (Debian: libglvnd0, libglx0, libegl1, libopengl0): the folder carries none" >&2
+    fi
+  done
 
   if [ "$with_node" = 1 ]; then
     mkdir -p "$out/bin"
@@ -265,6 +277,11 @@ run() {
     else
       notes+=("no libvulkan.so.1 found: Dawn will find no Vulkan adapter")
     fi
+  fi
+  # libglvnd's dispatch libraries, which NVIDIA's Vulkan driver loads: the system's, else the ones prepare copied.
+  if ! grep -q 'libGLdispatch\.so\.0 ' <<<"$(ldconfig -p 2>/dev/null)" && [ -d lib/glvnd ]; then
+    export LD_LIBRARY_PATH="$HERE/lib/glvnd${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    notes+=("no system libGLdispatch.so.0: using the folder's lib/glvnd (libglvnd, for NVIDIA's Vulkan driver)")
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
   mkdir -p "$XDG_RUNTIME_DIR"
