@@ -26,9 +26,12 @@ import sys
 
 import numpy as np
 import torch
-
-import onnx_export  # tools/onnx_export.py: the TorchScript exporter on any PyTorch
 from torch import nn
+
+# tools/onnx_export.py, beside this file: the TorchScript exporter on any PyTorch. The golden scripts in tools/golden
+# load this file by path, so its folder is not on sys.path for them.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx_export  # noqa: E402
 
 RESNETS = ('resnet18', 'resnet50', 'resnet152', 'wide_resnet50_2', 'wide_resnet101_2')
 PDNS = ('pdn_small', 'pdn_medium')
