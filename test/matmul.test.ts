@@ -38,6 +38,27 @@ describe('matmul: PyTorch golden, every variant', () => {
   }
 });
 
+// Every variant sums each output in reduction order and split-K counts 64 x 64 tiles whatever the variant, so the
+// variant the autotuner or the runtime picks cannot change a result: Node (subgroup tiles) and Deno (none) train
+// to the same bits.
+describe('matmul: every variant gives the same bits', () => {
+  const shapes: Array<[string, number, number, number]> = [['long reduction, split-K', 5, 3000, 7], ['wide', 70, 33, 130], ['one column', 40, 17, 1]];
+  for (const [name, m, k, n] of shapes) {
+    it(name, async () => {
+      const rt = await gpuRuntime();
+      const a = randomData(m * k, 21);
+      const b = randomData(k * n, 22);
+      const results = new Map<string, Float32Array>();
+      for (const v of GEMM_VARIANTS) {
+        if (v.subgroups && !subgroupGemm(rt)) continue;
+        results.set(v.name, await rt.tidyAsync(async () => withGemmVariant(v.name, () => matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n]))).read()));
+      }
+      const [first, reference] = [...results][0]!;
+      for (const [name, got] of results) expect(Array.from(got), `${name} vs ${first}`).toEqual(Array.from(reference));
+    });
+  }
+});
+
 describe('matmul: finite-difference gradients', () => {
   it('batched, transposed, broadcast', async () => {
     const rt = await gpuRuntime();

@@ -91,11 +91,15 @@ export function defaultGemmVariant(rt: Runtime, n4: number): string {
 const STAGE_KT = 16;
 const WG = 256; // pack and strided_sum
 /**
- * Split-K is used when fewer output tiles than this would keep the device busy. The partial sums are added in
- * a fixed order, so a variant always gives the same bits; variants with other tile sizes may split
- * differently and differ in the last bits.
+ * Split-K is used when fewer output tiles than this would keep the device busy. Tiles are counted as 64 x 64
+ * outputs whatever the variant, and every variant sums each output in reduction order, so all variants give the
+ * same bits: runtimes that pick different variants (Node's Dawn offers subgroups, Deno's wgpu does not) or
+ * machines that tune differently train to the same result. (Counting each variant's own tiles once let s16x16 and
+ * r8x16 split a dW pass differently, and the README example's scores drifted 0.5% apart between Node and Deno.)
  */
 const MIN_TILES = 32;
+const SPLIT_TILE_ROWS = 64;
+const SPLIT_TILE_COLS4 = 16;
 /** Split-K partial results are capped at this many floats. */
 const MAX_PARTIALS = 1 << 24;
 
@@ -247,7 +251,7 @@ function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
   let kStrides = call.kStrides;
   let splits = 1;
   if (call.splitK) {
-    const tiles = colGroups * ceilDiv(call.m, rowsPerGroup) * call.batches;
+    const tiles = ceilDiv(call.n4, SPLIT_TILE_COLS4) * ceilDiv(call.m, SPLIT_TILE_ROWS) * call.batches;
     // A lone flat reduction moves to k2, the loop that splits.
     if (k[0] === 1 && k[1] === 1 && tiles < MIN_TILES) [k, kStrides] = [[k[2], 1, 1], [kStrides[2], 0, 0]];
     const wanted = Math.max(1, Math.min(k[0], ceilDiv(MIN_TILES, tiles), Math.floor(maxGroups / call.batches),
