@@ -126,7 +126,9 @@ fn broadcast_offsets(p: Broadcast, i: u32) -> vec2<u32> {
 
 // Why vec4 entries: on lavapipe (llvmpipe) an invocation is one SIMD lane and every per-lane load or store is a
 // gather or scatter per component, so the cost that vec4 saves is the per-invocation work around them (index,
-// bounds, masks): add on 1 Mi floats took 2.6x less CPU with vec4 than with one float per invocation.
+// bounds, masks): add on 1 Mi floats took 2.6x less CPU with vec4 than with one float per invocation. The vec4
+// entries take PER vec4s each, a dispatch's width apart, for the same reason: with 4, add ran 1.35-1.43x faster
+// than with one on an AMD EPYC (tools/elementwise-variants.mjs, 2026-12-04, two runs at load 2-3).
 
 //! entry unary
 // Scalar form: elements [start, n); the tail of unary4, and the reference the vec4 path is tested against.
@@ -147,8 +149,11 @@ struct P { n4: u32, a: f32, b: f32, pad: u32 }
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i < p.n4) { y[i] = unary_op(x[i], p.a, p.b); }
+  let first = flat_index(gid, nwg, WG);
+  for (var k = 0u; k < PER; k++) {
+    let i = first + k * nwg.x * nwg.y * WG;
+    if (i < p.n4) { y[i] = unary_op(x[i], p.a, p.b); }
+  }
 }
 
 //! entry unary_grad
@@ -171,8 +176,11 @@ struct P { n4: u32, a: f32, b: f32, pad: u32 }
 @group(0) @binding(3) var<storage, read_write> gx: array<vec4<f32>>;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i < p.n4) { gx[i] = g[i] * unary_deriv(x[i], p.a, p.b); }
+  let first = flat_index(gid, nwg, WG);
+  for (var k = 0u; k < PER; k++) {
+    let i = first + k * nwg.x * nwg.y * WG;
+    if (i < p.n4) { gx[i] = g[i] * unary_deriv(x[i], p.a, p.b); }
+  }
 }
 
 //! entry fill
@@ -208,8 +216,11 @@ struct P { n4: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i < p.n4) { y[i] = binary_op(a[i], b[i]); }
+  let first = flat_index(gid, nwg, WG);
+  for (var k = 0u; k < PER; k++) {
+    let i = first + k * nwg.x * nwg.y * WG;
+    if (i < p.n4) { y[i] = binary_op(a[i], b[i]); }
+  }
 }
 
 //! entry binary_grad
@@ -236,8 +247,11 @@ struct P { n4: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(4) var<storage, read_write> gout: array<vec4<f32>>;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i < p.n4) { gout[i] = g[i] * binary_deriv(a[i], b[i]); }
+  let first = flat_index(gid, nwg, WG);
+  for (var k = 0u; k < PER; k++) {
+    let i = first + k * nwg.x * nwg.y * WG;
+    if (i < p.n4) { gout[i] = g[i] * binary_deriv(a[i], b[i]); }
+  }
 }
 
 //! entry sum_to

@@ -39,6 +39,8 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < p.n4
 fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < p.n4) { y[i] = a[i] + b[i]; } }`],
   'wg 256, 4 vec4 strided': strided(256, 4),
   'wg 256, 4 vec4 strided, no check': strided(256, 4, false),
+  'wg 256, 2 vec4 strided': strided(256, 2),
+  'wg 256, 8 vec4 strided': strided(256, 8),
   'wg 128, 8 vec4 strided': strided(128, 8),
   'wg 64, 16 vec4 strided': strided(64, 16),
   'wg 256, 4 vec4 contiguous': [256, 4, `@compute @workgroup_size(256)
