@@ -79,7 +79,7 @@ describe('autotune: timing and caching', () => {
     const relu4 = (wg: number): Candidate => ({
       name: `wg${wg}`,
       run: () => rt.dispatch({
-        family: 'elementwise', entry: 'unary4', spec: { WG: wg, OP: 0 }, params: new Params().u32(16).f32(0, 0).u32(0),
+        family: 'elementwise', entry: 'unary4', spec: { WG: wg, OP: 0, PER: 1 }, params: new Params().u32(16).f32(0, 0).u32(0),
         inputs: [x], outputs: [y], workgroups: [1],
       }),
     });
