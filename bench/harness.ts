@@ -67,6 +67,24 @@ export async function interleavedRounds<C extends Timed>(
 }
 
 /**
+ * Times each of `names` in interleaved rounds, a sample being `run(name, reps)` (which queues `reps` operations
+ * and waits for them) divided by `reps`; a sample that throws ends the run. For the tools/ probes, which time
+ * variants of one kernel against each other. Returns `{ name, roundsMs }` in the order of `names`.
+ */
+export async function timeInterleaved(names: readonly string[], rounds: number, reps: number,
+  run: (name: string, reps: number) => Promise<unknown>): Promise<Array<{ name: string; roundsMs: number[] }>> {
+  const timed = names.map((name) => ({ name, roundsMs: [] as number[] }));
+  await interleavedRounds(timed, rounds, async ({ name }) => {
+    const start = performance.now();
+    await run(name, reps);
+    return (performance.now() - start) / reps;
+  }, async (_, err) => {
+    throw err;
+  }, () => {});
+  return timed;
+}
+
+/**
  * Why a run's floor verdicts must be withheld, or null when they may be given: when the 1-minute load average
  * at the start or the end exceeds the core count, the contestants queued behind other processes for the CPU and
  * a pass or a fail says more about that queue than about the kernels. The figures themselves are still printed.

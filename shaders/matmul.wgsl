@@ -75,13 +75,12 @@ var<workgroup> us: array<f32, KT * ROWS>;
 var<workgroup> ls: array<vec4<f32>, KT * COLS4>;
 var<workgroup> koffs: array<u32, KT>;
 
-//! if SG
-// One row's multiply-adds; a function so that the broadcasts below, whose lane must be a constant, stay one line each.
+// Row i's multiply-adds for one reduction step of the register variants; a function so that the SG broadcasts
+// below, whose lane must be a constant, stay one line each.
 fn fma_row(acc: ptr<function, array<vec4<f32>, TU * TLV>>, lv: ptr<function, array<vec4<f32>, TLV>>, i: u32, s: f32) {
   let uv = vec4<f32>(s);
   for (var j = 0u; j < TLV; j++) { (*acc)[i * TLV + j] = fma(uv, (*lv)[j], (*acc)[i * TLV + j]); }
 }
-//! endif
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -196,10 +195,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           if (TU > 30u) { fma_row(&acc, &lv, 30u, subgroupBroadcast(ur[3], 6u)); }
           if (TU > 31u) { fma_row(&acc, &lv, 31u, subgroupBroadcast(ur[3], 7u)); }
 //! else
-          for (var i = 0u; i < TU; i++) {
-            let uv = vec4<f32>(u[urow[i] + koff]);
-            for (var j = 0u; j < TLV; j++) { acc[i * TLV + j] = fma(uv, lv[j], acc[i * TLV + j]); }
-          }
+          for (var i = 0u; i < TU; i++) { fma_row(&acc, &lv, i, u[urow[i] + koff]); }
 //! endif
           lrow += p.n4;
         }

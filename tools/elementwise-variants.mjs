@@ -4,7 +4,7 @@
 // interleaved rounds on one Dawn device so the machine's drift cancels out of the ratios. README "Benchmarks"
 // records what it found. Raw WebGPU kernels (texad's only for the timing harness), after `npm run build`:
 //   node tools/elementwise-variants.mjs [--disable-robustness] [--rounds 7]
-import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
+import { median, perRoundSpeedup, timeInterleaved } from '../dist/bench/harness.js';
 import { dispatchRunner, rawDevice, readFloats } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
@@ -61,12 +61,7 @@ for (const [name, [wg, per, body]] of Object.entries(VARIANTS)) {
   device.queue.writeBuffer(y, 0, new Float32Array(N4 * 4));
 }
 
-const timed = Object.keys(runners).map((name) => ({ name, roundsMs: [] }));
-await interleavedRounds(timed, rounds, async ({ name }) => {
-  const start = performance.now();
-  await runners[name](10);
-  return (performance.now() - start) / 10;
-}, async (_, err) => { throw err; }, () => {});
+const timed = await timeInterleaved(Object.keys(runners), rounds, 10, (name, reps) => runners[name](reps));
 const loads = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
 console.log(`${adapter.info?.description ?? 'adapter'}${robustnessDisabled ? ', robustness disabled' : ''}; load average ${loads}; ${rounds} rounds`);
 console.log('variant | ms | GB/s | speed vs texad (median of per-round ratios)');

@@ -8,7 +8,7 @@
 // (texad's only for the timing harness), after `npm run build`:
 //   node tools/gemm-texture-variants.mjs [--rounds 5] [--size 1024] [--tiles 8x4,8x8@32,16x4] [--runtime-k] [--disable-robustness]
 import { loadavg } from 'node:os';
-import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
+import { median, perRoundSpeedup, timeInterleaved } from '../dist/bench/harness.js';
 import { dispatchRunner, rawDevice, readFloats } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
@@ -121,13 +121,8 @@ for (const [name, [tu, tlv, wgx, lTexture, uVec4]] of Object.entries(VARIANTS)) 
   console.error(`${name}: correct; first run ${compileMs.toFixed(0)} ms`);
 }
 
-const timed = Object.keys(runners).map((name) => ({ name, roundsMs: [] }));
 const startLoad = loadavg()[0].toFixed(2);
-await interleavedRounds(timed, rounds, async ({ name }) => {
-  const start = performance.now();
-  await runners[name](2);
-  return (performance.now() - start) / 2;
-}, async (_, err) => { throw err; }, () => {});
+const timed = await timeInterleaved(Object.keys(runners), rounds, 2, (name, reps) => runners[name](reps));
 console.log(`${adapter.info?.description ?? 'adapter'}${robustnessDisabled ? ', robustness disabled' : ''}${runtimeK ? ', K from a uniform' : ''}; ${S}^3; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log('variant | ms | GFLOP/s | speed vs the first variant, texad r8x16 (median of per-round ratios)');
 for (const { name, roundsMs } of timed) {

@@ -6,7 +6,7 @@
 // first's. README "Matrix products, convolution and autotuning" records what it found. After `npm run build`:
 //   TEXAD_AUTOTUNE=0 node tools/gemm-tiles.mjs [--tiles r8x16,r16x16,r8x32] [--case matmul|conv] [--rounds 5]
 import { loadavg } from 'node:os';
-import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
+import { median, perRoundSpeedup, timeInterleaved } from '../dist/bench/harness.js';
 import { Runtime } from '../dist/src/runtime/runtime.js';
 import { GEMM_VARIANTS, withGemmVariant } from '../dist/src/ops/gemm.js';
 import { matmul } from '../dist/src/ops/matmul.js';
@@ -60,13 +60,8 @@ for (const name of tiles) {
   console.error(`${name}: correct; first run (compile included) ${first.toFixed(0)} ms`);
 }
 
-const timed = tiles.map((name) => ({ name, roundsMs: [] }));
 const startLoad = loadavg()[0].toFixed(2);
-await interleavedRounds(timed, rounds, async ({ name }) => {
-  const start = performance.now();
-  await run(name, 2);
-  return (performance.now() - start) / 2;
-}, async (_, err) => { throw err; }, () => {});
+const timed = await timeInterleaved(tiles, rounds, 2, run);
 console.log(`${rt.gpu.adapter.description ?? 'adapter'}; ${which}; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log(`tile | ms | GFLOP/s | speed vs ${tiles[0]} (median of per-round ratios)`);
 for (const { name, roundsMs } of timed) {

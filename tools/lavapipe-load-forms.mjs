@@ -8,7 +8,7 @@
 // `npm run build`:
 //   node tools/lavapipe-load-forms.mjs [--rounds 5]
 import { loadavg } from 'node:os';
-import { interleavedRounds, median, perRoundSpeedup } from '../dist/bench/harness.js';
+import { median, perRoundSpeedup, timeInterleaved } from '../dist/bench/harness.js';
 import { dispatchRunner, rawDevice } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
@@ -54,13 +54,8 @@ ${Array.from({ length: LOADS }, (_, c) => `  s += u[${offset(c)}];`).join('\n')}
   runners[name] = dispatchRunner(device, pipeline, bind, [GROUPS]);
   await runners[name](1);
 }
-const timed = Object.keys(runners).map((name) => ({ name, roundsMs: [] }));
 const startLoad = loadavg()[0].toFixed(2);
-await interleavedRounds(timed, rounds, async ({ name }) => {
-  const start = performance.now();
-  await runners[name](20);
-  return (performance.now() - start) / 20;
-}, async (_, err) => { throw err; }, () => {});
+const timed = await timeInterleaved(Object.keys(runners), rounds, 20, (name, reps) => runners[name](reps));
 console.log(`${adapter.info?.description ?? 'adapter'}; ${GROUPS} x 8 invocations x ${LOADS} loads; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log('offset | ms | speed vs per invocation (median of per-round ratios)');
 for (const { name, roundsMs } of timed) console.log(`${name} | ${median(roundsMs).toFixed(3)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);

@@ -122,17 +122,16 @@ const ENABLE = /^\s*enable\s+[\w\s,]+;\s*$/;
 export function resolveConditionals(family: string, entry: string, body: string, spec: Specialization): { body: string; enables: string[] } {
   const kept: string[] = [];
   const enables: string[] = [];
-  const stack: { keep: boolean; outer: boolean; seenElse: boolean }[] = [];
+  const stack: { keep: boolean; seenElse: boolean }[] = [];
   const where = `shaders/${family}.wgsl entry '${entry}'`;
   for (const line of body.split('\n')) {
     const m = CONDITIONAL.exec(line);
-    const active = stack.every((s) => s.keep);
     if (m) {
       const [, word, name] = m;
       if (word === 'if') {
         if (!name) throw new Error(`texad: ${where}: '//! if' needs a constant name`);
         if (!(name in spec)) throw new Error(`texad: ${where}: '//! if ${name}' names no constant of this entry (give it a '//! default')`);
-        stack.push({ keep: Boolean(spec[name]), outer: active, seenElse: false });
+        stack.push({ keep: Boolean(spec[name]), seenElse: false });
       } else if (word === 'else') {
         const top = stack[stack.length - 1];
         if (!top || top.seenElse) throw new Error(`texad: ${where}: '//! else' without an open '//! if'`);
@@ -143,7 +142,7 @@ export function resolveConditionals(family: string, entry: string, body: string,
       }
       continue;
     }
-    if (!active) continue;
+    if (!stack.every((s) => s.keep)) continue;
     if (ENABLE.test(line)) enables.push(line.trim());
     else kept.push(line);
   }
