@@ -9,8 +9,7 @@ import { dispatchRunner, rawDevice, readFloats } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 7);
-// `instance` stays referenced for the whole run (raw-webgpu.mjs says why).
-const { instance, adapter, device, robustnessDisabled } = await rawDevice('elementwise-variants', args);
+const { adapter, device, robustnessDisabled } = await rawDevice('elementwise-variants', args);
 const N4 = 262144; // vec4s: 1 Mi floats, the bench's add shape [4, 64, 64, 64]
 const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 const [a, b, y] = [1, 2, 0].map((fill) => {
@@ -27,24 +26,37 @@ const HEAD = `struct P { n4: u32, zero: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
 `;
 /** name -> [workgroup size, vec4s per invocation, body of main]; `texad` is shaders/elementwise.wgsl's binary4. */
-const strided = (wg, per, check = true) => [wg, per, `@compute @workgroup_size(${wg})
+// check: 'if' guards each element with a branch, 'clamp' sends lanes past the end to the last element (they
+// write the value it gets anyway), 'none' trusts the dispatch to cover exactly n4.
+const GUARD = {
+  if: 'if (i < p.n4) { y[i] = a[i] + b[i]; }',
+  clamp: 'let j = min(i, p.n4 - 1u); y[j] = a[j] + b[j];',
+  none: 'y[i] = a[i] + b[i];',
+};
+const strided = (wg, per, check = 'if') => [wg, per, `@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let t = nw.x * ${wg}u + p.zero;
-  for (var k = 0u; k < ${per}u; k++) { let i = g.x + k * t; ${check ? 'if (i < p.n4) { y[i] = a[i] + b[i]; }' : 'y[i] = a[i] + b[i];'} }
+  for (var k = 0u; k < ${per}u; k++) { let i = g.x + k * t; ${GUARD[check]} }
 }`];
+const contiguous = (wg, per, check = 'if') => [wg, per, `@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  for (var k = 0u; k < ${per}u; k++) { let i = g.x * ${per}u + k + p.zero; ${GUARD[check]} }
+}`];
+// The first entry is texad's binary4 as shaders/elementwise.wgsl has it (4 vec4s, strided, bounds-checked).
 const VARIANTS = {
-  'texad (wg 256, 1 vec4)': [256, 1, `@compute @workgroup_size(256)
+  'texad (wg 256, 4 vec4 strided)': strided(256, 4),
+  'wg 256, 1 vec4': [256, 1, `@compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < p.n4) { y[i] = a[i] + b[i]; } }`],
-  'wg 64, 1 vec4': [64, 1, `@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3<u32>) { let i = g.x; if (i < p.n4) { y[i] = a[i] + b[i]; } }`],
-  'wg 256, 4 vec4 strided': strided(256, 4),
-  'wg 256, 4 vec4 strided, no check': strided(256, 4, false),
+  'wg 256, 4 vec4 strided, no check': strided(256, 4, 'none'),
+  'wg 256, 4 vec4 strided, clamped': strided(256, 4, 'clamp'),
+  'wg 64, 4 vec4 strided, clamped': strided(64, 4, 'clamp'),
   'wg 256, 2 vec4 strided': strided(256, 2),
   'wg 256, 8 vec4 strided': strided(256, 8),
-  'wg 128, 8 vec4 strided': strided(128, 8),
-  'wg 64, 16 vec4 strided': strided(64, 16),
-  'wg 256, 4 vec4 contiguous': [256, 4, `@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) g: vec3<u32>) { for (var k = 0u; k < 4u; k++) { let i = g.x * 4u + k; if (i < p.n4) { y[i] = a[i] + b[i]; } } }`],
+  'wg 64, 4 vec4 strided': strided(64, 4),
+  'wg 256, 4 vec4 contiguous': contiguous(256, 4),
+  'wg 256, 4 vec4 contiguous, no check': contiguous(256, 4, 'none'),
+  'wg 64, 4 vec4 contiguous, clamped': contiguous(64, 4, 'clamp'),
+  'wg 64, 4 vec4 contiguous': contiguous(64, 4),
 };
 
 const runners = {};
@@ -69,5 +81,4 @@ for (const { name, roundsMs } of timed) {
   const ms = median(roundsMs);
   console.log(`${name} | ${ms.toFixed(2)} | ${(12 * N4 * 4 / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
-void instance;
 process.exit(0);

@@ -15,8 +15,7 @@ const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const rounds = opt('--rounds', 5);
 const S = opt('--size', 1024); // M = N = K
-// `instance` stays referenced for the whole run (raw-webgpu.mjs says why).
-const { instance, adapter, device, robustnessDisabled } = await rawDevice('gemm-texture-variants', args);
+const { adapter, device, robustnessDisabled } = await rawDevice('gemm-texture-variants', args);
 if (S % 128 !== 0 || S > 8192) throw new Error(`gemm-texture-variants: --size must be a multiple of 128 up to 8192, got ${S}`);
 
 // Register tiles as TU rows x TLV vec4 columns per lane; 8x4 is texad's r8x16, as the autotuner runs it on a
@@ -129,5 +128,4 @@ for (const { name, roundsMs } of timed) {
   const ms = median(roundsMs);
   console.log(`${name} | ${ms.toFixed(1)} | ${(2 * S ** 3 / ms / 1e6).toFixed(2)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
 }
-void instance;
 process.exit(0);

@@ -13,8 +13,7 @@ import { dispatchRunner, rawDevice } from './raw-webgpu.mjs';
 
 const args = process.argv.slice(2);
 const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 5;
-// `instance` stays referenced for the whole run (raw-webgpu.mjs says why).
-const { instance, adapter, device } = await rawDevice('lavapipe-load-forms', args, ['subgroups']);
+const { adapter, device } = await rawDevice('lavapipe-load-forms', args, ['subgroups']);
 const GROUPS = 4096;
 const LOADS = 64;
 const u = device.createBuffer({ size: GROUPS * 8 * LOADS * 4 * 2, usage: GPUBufferUsage.STORAGE });
@@ -59,5 +58,4 @@ const timed = await timeInterleaved(Object.keys(runners), rounds, 20, (name, rep
 console.log(`${adapter.info?.description ?? 'adapter'}; ${GROUPS} x 8 invocations x ${LOADS} loads; load average ${startLoad} -> ${loadavg()[0].toFixed(2)}; ${rounds} rounds`);
 console.log('offset | ms | speed vs per invocation (median of per-round ratios)');
 for (const { name, roundsMs } of timed) console.log(`${name} | ${median(roundsMs).toFixed(3)} | ${perRoundSpeedup(timed[0].roundsMs, roundsMs).toFixed(2)}`);
-void instance;
 process.exit(0);

@@ -3,19 +3,25 @@
 // check that every variant computed its result before its time is believed.
 import { create, globals } from 'webgpu';
 
+// A collected Dawn instance takes its device down with it: the next queue wait aborts in
+// InstanceBase::ProcessEvents ("std::system_error: Invalid argument") or segfaults. A caller's `void instance` at
+// the end of its module did not keep it alive (a 4 MiB readback's garbage was enough to trigger it), so the
+// instances live here, held by a function every probe calls.
+const liveInstances = [];
+
 /**
  * A Dawn device with those of `optionalFeatures` the adapter has; `--disable-robustness` in `args` turns off
- * Dawn's bounds checks. `instance` must stay referenced:
- * a collected Dawn instance takes its device down with it.
+ * Dawn's bounds checks. The instance is kept alive for the life of the process.
  */
 export async function rawDevice(tool, args, optionalFeatures = []) {
   const flags = args.includes('--disable-robustness') ? ['enable-dawn-features=disable_robustness'] : [];
   Object.assign(globalThis, globals);
   const instance = create(flags);
+  liveInstances.push(instance);
   const adapter = await instance.requestAdapter();
   if (!adapter) throw new Error(`${tool}: no WebGPU adapter; run tools/setup-lavapipe.sh`);
   const requiredFeatures = optionalFeatures.filter((f) => adapter.features.has(f));
-  return { instance, adapter, device: await adapter.requestDevice({ requiredFeatures }), robustnessDisabled: flags.length > 0 };
+  return { adapter, device: await adapter.requestDevice({ requiredFeatures }), robustnessDisabled: flags.length > 0 };
 }
 
 /** An async (reps) => void that records `reps` dispatches of `pipeline` in one command buffer and waits for them. */
