@@ -66,7 +66,7 @@ describe('//! if', () => {
     expect(() => resolveConditionals('m', 'gemm', '//! if SG\n//! else\n//! else\n//! endif', { SG: 1 })).toThrow(/'\/\/! else' without an open/);
   });
   it('opens the gemm module with its enable directive only in the subgroup variants', () => {
-    const spec = { TU: 16, TLV: 4, WGX: 64, WGY: 1, STAGED: false, LANE_ROWS: false, KT: 1, BIAS: false, RES: false, RELU: false };
+    const spec = { TU: 16, TLV: 4, WGX: 64, WGY: 1, STAGED: false, LANE_ROWS: false, KT: 1, U_K_FAST: false, BIAS: false, RES: false, RELU: false };
     expect(entrySource('matmul', 'gemm', { ...spec, SG: 8 }).startsWith('enable subgroups;\n')).toBe(true);
     const plain = entrySource('matmul', 'gemm', { ...spec, SG: 0 });
     expect(plain).not.toMatch(/enable subgroups|subgroupBroadcast|subgroup_invocation_id/);

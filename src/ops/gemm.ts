@@ -22,6 +22,8 @@ export interface GemmVariant {
   /** Workgroup width for staged variants; register variants size it to the lane dimension (8..64 lanes). */
   wgx?: number;
   wgy: number;
+  /** Staged variants: reduction steps per workgroup-memory round (default 16). */
+  kt?: number;
   /**
    * Shares the U rows through subgroups of 8 lanes (matmul.wgsl, SG): on devices with the `subgroups` feature and
    * a fixed subgroup size of 8 (lavapipe on AVX2/AVX-512 CPUs) only; `tu` a multiple of 8, at most 32.
@@ -58,6 +60,8 @@ export const GEMM_VARIANTS: readonly GemmVariant[] = [
   { name: 'wg32', mode: 'staged', tu: 4, tlv: 1, wgx: 8, wgy: 8 },
   { name: 'wg64x128', mode: 'staged', tu: 4, tlv: 2, wgx: 16, wgy: 16 },
   { name: 'wg128', mode: 'staged', tu: 8, tlv: 2, wgx: 16, wgy: 16 },
+  { name: 'wg32k32', mode: 'staged', tu: 4, tlv: 1, wgx: 8, wgy: 8, kt: 32 },
+  { name: 'wg64k32', mode: 'staged', tu: 4, tlv: 1, wgx: 16, wgy: 16, kt: 32 },
 ];
 
 /** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
@@ -87,7 +91,7 @@ export function defaultGemmVariant(rt: Runtime, n4: number): string {
   return n4 <= 2 ? 'l8x4' : n4 >= 32 ? (sg ? 's16x16' : 'r8x16') : n4 >= 16 ? (sg ? 's8x8' : 'r8x8') : 'r8x4';
 }
 
-/** Reduction steps per workgroup-memory round of staged variants (KT in matmul.wgsl). */
+/** Reduction steps per workgroup-memory round of staged variants (KT in matmul.wgsl) unless the variant sets kt. */
 const STAGE_KT = 16;
 const WG = 256; // pack and strided_sum
 /**
@@ -169,11 +173,15 @@ function fits(rt: Runtime, v: GemmVariant, call: GemmExtent): boolean {
   if (threads > lim.maxComputeInvocationsPerWorkgroup || wgx > lim.maxComputeWorkgroupSizeX || v.wgy > lim.maxComputeWorkgroupSizeY) return false;
   if (v.subgroups && !subgroupGemm(rt)) return false;
   if (v.mode !== 'staged') return true;
-  // The staging loops of matmul.wgsl assume every invocation keeps one U row and one L column.
+  // The staging loops of matmul.wgsl assume every invocation keeps one U row and one L column and stages the same
+  // number of values, and the inner loop reads an invocation's U rows four to a vec4.
   const rows = v.wgy * v.tu;
   const cols4 = wgx * v.tlv;
-  const shared = STAGE_KT * 4 * (rows + 4 * cols4 + 1);
-  return threads % rows === 0 && threads % cols4 === 0 && threads >= STAGE_KT && shared <= lim.maxComputeWorkgroupStorageSize;
+  const kt = v.kt ?? STAGE_KT;
+  const shared = 4 * (kt * (rows + 4 * cols4 + 2) + rows);
+  return v.tu % 4 === 0 && threads % rows === 0 && threads % cols4 === 0 && threads >= kt &&
+    (kt * rows) % threads === 0 && (kt * cols4) % threads === 0 &&
+    shared <= lim.maxComputeWorkgroupStorageSize;
 }
 
 let forcedVariant: GemmVariant | null = null;
@@ -242,6 +250,17 @@ function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () =
   return [candidates, () => scratch.forEach((t) => t.dispose())];
 }
 
+/**
+ * Whether U's values lie contiguous along the reduction but not along the rows (a row-major matmul operand, its
+ * rows K apart): staged variants then give neighbouring invocations neighbouring reduction steps, so a GPU's
+ * warp reads U in whole memory segments instead of one row K floats apart per invocation (matmul.wgsl U_K_FAST).
+ */
+function reductionContiguous(rows: GemmCall['rows'], uStrides: GemmCall['uStrides'], k: GemmCall['k'], kStrides: GemmCall['kStrides']): boolean {
+  const innerK = k[2] > 1 ? kStrides[2] : k[1] > 1 ? kStrides[1] : kStrides[0];
+  const innerRow = rows[1] > 1 ? uStrides[2] : rows[0] > 1 ? uStrides[1] : uStrides[0];
+  return innerK === 1 && innerRow !== 1;
+}
+
 function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
   const wgx = workgroupWidth(v, call);
   const rowsPerGroup = v.mode === 'rows' ? v.tu * wgx : v.tu * v.wgy;
@@ -267,8 +286,8 @@ function dispatchGemm(rt: Runtime, call: GemmCall, v: GemmVariant): void {
   const target = partials ?? call.out;
   const staged = v.mode === 'staged';
   const spec = {
-    TU: v.tu, TLV: v.tlv, WGX: wgx, WGY: v.wgy, STAGED: staged, LANE_ROWS: v.mode === 'rows', KT: staged ? STAGE_KT : 1,
-    SG: v.subgroups ? SUBGROUP_LANES : 0,
+    TU: v.tu, TLV: v.tlv, WGX: wgx, WGY: v.wgy, STAGED: staged, LANE_ROWS: v.mode === 'rows', KT: staged ? v.kt ?? STAGE_KT : 1,
+    SG: v.subgroups ? SUBGROUP_LANES : 0, U_K_FAST: staged && reductionContiguous(call.rows, call.uStrides, k, kStrides),
     BIAS: call.bias !== undefined, RES: call.residual !== undefined, RELU: call.relu === true,
   };
   // Placeholders keep the binding layout fixed; the shader never reads them.
