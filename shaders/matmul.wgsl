@@ -85,20 +85,22 @@ const L_PER: u32 = max(1u, KT * COLS4 / THREADS);
 var<workgroup> us4: array<vec4<f32>, (KT * ROWS + 3u) / 4u>;
 var<workgroup> ls: array<vec4<f32>, KT * COLS4>;
 var<workgroup> koffs: array<u32, 2u * KT>;
-var<workgroup> ubase: array<u32, select(1u, ROWS, U_K_FAST)>;
+
+// Staged value e of a round: its reduction step and row. Rows contiguous: neighbouring invocations take
+// neighbouring rows; U_K_FAST (reduction contiguous): neighbouring reduction steps.
+fn staged_step(e: u32) -> u32 { return select(e / ROWS, e % KT, U_K_FAST); }
+fn staged_row(e: u32) -> u32 { return select(e % ROWS, e / KT, U_K_FAST); }
 
 // One round's global loads for the staged variants, into registers: reduction steps kt .. kt + KT, whose U offsets
 // are koffs[half ..]; steps past k_end load zeros, so the inner loop needs no bounds. All of a round's loads are
 // issued before any is used (constant trip counts unroll), so their latencies overlap: 1024^3 matmul on an H200
 // 8.7 -> 10.2 TFLOP/s against one load-store pair after another.
-fn stage_loads(uval: ptr<function, array<f32, U_PER>>, lval: ptr<function, array<vec4<f32>, L_PER>>, flat: u32,
-               kt: u32, k_end: u32, half: u32, u_base: u32, l_col: u32) {
+fn stage_loads(uval: ptr<function, array<f32, U_PER>>, lval: ptr<function, array<vec4<f32>, L_PER>>,
+               ubases: ptr<function, array<u32, U_PER>>, flat: u32, kt: u32, k_end: u32, half: u32, l_col: u32) {
   for (var t = 0u; t < U_PER; t++) {
-    let e = flat + t * THREADS;
-    let kq = select(e / ROWS, e % KT, U_K_FAST);
-    let base = select(u_base, ubase[select(0u, e / KT, U_K_FAST)], U_K_FAST);
+    let kq = staged_step(flat + t * THREADS);
     let live = kt + kq < k_end;
-    (*uval)[t] = select(0.0, u[base + select(0u, koffs[half + kq], live)], live);
+    (*uval)[t] = select(0.0, u[(*ubases)[t] + select(0u, koffs[half + kq], live)], live);
   }
   for (var t = 0u; t < L_PER; t++) {
     let k = kt + (flat + t * THREADS) / COLS4;
@@ -134,39 +136,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (STAGED) {
     let inner = p.k1 * p.k0;
     let k_end = a_end * inner;
-    // Which invocation stages which U value decides whether a warp's global reads coalesce. Rows contiguous (a
-    // convolution's pixels): neighbouring invocations take neighbouring rows, and each keeps one row every round
-    // (the workgroup size is a multiple of ROWS and COLS4), so its base is computed once. Reduction contiguous
-    // (U_K_FAST: a row-major matmul operand, rows K apart): neighbouring invocations take neighbouring reduction
-    // steps of one row, so the rows vary per round and their bases are shared in ubase. The KT reduction
-    // offsets, which take divisions, are computed by KT invocations a round ahead into the other half of koffs
-    // (double-buffered), so a round needs two barriers, not three.
-    let u_row_base = p.u_off + batch * p.u_bs;
-    if (U_K_FAST) {
-      for (var r = flat; r < ROWS; r += WGX * WGY) {
-        ubase[r] = u_row_base + row_offset(min(tile_row0 + r, p.m - 1u), p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0);
-      }
+    // Which invocation stages which U value decides whether a warp's global reads coalesce (staged_row): a
+    // convolution's pixels are contiguous rows, a row-major matmul operand is contiguous along the reduction
+    // (U_K_FAST). Either way an invocation stages the same rows every round, so their bases are computed once,
+    // into ubases. The KT reduction offsets, which take
+    // divisions, are computed by KT invocations a round ahead into the other half of koffs (double-buffered), so
+    // a round needs two barriers, not three.
+    var ubases: array<u32, U_PER>;
+    for (var t = 0u; t < U_PER; t++) {
+      let r = min(tile_row0 + staged_row(flat + t * THREADS), p.m - 1u);
+      ubases[t] = p.u_off + batch * p.u_bs + row_offset(r, p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0);
     }
-    let u_base = u_row_base + row_offset(min(tile_row0 + flat % ROWS, p.m - 1u), p.r1, p.r0, p.u_s2, p.u_s1, p.u_s0);
     let l_col = batch * p.l_bs + min(tile_col0 + flat % COLS4, p.n4 - 1u);
     let k_begin = a_begin * inner;
     if (flat < KT) { koffs[flat] = reduction_offset(k_begin + flat, inner); }
     workgroupBarrier();
     var uval: array<f32, U_PER>;
     var lval: array<vec4<f32>, L_PER>;
-    if (k_begin < k_end) { stage_loads(&uval, &lval, flat, k_begin, k_end, 0u, u_base, l_col); }
+    if (k_begin < k_end) { stage_loads(&uval, &lval, &ubases, flat, k_begin, k_end, 0u, l_col); }
     for (var kt = k_begin; kt < k_end; kt += KT) {
       let half = ((kt - k_begin) / KT) % 2u * KT;
       if (flat < KT) { koffs[KT - half + flat] = reduction_offset(kt + KT + flat, inner); }
       for (var t = 0u; t < U_PER; t++) {
         let e = flat + t * THREADS;
-        let at = select(e, (e % KT) * ROWS + e / KT, U_K_FAST);
+        let at = staged_step(e) * ROWS + staged_row(e);
         us4[at / 4u][at % 4u] = uval[t];
       }
       for (var t = 0u; t < L_PER; t++) { ls[flat + t * THREADS] = lval[t]; }
       workgroupBarrier();
       // The next round's loads go out now and land while this round multiplies.
-      if (kt + KT < k_end) { stage_loads(&uval, &lval, flat, kt + KT, k_end, KT - half, u_base, l_col); }
+      if (kt + KT < k_end) { stage_loads(&uval, &lval, &ubases, flat, kt + KT, k_end, KT - half, l_col); }
       for (var kq = 0u; kq < KT; kq++) {
         var lv: array<vec4<f32>, TLV>;
         for (var j = 0u; j < TLV; j++) { lv[j] = ls[kq * COLS4 + lid.x * TLV + j]; }

@@ -62,6 +62,8 @@ export const GEMM_VARIANTS: readonly GemmVariant[] = [
   { name: 'wg128', mode: 'staged', tu: 8, tlv: 2, wgx: 16, wgy: 16 },
   { name: 'wg32k32', mode: 'staged', tu: 4, tlv: 1, wgx: 8, wgy: 8, kt: 32 },
   { name: 'wg64k32', mode: 'staged', tu: 4, tlv: 1, wgx: 16, wgy: 16, kt: 32 },
+  { name: 'wg64t8x4', mode: 'staged', tu: 8, tlv: 1, wgx: 16, wgy: 8 },
+  { name: 'wg64t4x8', mode: 'staged', tu: 4, tlv: 2, wgx: 8, wgy: 16 },
 ];
 
 /** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
@@ -178,7 +180,7 @@ function fits(rt: Runtime, v: GemmVariant, call: GemmExtent): boolean {
   const rows = v.wgy * v.tu;
   const cols4 = wgx * v.tlv;
   const kt = v.kt ?? STAGE_KT;
-  const shared = 4 * (kt * (rows + 4 * cols4 + 2) + rows);
+  const shared = 4 * kt * (rows + 4 * cols4 + 2);
   return v.tu % 4 === 0 && threads % rows === 0 && threads % cols4 === 0 && threads >= kt &&
     (kt * rows) % threads === 0 && (kt * cols4) % threads === 0 &&
     shared <= lim.maxComputeWorkgroupStorageSize;
