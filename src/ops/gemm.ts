@@ -40,9 +40,11 @@ export interface GemmVariant {
  * single-column outputs 10x faster than any column-lane tile, which would idle 31 of 32 columns. r16x16 feeds each
  * gathered L value to 16 rows: 1.16-1.33x r8x16 on that product and 1.06-1.31x on the 3x3 256->256 convolution
  * (2026-12-03, tools/gemm-tiles.mjs, README "Matrix products"). `wg64` (64x64 tiles staged in workgroup memory, 16x16
- * invocations of 4x4) is the classic layout for GPUs; `wg32` (8x8 invocations of 4x4), `wg64x128` (4x8 each) and
- * `wg128` (128x128, 8x8 each) give the autotuner smaller and larger tiles to weigh on them: on an H200 through Dawn's
- * Vulkan backend wg64 ran the 1024^3 matmul at 0.63x tfjs-webgpu's 32x32-tile kernel (README "On a real GPU").
+ * invocations of 4x4) is the classic layout for GPUs; the other staged tiles give the autotuner smaller and larger
+ * ones, fewer and longer rounds (k32) and deeper per-invocation tiles (t8x4, t4x8) to weigh. On an H200 through
+ * Dawn's Vulkan backend it chose wg64t8x4 for the 1024^3 matmul (9.7 TFLOP/s, 0.75x tfjs-webgpu) and wg64k32 for
+ * the 3x3 256->256 convolution (10.3, 0.78x), and five different tiles across the networks' buckets (README "On a
+ * real GPU").
  */
 export const GEMM_VARIANTS: readonly GemmVariant[] = [
   { name: 's32x16', mode: 'cols', tu: 32, tlv: 4, wgy: 1, subgroups: true },
