@@ -10,7 +10,7 @@ import {
 } from '../src/runtime/autotune.ts';
 import { Params } from '../src/runtime/runtime.ts';
 import { gpuRuntime, randomData } from './helpers/gpu.ts';
-import { withLimits } from './helpers/limits.ts';
+import { posingAs, withLimits } from './helpers/limits.ts';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'texad-autotune-'));
 const saved = { dir: process.env.TEXAD_CACHE_DIR, flag: process.env.TEXAD_AUTOTUNE };
@@ -172,19 +172,36 @@ describe('autotune: gemm', () => {
     const product = () => rt.tidyAsync(async () => matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])).read());
     const reference = await product();
     // wg64 needs 16x16 invocations and about 8 KiB of workgroup memory; the register tiles here need 8 lanes.
+    // Staged tiles are timed on GPUs only, so the adapter poses as one.
     for (const limits of [{}, { maxComputeWorkgroupStorageSize: 1024 }, { maxComputeInvocationsPerWorkgroup: 64 }, { maxComputeWorkgroupSizeY: 8 }]) {
       resetAutotune(rt);
       rmSync(join(cacheDir, 'autotune.json'), { force: true });
-      const tuned = await withLimits(rt, limits, async () => {
+      const tuned = await posingAs(rt, 'gpu', () => withLimits(rt, limits, async () => {
         await rt.tidyAsync(async () => void matmul(rt.tensor(a, [m, k]), rt.tensor(b, [k, n])));
         const [done] = await autotunePending(rt, { rounds: 1 });
         return { offered: Object.keys(done!.ms), result: await product() };
-      });
+      }));
       if (Object.keys(limits).length === 0) expect(tuned.offered).toContain('wg64');
       else expect(tuned.offered, JSON.stringify(limits)).not.toContain('wg64');
       expect(tuned.offered.length).toBeGreaterThan(1);
       for (let i = 0; i < reference.length; i++) expect(tuned.result[i]).toBeCloseTo(reference[i]!, 5);
     }
+  });
+
+  it('does not time the staged (workgroup-memory) tiles on a CPU adapter', async () => {
+    const rt = await gpuRuntime();
+    const [m, k, n] = [12, 8, 20];
+    resetAutotune(rt);
+    rmSync(join(cacheDir, 'autotune.json'), { force: true });
+    const done = await posingAs(rt, 'cpu', async () => {
+      await rt.tidyAsync(async () => void matmul(rt.tensor(randomData(m * k, 3), [m, k]), rt.tensor(randomData(k * n, 4), [k, n])));
+      return (await autotunePending(rt, { rounds: 1 }))[0];
+    });
+    const staged = GEMM_VARIANTS.filter((v) => v.mode === 'staged').map((v) => v.name);
+    expect(staged.length).toBeGreaterThan(0);
+    expect(Object.keys(done!.ms).filter((name) => staged.includes(name))).toEqual([]);
+    expect(Object.keys(done!.ms).length).toBeGreaterThan(1);
+    resetAutotune(rt);
   });
 
   it('never offers or defaults to a subgroup variant on a device without subgroups of 8 lanes', async () => {
