@@ -108,8 +108,8 @@ fn stage_loads(uval: ptr<function, array<f32, U_PER>>, lval: ptr<function, array
   }
 }
 
-// Row i's multiply-adds for one reduction step of the register variants; a function so that the SG broadcasts
-// below, whose lane must be a constant, stay one line each.
+// Row i's multiply-adds for one reduction step, in every variant; a function so that the SG broadcasts below,
+// whose lane must be a constant, stay one line each.
 fn fma_row(acc: ptr<function, array<vec4<f32>, TU * TLV>>, lv: ptr<function, array<vec4<f32>, TLV>>, i: u32, s: f32) {
   let uv = vec4<f32>(s);
   for (var j = 0u; j < TLV; j++) { (*acc)[i * TLV + j] = fma(uv, (*lv)[j], (*acc)[i * TLV + j]); }
@@ -139,9 +139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     // Which invocation stages which U value decides whether a warp's global reads coalesce (staged_row): a
     // convolution's pixels are contiguous rows, a row-major matmul operand is contiguous along the reduction
     // (U_K_FAST). Either way an invocation stages the same rows every round, so their bases are computed once,
-    // into ubases. The KT reduction offsets, which take
-    // divisions, are computed by KT invocations a round ahead into the other half of koffs (double-buffered), so
-    // a round needs two barriers, not three.
+    // into ubases. The KT reduction offsets, which take divisions, are computed by KT invocations a round ahead
+    // into the other half of koffs (double-buffered), so a round needs two barriers, not three.
     var ubases: array<u32, U_PER>;
     for (var t = 0u; t < U_PER; t++) {
       let r = min(tile_row0 + staged_row(flat + t * THREADS), p.m - 1u);

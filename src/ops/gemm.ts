@@ -177,8 +177,9 @@ function fits(rt: Runtime, v: GemmVariant, call: GemmExtent): boolean {
   if (threads > lim.maxComputeInvocationsPerWorkgroup || wgx > lim.maxComputeWorkgroupSizeX || v.wgy > lim.maxComputeWorkgroupSizeY) return false;
   if (v.subgroups && !subgroupGemm(rt)) return false;
   if (v.mode !== 'staged') return true;
-  // The staging loops of matmul.wgsl assume every invocation keeps one U row and one L column and stages the same
-  // number of values, and the inner loop reads an invocation's U rows four to a vec4.
+  // The staging loops of matmul.wgsl assume that every invocation stages the same number of values and keeps its L
+  // column (and, where rows are contiguous, its U row) from round to round; the inner loop reads an invocation's
+  // U rows four to a vec4.
   const rows = v.wgy * v.tu;
   const cols4 = wgx * v.tlv;
   const kt = v.kt ?? STAGE_KT;
