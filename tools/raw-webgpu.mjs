@@ -21,7 +21,12 @@ export async function rawDevice(tool, args, optionalFeatures = []) {
   const adapter = await instance.requestAdapter();
   if (!adapter) throw new Error(`${tool}: no WebGPU adapter; run tools/setup-lavapipe.sh`);
   const requiredFeatures = optionalFeatures.filter((f) => adapter.features.has(f));
-  return { adapter, device: await adapter.requestDevice({ requiredFeatures }), robustnessDisabled: flags.length > 0 };
+  // The adapter's workgroup-size limits, as texad's runtime asks for them (src/runtime/device.ts).
+  const requiredLimits = {};
+  for (const name of ['maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY']) {
+    requiredLimits[name] = adapter.limits[name];
+  }
+  return { adapter, device: await adapter.requestDevice({ requiredFeatures, requiredLimits }), robustnessDisabled: flags.length > 0 };
 }
 
 /** An async (reps) => void that records `reps` dispatches of `pipeline` in one command buffer and waits for them. */
