@@ -1,5 +1,5 @@
-// Runs a test body as if the device had smaller limits, so code paths meant for huge tensors (folded 2-D
-// workgroup grids, split bindings) run on small, fast inputs.
+// Runs a test body as if the device were another: with smaller limits, so code paths meant for huge tensors
+// (folded 2-D workgroup grids, split bindings) run on small, fast inputs; or as another kind of adapter.
 import type { Runtime } from '../../src/runtime/runtime.ts';
 
 /** Runs `fn` with some of `rt`'s device limits overridden, restoring them afterwards. */
