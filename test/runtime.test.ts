@@ -48,6 +48,25 @@ describe('runtime', () => {
     expect(rt.pipelines.compiled - before).toBeLessThanOrEqual(2);
   });
 
+  it('reuses bind groups when a loop binds the same buffers again, and only then', async () => {
+    const rt = await gpuRuntime();
+    const a = rt.tensor([1, 2, 3, 4, 5, 6], [6]).keep();
+    const b = rt.tensor([10, 20, 30, 40, 50, 60], [6]).keep();
+    const step = () => rt.tidyAsync(async () => Array.from(await relu(add(a, b)).read()));
+    // Buffers released in one step return to the pool after the next step's submit, and in reverse order, so the
+    // pairings of buffers repeat every four steps (measured: 4 4 4 4 0 0 ... bind groups created per step).
+    for (let i = 0; i < 8; i++) expect(await step()).toEqual([11, 22, 33, 44, 55, 66]);
+    const created = rt.bindGroupsCreated;
+    for (let i = 0; i < 8; i++) expect(await step()).toEqual([11, 22, 33, 44, 55, 66]);
+    // From then on the same pooled buffers come back: no new bind groups.
+    expect(rt.bindGroupsCreated).toBe(created);
+    // Other tensors, or a pooled buffer bound at another size, need their own.
+    const c = rt.tensor([1, 1, 1], [3]).keep();
+    expect(Array.from(await rt.tidyAsync(async () => add(c, c).read()))).toEqual([2, 2, 2]);
+    expect(rt.bindGroupsCreated).toBeGreaterThan(created);
+    for (const t of [a, b, c]) t.dispose();
+  });
+
   it('tidy disposes intermediates but keeps the result and kept tensors', async () => {
     const rt = await gpuRuntime();
     let inner: ReturnType<typeof rt.tensor> | null = null;

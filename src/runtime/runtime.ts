@@ -79,6 +79,10 @@ export interface RuntimeOptions extends GpuOptions {
 }
 
 const STORAGE_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+/** Bytes of each dispatch's pooled uniform buffer: more than any kernel packs. */
+const UNIFORM_BYTES = 256;
+/** Bind groups kept for reuse; past this many the cache starts over (a loop's working set is far smaller). */
+const BIND_GROUP_CACHE_LIMIT = 4096;
 
 export class Runtime {
   readonly pool: BufferPool;
@@ -87,11 +91,21 @@ export class Runtime {
   private pass: GPUComputePassEncoder | null = null;
   private dispatchesInBatch = 0;
   private readonly dispatchesPerSubmit: number;
+  // Bind groups by the buffers they bind. Creating one took about 20 of the 30-45 us a dispatch cost the CPU
+  // (Dawn on lavapipe, 2026-12-04), more than the rest of the dispatch together; a loop binds the same pooled
+  // buffers again (its uniform buffers too: the pool hands them out in a repeating order), so most dispatches
+  // find theirs here. A key names buffers by identity, and a buffer the pool destroys is never handed out again,
+  // so a stale entry is never hit.
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
   private readonly scopes: Array<Set<Tensor>> = [];
   private gradEnabled = true;
   private firstError: string | null = null;
   dispatchCount = 0;
   submitCount = 0;
+  /** Bind groups created so far; dispatches that found theirs in the cache add none. */
+  bindGroupsCreated = 0;
   /** Host readbacks so far (read()): each waits for the queue to drain, so training steps should make none. */
   readbackCount = 0;
 
@@ -186,22 +200,12 @@ export class Runtime {
       throw new Error(`texad: ${what} needs ${x}x${y}x${z} workgroups, over the device's ${maxGroups} per dimension`);
     }
     const pipeline = this.pipelines.get(call.family, call.entry, call.spec ?? {}, call.inputs.length, call.outputs.length);
-    const uniform = this.pool.acquire(256, Usage.UNIFORM | Usage.COPY_DST, 'uniforms');
     const bytes = call.params.bytes();
-    if (bytes.byteLength > uniform.size) throw new Error(`texad: ${what} has ${bytes.byteLength} bytes of uniforms (max ${uniform.size})`);
+    if (bytes.byteLength > UNIFORM_BYTES) throw new Error(`texad: ${what} has ${bytes.byteLength} bytes of uniforms (max ${UNIFORM_BYTES})`);
+    const uniform = this.pool.acquire(UNIFORM_BYTES, Usage.UNIFORM | Usage.COPY_DST, 'uniforms');
     this.device.queue.writeBuffer(uniform, 0, bytes);
     this.pool.release(uniform);
-    // Bind the whole pooled buffer, not just the packed bytes: wgpu (Deno) checks a binding's size against the
-    // previous pipeline's uniform struct when consecutive pipelines share a bind group layout, so a smaller
-    // struct after a larger one failed validation.
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-    [...call.inputs, ...call.outputs].forEach((b, i) => {
-      entries.push({ binding: 1 + i, resource: this.bindingResource(b, what) });
-    });
-    const bindGroup = this.device.createBindGroup({
-      layout: this.pipelines.bindGroupLayout(call.inputs.length, call.outputs.length),
-      entries,
-    });
+    const bindGroup = this.bindGroupFor(call, what, uniform);
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -210,7 +214,33 @@ export class Runtime {
     if (++this.dispatchesInBatch >= this.dispatchesPerSubmit) this.flush();
   }
 
-  private bindingResource(b: Tensor | BufferRange, what: string): GPUBufferBinding {
+  /** The bind group of a dispatch's uniform buffer and tensors, from the cache when a loop binds them again. */
+  private bindGroupFor(call: KernelCall, what: string, uniform: GPUBuffer): GPUBindGroup {
+    const resources = [...call.inputs, ...call.outputs].map((b) => this.bindingResource(b, what));
+    let key = `${call.inputs.length}:${call.outputs.length}:${this.bufferId(uniform)}`;
+    for (const r of resources) key += `|${this.bufferId(r.buffer)}:${r.offset}:${r.size}`;
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      // Bind the whole pooled buffer, not just the packed bytes: wgpu (Deno) checks a binding's size against the
+      // previous pipeline's uniform struct when consecutive pipelines share a bind group layout, so a smaller
+      // struct after a larger one failed validation.
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+      resources.forEach((resource, i) => entries.push({ binding: 1 + i, resource }));
+      bindGroup = this.device.createBindGroup({ layout: this.pipelines.bindGroupLayout(call.inputs.length, call.outputs.length), entries });
+      this.bindGroupsCreated++;
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+      this.bindGroups.set(key, bindGroup);
+    }
+    return bindGroup;
+  }
+
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+    return id;
+  }
+
+  private bindingResource(b: Tensor | BufferRange, what: string): GPUBufferBinding & { offset: number; size: number } {
     const limit = this.limits.maxStorageBufferBindingSize;
     if (b instanceof Tensor) {
       b.assertAlive(what);
@@ -404,6 +434,7 @@ export class Runtime {
     this.flush();
     await this.pipelines.check().catch(() => undefined);
     await this.gpu.release();
+    this.bindGroups.clear();
     this.pool.trim();
   }
 }
