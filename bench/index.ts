@@ -15,7 +15,7 @@ import { elementwiseSuite } from './kernels-elementwise.ts';
 import { gemmRelativeFloors, gemmSuite } from './kernels-gemm.ts';
 import { reduceSuite } from './kernels-reduce.ts';
 import { runMetricsBench, type MetricsBenchReport } from './metrics.ts';
-import { installDawnNavigator } from './peers/dawn.ts';
+import { installDawnNavigator, pacePeerWaits } from './peers/dawn.ts';
 import { opLabel, opWork, type Metric, type OpSpec, type Runner } from './peers/ops.ts';
 import { ortAdapter, ortRunner, ortVersion } from './peers/ort.ts';
 import { tfjsAdapter, tfjsRunner, tfjsVersion } from './peers/tfjs.ts';
@@ -85,6 +85,9 @@ function defaultSuites(): string[] {
   return suiteNames().filter((s) => !ON_REQUEST.includes(s));
 }
 
+export type BenchWaits = 'shipped' | 'paced' | 'busy';
+export const BENCH_WAITS: readonly BenchWaits[] = ['shipped', 'paced', 'busy'];
+
 export interface BenchOptions {
   /** Suite names; all but backbones, draem and pyramidflow when empty. */
   suites?: string[];
@@ -94,6 +97,13 @@ export interface BenchOptions {
   quick?: boolean;
   /** Dawn's disable_robustness toggle for texad and for the peers alike. */
   disableRobustness?: boolean;
+  /**
+   * How the contestants on the GPU wait for their device at the end of a timed batch (kernel suites; the
+   * backbones suite sets texad's side only). 'shipped' (default): as each ships, texad pacing Dawn's polls on CPU
+   * adapters (src/runtime/paced-polling.ts) and the peers polling busily as Dawn does; 'paced': the peers' waits
+   * paced too, so that only the kernels differ; 'busy': texad polls busily too.
+   */
+  waits?: BenchWaits;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -146,6 +156,9 @@ export interface BenchReport {
   machine: { cpu: string; cores: number; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
   adapter: { texad: string; ort?: string; tfjs?: string };
   disableRobustness: boolean;
+  /** BenchOptions.waits, and whether texad's device paced its polls in the end (only CPU adapters do by default). */
+  waits: BenchWaits;
+  texadPacedPolling: boolean;
   quick: boolean;
   peers: { ort?: string; tfjs?: string; torch?: string; unavailable: Record<string, string> };
   /** Threads of the two CPU wasm contestants (wasm, ort_wasm). */
@@ -366,7 +379,12 @@ async function relativeFloor(
 
 /** Opens texad's device, then the peers' navigator.gpu with the same Dawn flags, and checks they share the adapter. */
 async function startContestants(opts: BenchOptions, report: BenchReport, log: (l: string) => void): Promise<{ rt: Runtime; peers: Peers }> {
-  const rt = await Runtime.create({ disableRobustness: report.disableRobustness });
+  const rt = await Runtime.create({
+    disableRobustness: report.disableRobustness,
+    ...(report.waits === 'busy' ? { pacedPolling: false } : {}),
+  });
+  report.texadPacedPolling = rt.gpu.pacedPolling;
+  pacePeerWaits(report.waits === 'paced');
   const texadAdapter = `${rt.gpu.adapter.description || rt.gpu.adapter.device} (${rt.gpu.adapter.vendor})`;
   report.adapter = { texad: texadAdapter };
   const peers: Peers = { torch: null, unavailable: report.peers.unavailable };
@@ -421,6 +439,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverageAtStart: loadavg(), loadAverageAtEnd: [] },
     adapter: { texad: '-' },
     disableRobustness: opts.disableRobustness ?? false,
+    waits: opts.waits ?? 'shipped',
+    texadPacedPolling: false,
     quick,
     peers: { unavailable: {} },
     wasmThreads: wasmThreads(),
@@ -471,6 +491,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       only: opts.backbones,
       rounds: quick ? 2 : 3,
       disableRobustness: opts.disableRobustness,
+      ...(opts.waits === 'busy' ? { pacedPolling: false } : {}),
       log,
     });
   }
@@ -507,6 +528,8 @@ export function formatReport(r: BenchReport): string {
     `machine: ${r.machine.cpu}, ${r.machine.cores} cores, load average ${r.machine.loadAverageAtStart.map((l) => l.toFixed(1)).join(' ')} ` +
       `at start, ${r.machine.loadAverageAtEnd.map((l) => l.toFixed(1)).join(' ')} at end`,
     `adapter: ${r.adapter.texad}${r.disableRobustness ? ', robustness disabled' : ''} (peers verified on the same adapter)`,
+    `waits: ${r.waits} (texad ${r.texadPacedPolling ? 'paces' : 'does not pace'} Dawn's polls; the peers ` +
+      `${r.waits === 'paced' ? 'pace theirs too' : 'poll busily, as Dawn does'})`,
     `peers: onnxruntime-web ${r.peers.ort ?? '-'} (WebGPU EP), tfjs ${r.peers.tfjs ?? '-'} (webgpu), ` +
       `PyTorch CPU ${r.peers.torch ?? '-'}; on the CPU with ${r.wasmThreads} threads: texad's wasm GEMM prototype, ` +
       `onnxruntime-web ${r.peers.ort ?? ''} wasm EP`,

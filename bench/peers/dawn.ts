@@ -1,6 +1,8 @@
 // Gives the peers (onnxruntime-web, tfjs) what a browser would: WebGPU globals and `navigator.gpu`, backed by
 // Dawn from the npm `webgpu` package, i.e. the same Dawn build and adapter texad uses in this process.
 
+import { pacedDawnWait } from '../../src/runtime/paced-polling.ts';
+
 const SAB_PATCHED = Symbol.for('texad.bench.writeBufferCopiesShared');
 
 let installed: { gpu: GPU; flags: string[] } | null = null;
@@ -59,4 +61,19 @@ export function deviceAdapterName(device: GPUDevice): string {
   const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   if (!info) return 'unknown adapter';
   return `${info.description || info.device || 'unknown'} (${info.vendor || 'unknown vendor'})`;
+}
+
+let peerWaitsPaced = false;
+
+/** Whether the peers' waits for their device (peerWait) pace Dawn's polls as texad's do (bench --waits paced). */
+export function pacePeerWaits(paced: boolean): void {
+  peerWaitsPaced = paced;
+}
+
+/**
+ * How a peer's timed batch waits for its device: as Dawn does (a busy poll on the main thread), or, after
+ * pacePeerWaits(true), with texad's paced polling (src/runtime/paced-polling.ts), so that only kernels differ.
+ */
+export function peerWait(start: () => Promise<unknown>): Promise<unknown> {
+  return peerWaitsPaced ? pacedDawnWait(start) : start();
 }

@@ -2,7 +2,7 @@
 // Inputs and the output stay in GPU buffers, so a run measures the op, not uploads or readbacks.
 import v8 from 'node:v8';
 import type * as Ort from 'onnxruntime-web/webgpu';
-import { deviceAdapterName } from './dawn.ts';
+import { deviceAdapterName, peerWait } from './dawn.ts';
 import { onnxModel, type OnnxModel } from './onnx.ts';
 import { fingerprintOf, type OpSpec, type Runner } from './ops.ts';
 
@@ -111,7 +111,7 @@ export async function ortRunner(spec: OpSpec, exportOnnx?: (spec: OpSpec) => Pro
   return {
     async run(iterations) {
       for (let i = 0; i < iterations; i++) await session.run(feeds, fetches);
-      await device.queue.onSubmittedWorkDone();
+      await peerWait(() => device.queue.onSubmittedWorkDone());
     },
     async fingerprint() {
       await session.run(feeds, fetches);

@@ -1,7 +1,7 @@
 // @tensorflow/tfjs-backend-webgpu as a benchmark peer, run in Node on Dawn's navigator.gpu. Convolutions run in
 // NHWC with HWIO filters, tfjs's native layout (its NCHW path is a transpose around the NHWC kernels).
 import type * as Tf from '@tensorflow/tfjs-core';
-import { deviceAdapterName } from './dawn.ts';
+import { deviceAdapterName, peerWait } from './dawn.ts';
 import { fingerprintOf, nchwToNhwc, oihwToHwio, opInputs, type OpSpec, type Runner } from './ops.ts';
 
 /** The parts of tfjs's WebGPUBackend the harness touches. */
@@ -53,7 +53,7 @@ async function finishQueued(backend: WebGpuBackend): Promise<void> {
     backend.endComputePassEncoder();
     backend.submitQueue();
   }
-  await backend.device.queue.onSubmittedWorkDone();
+  await peerWait(() => backend.device.queue.onSubmittedWorkDone());
 }
 
 /** A runner for `spec` on tfjs's WebGPU backend. */

@@ -4,6 +4,7 @@ import { boolFlag, parseArgs, stringFlag, UsageError } from './args.ts';
 export const command: Command = {
   summary: 'benchmark texad kernels against onnxruntime-web, tfjs (same WebGPU adapter) and PyTorch (CPU)',
   help: `usage: texad bench [--json] [--suite NAME[,NAME...]] [--backbones NAME[,NAME...]] [--quick] [--disable-robustness]
+                   [--waits shipped|paced|busy]
 
 Times each suite's ops on texad and, in the same run, on onnxruntime-web's WebGPU EP and tfjs's WebGPU backend
 (same Dawn adapter, same process) and on PyTorch's CPU backend (/usr/bin/python3 tools/bench-torch.py).
@@ -24,14 +25,23 @@ Samples are interleaved round by round; speed-ups are medians of per-round time 
                         tools/bench-efficientad.py exports it)
   --quick               fewer and shorter rounds, and of pyramidflow only its quick-preset case (for CI and
                         smoke checks, not for published numbers)
-  --disable-robustness  turn off Dawn's bounds-check transforms for texad and the peers alike`,
+  --disable-robustness  turn off Dawn's bounds-check transforms for texad and the peers alike
+  --waits MODE          how the GPU contestants wait for their device after a timed batch. shipped (default):
+                        as each ships; texad sleeps between Dawn's polls on CPU adapters (lavapipe), the peers
+                        poll busily as Dawn does, taking a core from lavapipe. paced: the peers' waits sleep too,
+                        so only the kernels differ. busy: texad polls busily too (the backbones suite applies
+                        this mode to texad only)`,
   async run(argv) {
     const args = parseArgs(argv);
     if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0]}'`);
-    const known = new Set(['json', 'suite', 'backbones', 'quick', 'disable-robustness']);
+    const known = new Set(['json', 'suite', 'backbones', 'quick', 'disable-robustness', 'waits']);
     for (const flag of args.flags.keys()) if (!known.has(flag)) throw new UsageError(`unknown option --${flag}`);
     // The harness lives in bench/ and pulls in the peers (onnxruntime-web, tfjs): load it only for this command.
-    const { runBench, formatReport, suiteNames } = await import('../../bench/index.ts');
+    const { runBench, formatReport, suiteNames, BENCH_WAITS } = await import('../../bench/index.ts');
+    const waits = args.flags.has('waits') ? stringFlag(args, 'waits') : 'shipped';
+    if (!(BENCH_WAITS as readonly string[]).includes(waits)) {
+      throw new UsageError(`--waits must be one of ${BENCH_WAITS.join(', ')}, got '${waits}'`);
+    }
     const suites = args.flags.has('suite') ? stringFlag(args, 'suite').split(',').filter(Boolean) : [];
     // Naming networks implies their suite.
     if (args.flags.has('backbones') && !suites.includes('backbones')) suites.push('backbones');
@@ -43,6 +53,7 @@ Samples are interleaved round by round; speed-ups are medians of per-round time 
       backbones: args.flags.has('backbones') ? stringFlag(args, 'backbones').split(',').filter(Boolean) : undefined,
       quick: boolFlag(args, 'quick'),
       disableRobustness: boolFlag(args, 'disable-robustness'),
+      waits: waits as (typeof BENCH_WAITS)[number],
       log: (line) => console.error(line),
     });
     console.log(boolFlag(args, 'json') ? JSON.stringify(report, null, 2) : formatReport(report));

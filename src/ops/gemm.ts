@@ -6,6 +6,7 @@
 import { hashString } from '../data/random.ts';
 import { SHADER_SOURCES } from '../generated/shaders.ts';
 import { failedCandidates, requestTuning, shapeBucket, tunedVariant, type Candidate } from '../runtime/autotune.ts';
+import { isCpuAdapter } from '../runtime/device.ts';
 import { Params, type Runtime } from '../runtime/runtime.ts';
 import { Tensor } from '../runtime/tensor.ts';
 
@@ -68,12 +69,6 @@ export const GEMM_VARIANTS: readonly GemmVariant[] = [
   { name: 'wg64t4x8', mode: 'staged', tu: 4, tlv: 2, wgx: 8, wgy: 16 },
 ];
 
-/** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
-function isCpuAdapter(rt: Runtime): boolean {
-  const a = rt.gpu.adapter;
-  return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|warp/i.test(`${a.description} ${a.device}`);
-}
-
 /** Lanes per subgroup the subgroup variants are written for (matmul.wgsl broadcasts from lanes 0..7). */
 const SUBGROUP_LANES = 8;
 
@@ -90,7 +85,7 @@ export function subgroupGemm(rt: Runtime): boolean {
  * 64-channel convolution runs twice as fast on r8x8 as on r8x16.
  */
 export function defaultGemmVariant(rt: Runtime, n4: number): string {
-  if (!isCpuAdapter(rt)) return 'wg64';
+  if (!isCpuAdapter(rt.gpu.adapter)) return 'wg64';
   const sg = subgroupGemm(rt);
   return n4 <= 2 ? 'l8x4' : n4 >= 32 ? (sg ? 's16x16' : 'r8x16') : n4 >= 16 ? (sg ? 's8x8' : 'r8x8') : 'r8x4';
 }
@@ -249,7 +244,7 @@ function tuningCandidates(rt: Runtime, call: GemmCall): [() => Candidate[], () =
   // CPU drivers emulate workgroup memory and barriers slowly, so the staged tiles are not timed there; they stay
   // reachable through withGemmVariant. On lavapipe (2026-12-04) the 1024^3 matmul tuned in 6.3 s instead of 20 and
   // the 3x3 256->256 convolution in 10.1 s instead of 30, and neither winner had been a staged tile before.
-  const cpu = isCpuAdapter(rt);
+  const cpu = isCpuAdapter(rt.gpu.adapter);
   const candidates = (): Candidate[] => {
     const c: GemmCall = { ...rest, u: zeros(sizes.u), l: zeros(sizes.l), out: zeros(sizes.out) };
     if (sizes.bias !== undefined) c.bias = zeros(sizes.bias);

@@ -304,7 +304,7 @@ export class Runtime {
   async sync(): Promise<void> {
     this.flush();
     await this.pipelines.check();
-    await this.withLossGuard(this.device.queue.onSubmittedWorkDone());
+    await this.withLossGuard(this.gpu.waitFor(() => this.device.queue.onSubmittedWorkDone()));
     this.throwIfFailed();
   }
 
@@ -323,7 +323,7 @@ export class Runtime {
     this.flush();
     await this.pipelines.check();
     try {
-      await this.withLossGuard(staging.mapAsync(MAP_MODE_READ, 0, bytes));
+      await this.withLossGuard(this.gpu.waitFor(() => staging.mapAsync(MAP_MODE_READ, 0, bytes)));
       this.throwIfFailed();
       const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
       staging.unmap();
