@@ -17,7 +17,8 @@ export interface GpuOptions {
   /**
    * Node/Dawn only: while texad waits for the GPU, Dawn's busy polling sleeps between polls
    * (src/runtime/paced-polling.ts). Default: on for CPU adapters such as lavapipe, whose "GPU" runs on the cores a
-   * busy poll takes (1.5-1.9x faster on 2 cores); off for real GPUs, where it would only add latency.
+   * busy poll takes (1.5-1.9x faster on 2 cores); off for real GPUs, where it would only add latency. When unset,
+   * the environment variable TEXAD_PACED_POLLING (1/on or 0/off) decides before the adapter does.
    */
   pacedPolling?: boolean;
 }
@@ -115,6 +116,15 @@ function noAdapterError(runtime: HostRuntime): Error {
   return new Error(`texad: no WebGPU adapter found (${runtime}). ${fix[runtime]}`);
 }
 
+/** TEXAD_PACED_POLLING=1|on|true or 0|off|false (Node), for runs the option cannot reach (the CLI); else undefined. */
+function pacedPollingFromEnv(): boolean | undefined {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TEXAD_PACED_POLLING;
+  const value = v?.toLowerCase();
+  if (value === '1' || value === 'on' || value === 'true') return true;
+  if (value === '0' || value === 'off' || value === 'false') return false;
+  return undefined;
+}
+
 /** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
 export function isCpuAdapter(a: AdapterReport): boolean {
   return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|warp/i.test(`${a.description} ${a.device}`);
@@ -179,7 +189,7 @@ export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
     if (!released) lostError = new Error(`texad: the GPU device was lost (${info.reason}): ${info.message}`);
   });
   const features = new Set<string>([...device.features]);
-  const pacedPolling = runtime === 'node' && (opts.pacedPolling ?? isCpuAdapter(report));
+  const pacedPolling = runtime === 'node' && (opts.pacedPolling ?? pacedPollingFromEnv() ?? isCpuAdapter(report));
 
   const handle: Gpu = {
     device,
