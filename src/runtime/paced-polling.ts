@@ -5,8 +5,8 @@
 // `setImmediate`, a busy loop that holds the main thread at 100%. On a real GPU that costs a core and nothing else.
 // On a CPU adapter the "GPU" is lavapipe's worker threads on the same cores, and the loop takes a core from them:
 // with `perf` on this 2-core machine, during a stream of 1 Mi-float adds the main thread ran the whole time and
-// each of lavapipe's two workers about half of it; with the polls asleep the same adds ran 1.5-1.9x faster
-// (README "Benchmarks", waiting for the GPU).
+// each of lavapipe's two workers about half of it. With the polls asleep the same adds ran 1.2-1.9x faster and
+// texad's 1024^3 matmul about 2x (README "Benchmarks", waiting for the GPU).
 //
 // pacedDawnWait therefore starts a Dawn operation with a wrapped `setImmediate` installed. Dawn looks the function
 // up again for every poll, so the wrapper sees the first poll Dawn queues while the operation starts, and every
@@ -14,7 +14,8 @@
 // through, and gets a real Immediate that clearImmediate accepts). Before polling, a caught poll sleeps with
 // Atomics.wait: not at all for the first POLL_SPIN_MS of a wait, so short waits cost what they did, then for an
 // eighth of the time waited so far, at most POLL_SLEEP_MAX_MS, so a wait overshoots the GPU by at most that.
-// The wrapper is removed as soon as the chain of polls it caught ends.
+// Once no paced wait is pending, the polls Dawn queues go to the original setImmediate again (other operations,
+// a library's own, are polled as Dawn polls them), and the wrapper is removed when the chain it caught ends.
 
 /** Polls in the first part of a wait go out at once: a readback of a few floats takes about this long. */
 export const POLL_SPIN_MS = 0.25;
