@@ -56,6 +56,9 @@ describe('scriptable CLI', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toContain("--json takes no value, got 'yes'");
     expect((await cli(['frobnicate'])).code).toBe(2);
+    const waits = await cli(['bench', '--waits', 'sometimes']);
+    expect(waits.code).toBe(2);
+    expect(waits.err).toContain("--waits must be one of shipped, paced, busy, got 'sometimes'");
     expect((await cli([])).code).toBe(2);
     const missing = await cli(['run', '--data', join(work, 'nowhere'), '--out', join(work, 'y'), '--quiet']);
     expect(missing.code).toBe(1);
