@@ -17,7 +17,7 @@ export interface GpuOptions {
   /**
    * Node/Dawn only: while texad waits for the GPU, Dawn's busy polling sleeps between polls
    * (src/runtime/paced-polling.ts). Default: on for CPU adapters such as lavapipe, whose "GPU" runs on the cores a
-   * busy poll takes (GEMMs about 2x faster on 2 cores); off for real GPUs, where it would only add latency. When unset,
+   * busy poll takes (GEMMs up to 2x faster on 2 cores); off for real GPUs, where it would only add latency. When unset,
    * the environment variable TEXAD_PACED_POLLING (1/on or 0/off) decides before the adapter does.
    */
   pacedPolling?: boolean;
