@@ -15,6 +15,7 @@
 // $TEXAD_CACHE_DIR/autotune.json or ~/.cache/texad/autotune.json under Node and Deno, and in IndexedDB in
 // browsers (plus memory everywhere).
 import { hostRuntime } from './device.ts';
+import { env, envSwitch } from './env.ts';
 import type { Runtime } from './runtime.ts';
 
 /** One way to run a kernel: `run` records its dispatches (on tensors it owns) and returns without waiting. */
@@ -60,22 +61,9 @@ function state(rt: Runtime): TunerState {
   return s;
 }
 
-function env(name: string): string | undefined {
-  const g = globalThis as {
-    process?: { env?: Record<string, string | undefined> };
-    Deno?: { env: { get(k: string): string | undefined } };
-  };
-  try {
-    return g.process?.env?.[name] ?? g.Deno?.env.get(name);
-  } catch {
-    return undefined; // Deno without --allow-env
-  }
-}
-
 /** False when TEXAD_AUTOTUNE=0 (or 'false'/'off'): ops keep their default variants and nothing is timed. */
 export function autotuneEnabled(): boolean {
-  const v = env('TEXAD_AUTOTUNE')?.toLowerCase();
-  return !(v === '0' || v === 'false' || v === 'off');
+  return envSwitch('TEXAD_AUTOTUNE') !== false;
 }
 
 /** The shape bucket of a kernel call: the next power of two of each dimension, e.g. `1024x256x2048`. */

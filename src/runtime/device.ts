@@ -1,4 +1,5 @@
 // One call gives a WebGPU device in Node (Dawn via npm `webgpu`), Deno (wgpu) and browsers.
+import { envSwitch } from './env.ts';
 import { pacedDawnWait } from './paced-polling.ts';
 
 export type HostRuntime = 'node' | 'deno' | 'browser';
@@ -116,15 +117,6 @@ function noAdapterError(runtime: HostRuntime): Error {
   return new Error(`texad: no WebGPU adapter found (${runtime}). ${fix[runtime]}`);
 }
 
-/** TEXAD_PACED_POLLING=1|on|true or 0|off|false (Node), for runs the option cannot reach (the CLI); else undefined. */
-function pacedPollingFromEnv(): boolean | undefined {
-  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TEXAD_PACED_POLLING;
-  const value = v?.toLowerCase();
-  if (value === '1' || value === 'on' || value === 'true') return true;
-  if (value === '0' || value === 'off' || value === 'false') return false;
-  return undefined;
-}
-
 /** Whether the adapter is a CPU implementation (lavapipe/llvmpipe, SwiftShader, WARP). */
 export function isCpuAdapter(a: AdapterReport): boolean {
   return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|warp/i.test(`${a.description} ${a.device}`);
@@ -189,7 +181,7 @@ export async function acquireGpu(opts: GpuOptions = {}): Promise<Gpu> {
     if (!released) lostError = new Error(`texad: the GPU device was lost (${info.reason}): ${info.message}`);
   });
   const features = new Set<string>([...device.features]);
-  const pacedPolling = runtime === 'node' && (opts.pacedPolling ?? pacedPollingFromEnv() ?? isCpuAdapter(report));
+  const pacedPolling = runtime === 'node' && (opts.pacedPolling ?? envSwitch('TEXAD_PACED_POLLING') ?? isCpuAdapter(report));
 
   const handle: Gpu = {
     device,
