@@ -353,7 +353,7 @@ interface Plan {
 export interface BackboneBenchOptions extends Partial<Plan> {
   /** Dawn's disable_robustness toggle for texad and onnxruntime-web alike. */
   disableRobustness?: boolean;
-  /** false: texad polls busily like the peers instead of pacing Dawn's polls on CPU adapters (bench --waits busy). */
+  /** GpuOptions.pacedPolling for texad's device; false: it polls busily like the peers (bench --waits busy). */
   pacedPolling?: boolean;
   /** Backbone names to run; all cases when absent or empty. */
   only?: string[];
@@ -396,10 +396,7 @@ export async function runBackboneBench(opts: BackboneBenchOptions = {}): Promise
   const plan: Plan = { rounds: opts.rounds ?? 3, iterations: opts.iterations ?? 1, size: opts.size ?? SIZE };
   const cases = selectCases(opts.only);
   const root = packageRoot();
-  const rt = await Runtime.create({
-    disableRobustness: opts.disableRobustness ?? false,
-    ...(opts.pacedPolling === false ? { pacedPolling: false } : {}),
-  });
+  const rt = await Runtime.create({ disableRobustness: opts.disableRobustness ?? false, pacedPolling: opts.pacedPolling });
   // onnxruntime-web takes navigator.gpu: a second Dawn instance of this process, installed after texad's device
   // with the same flags (the ones device.ts passes for disableRobustness).
   await installDawnNavigator(opts.disableRobustness ? ['enable-dawn-features=disable_robustness'] : []);

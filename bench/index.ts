@@ -88,6 +88,11 @@ function defaultSuites(): string[] {
 export type BenchWaits = 'shipped' | 'paced' | 'busy';
 export const BENCH_WAITS: readonly BenchWaits[] = ['shipped', 'paced', 'busy'];
 
+/** texad's pacedPolling option for a --waits mode: off for 'busy', else the adapter's default. */
+function texadPacingFor(waits: BenchWaits | undefined): false | undefined {
+  return waits === 'busy' ? false : undefined;
+}
+
 export interface BenchOptions {
   /** Suite names; all but backbones, draem and pyramidflow when empty. */
   suites?: string[];
@@ -379,10 +384,7 @@ async function relativeFloor(
 
 /** Opens texad's device, then the peers' navigator.gpu with the same Dawn flags, and checks they share the adapter. */
 async function startContestants(opts: BenchOptions, report: BenchReport, log: (l: string) => void): Promise<{ rt: Runtime; peers: Peers }> {
-  const rt = await Runtime.create({
-    disableRobustness: report.disableRobustness,
-    ...(report.waits === 'busy' ? { pacedPolling: false } : {}),
-  });
+  const rt = await Runtime.create({ disableRobustness: report.disableRobustness, pacedPolling: texadPacingFor(report.waits) });
   report.texadPacedPolling = rt.gpu.pacedPolling;
   pacePeerWaits(report.waits === 'paced');
   const texadAdapter = `${rt.gpu.adapter.description || rt.gpu.adapter.device} (${rt.gpu.adapter.vendor})`;
@@ -491,7 +493,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       only: opts.backbones,
       rounds: quick ? 2 : 3,
       disableRobustness: opts.disableRobustness,
-      ...(opts.waits === 'busy' ? { pacedPolling: false } : {}),
+      pacedPolling: texadPacingFor(opts.waits),
       log,
     });
   }

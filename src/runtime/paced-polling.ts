@@ -103,19 +103,16 @@ export async function pacedDawnWait<T>(start: () => Promise<T>): Promise<T> {
   if (typeof (globalThis as { setImmediate?: unknown }).setImmediate !== 'function') return start();
   const s = state ?? (state = install());
   s.waitStart = performance.now();
-  s.catching = true;
   s.waits++;
-  let pending: Promise<T>;
   try {
-    pending = start();
-  } catch (err) {
-    s.waits--;
-    throw err;
-  } finally {
-    s.catching = false;
-    if (s.queued === 0) uninstall(s);
-  }
-  try {
+    s.catching = true;
+    let pending: Promise<T>;
+    try {
+      pending = start();
+    } finally {
+      s.catching = false;
+      if (s.queued === 0) uninstall(s);
+    }
     return await pending;
   } finally {
     s.waits--;
